@@ -1,0 +1,145 @@
+"""The event-log contract of the ``remap`` plugin: names, tags and the codec.
+
+Only this module encodes and parses the plugin's summary content; the trainer's
+writer and the plugin's reader both import it. Every record carries a
+``version``; readers accept older versions they know and report newer ones as
+unreadable instead of failing (logs on disk are a permanent format).
+
+Each trained model is one TensorBoard run (directory ``<logdir>/<model id>``).
+Tags, all with plugin name ``remap`` (TENSOR data class) unless noted:
+
+=====================  ====  ==========================================================
+tag                    step  content
+=====================  ====  ==========================================================
+``remap/model``        0     JSON: id, attempt, spec, provenance, dataset config and
+                             fingerprint, class names, params, depth, training config
+``remap/status``       e     JSON: state running|done|failed|diverged|cancelled,
+                             epoch e of epochs, losses/accuracies so far, reason
+``remap/evaluation``   e     JSON: per-class validation accuracy, confusion matrix
+``remap/predictions``  e     int16 tensor [n_val]: predicted label per validation sample
+``remap/test``         0     JSON: accuracy on the held-out test split (``remap evaluate``)
+=====================  ====  ==========================================================
+
+Standard scalars (plugin ``scalars``, float32): ``train/loss``, ``train/accuracy``,
+``val/loss``, ``val/accuracy`` at step = epoch (1-based). An hparams session
+(plugin ``hparams``) makes the HParams tab list every model.
+
+A retried request writes its run again with a higher ``attempt``; readers keep
+only the records of the highest attempt they see, so a half-written earlier
+attempt never shows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PLUGIN_NAME = "remap"
+RECORD_VERSION = 1
+
+MODEL_TAG = "remap/model"
+STATUS_TAG = "remap/status"
+EVALUATION_TAG = "remap/evaluation"
+PREDICTIONS_TAG = "remap/predictions"
+TEST_TAG = "remap/test"
+JSON_TAGS = (MODEL_TAG, STATUS_TAG, EVALUATION_TAG, TEST_TAG)
+
+TRAIN_LOSS_TAG = "train/loss"
+TRAIN_ACCURACY_TAG = "train/accuracy"
+VAL_LOSS_TAG = "val/loss"
+VAL_ACCURACY_TAG = "val/accuracy"
+SCALAR_TAGS = (TRAIN_LOSS_TAG, TRAIN_ACCURACY_TAG, VAL_LOSS_TAG, VAL_ACCURACY_TAG)
+
+# Run states (in the event log and the queue alike).
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+DIVERGED = "diverged"
+CANCELLED = "cancelled"
+FINAL_STATES = (DONE, FAILED, DIVERGED, CANCELLED)
+STATES = (RUNNING,) + FINAL_STATES
+
+# Files a run directory holds besides its event files.
+WEIGHTS_FILE = "weights.pt"  # torch state_dict of the trained model
+REQUEST_FILE = "request.json"  # the training request the run came from
+
+# The plugin's own folder inside a logdir (queue, caches, experiment config).
+STATE_DIR = ".remap"
+EXPERIMENT_FILE = "experiment.json"
+
+
+class RecordError(ValueError):
+    """A summary record that cannot be read (corrupt, or from a newer version)."""
+
+
+def encode_json(record: dict[str, Any]) -> bytes:
+    """The bytes stored in a rank-0 string tensor for a JSON record."""
+    return json.dumps({"version": RECORD_VERSION, **record}, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
+def decode_json(value: bytes | str) -> dict[str, Any]:
+    """Parse a JSON record; raises ``RecordError`` on garbage or a newer version."""
+    try:
+        record = json.loads(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RecordError(f"not a JSON record: {e}") from None
+    if not isinstance(record, dict):
+        raise RecordError("a record must be a JSON object")
+    version = record.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise RecordError(f"record has no valid version: {version!r:.20}")
+    if version > RECORD_VERSION:
+        raise RecordError(f"record version {version} is newer than this plugin reads ({RECORD_VERSION}); "
+                          "upgrade remap-tb")
+    return record
+
+
+def model_record(request: dict, attempt: int, class_names: list[str], fingerprint: dict,
+                 params: int, depth: int, spec_hash: str) -> dict[str, Any]:
+    """The ``remap/model`` record for a run trained from ``request``."""
+    return {
+        "id": request["id"],
+        "attempt": attempt,
+        "spec": request["spec"],
+        "spec_hash": spec_hash,
+        "provenance": request["provenance"],
+        "dataset": request["dataset"],
+        "fingerprint": fingerprint,
+        "class_names": list(class_names),
+        "params": params,
+        "depth": depth,
+        "training": request["training"],
+        "created": request["created"],
+    }
+
+
+def status_record(attempt: int, state: str, epoch: int, epochs: int, *, reason: str | None = None,
+                  metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    """A ``remap/status`` record: where training is, and how it went so far."""
+    if state not in STATES:
+        raise ValueError(f"unknown state {state!r}")
+    return {"attempt": attempt, "state": state, "epoch": epoch, "epochs": epochs,
+            "reason": reason, "metrics": dict(metrics or {})}
+
+
+def evaluation_record(attempt: int, epoch: int, per_class_accuracy: list[float],
+                      confusion: list[list[int]], n_samples: int) -> dict[str, Any]:
+    """A ``remap/evaluation`` record: per-class accuracy and the confusion matrix.
+
+    ``confusion[i][j]`` counts validation samples of true class i predicted as j.
+    """
+    return {"attempt": attempt, "epoch": epoch, "per_class_accuracy": per_class_accuracy,
+            "confusion": confusion, "n_samples": n_samples}
+
+
+def test_record(accuracy: float, loss: float, per_class_accuracy: list[float], n_samples: int,
+                fingerprint_id: str) -> dict[str, Any]:
+    """A ``remap/test`` record: the score on the held-out test split."""
+    return {"accuracy": accuracy, "loss": loss, "per_class_accuracy": per_class_accuracy,
+            "n_samples": n_samples, "fingerprint_id": fingerprint_id}
+
+
+def prediction_dtype(num_classes: int) -> str:
+    """Predicted labels are stored as uint8 when they fit, else int16 (numpy names)."""
+    return "uint8" if num_classes <= 256 else "int16"

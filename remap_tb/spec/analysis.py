@@ -1,0 +1,348 @@
+"""Validation, shape inference and exact parameter counts for architecture specs.
+
+``analyse(spec)`` never raises on bad input: it returns an ``Analysis`` holding
+every problem it found (each tied to a layer index, type and field where there
+is one) plus the per-layer shapes and parameter counts it could infer.
+``check(spec)`` is the strict form for code paths that must not go on with an
+invalid spec: it raises ``SpecError``.
+
+Layer indexes are 0-based positions in ``spec["layers"]``.
+
+Parameter counts equal ``sum(p.numel() for p in module.parameters())`` of the
+torch module that ``trainer.model.build_model`` makes:
+
+- conv2d: ``C_in·F·k² + F`` (weights + bias)
+- dense: ``N_in·U + U`` where ``N_in`` is the flattened input size
+- batchnorm: ``2·C`` (affine weight and bias; running stats are buffers)
+- classifier (implicit): ``N_in·K + K``
+- pools, activations, dropout: 0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from remap_tb.spec import schema
+from remap_tb.spec.schema import DEFAULT_LIMITS, LAYER_FIELDS, Limits
+
+Shape = tuple[int, ...]
+
+# Past this many layers we report the depth problem only: a million-layer list
+# is an attack or an accident, not a model worth a per-layer report.
+_MAX_LAYERS_EXAMINED = 10_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, located as precisely as possible."""
+
+    message: str
+    index: int | None = None  # layer index, None for the spec as a whole
+    layer_type: str | None = None
+    field: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.index is None:
+            return self.field or "spec"
+        if self.layer_type:
+            return f"layer {self.index} {self.layer_type}"
+        return f"layer {self.index}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "type": self.layer_type,
+            "field": self.field,
+            "message": self.message,
+            "text": str(self),
+        }
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What shape inference found for one layer (shapes are None when unknown)."""
+
+    index: int
+    layer_type: str
+    input_shape: Shape | None
+    output_shape: Shape | None
+    params: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "type": self.layer_type,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "output_shape": list(self.output_shape) if self.output_shape else None,
+            "params": self.params,
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of ``analyse``: problems, per-layer shapes and parameter counts."""
+
+    problems: tuple[Problem, ...]
+    layers: tuple[LayerInfo, ...] = ()
+    input_shape: Shape | None = None
+    classifier_params: int | None = None
+    total_params: int | None = None
+    normalised: dict | None = None  # the canonical spec, only when valid
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.ok,
+            "errors": [p.to_json() for p in self.problems],
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "layers": [info.to_json() for info in self.layers],
+            "classifier_params": self.classifier_params,
+            "total_params": self.total_params,
+            "depth": self.depth,
+        }
+
+
+class SpecError(ValueError):
+    """An invalid spec; ``problems`` lists everything that is wrong."""
+
+    def __init__(self, problems: tuple[Problem, ...] | list[Problem]):
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid architecture spec ({len(self.problems)} problem(s)):\n{lines}")
+
+
+def check(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
+    """``analyse`` that raises ``SpecError`` unless the spec is valid."""
+    result = analyse(spec, limits)
+    if not result.ok:
+        raise SpecError(result.problems)
+    return result
+
+
+def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
+    """Check ``spec`` against schema 1 and infer shapes and parameter counts."""
+    problems: list[Problem] = []
+    if not isinstance(spec, dict):
+        return Analysis((Problem(f"a spec must be a JSON object, got {_json_type(spec)}"),))
+
+    for key in sorted(set(spec) - {"schema", "input", "layers"}, key=str):
+        problems.append(Problem(f"unexpected key {key!r} (a spec has schema, input and layers)"))
+    version = spec.get("schema")
+    if version is None:
+        problems.append(Problem(f"missing 'schema' (this version reads schema {schema.SCHEMA_VERSION})", field="schema"))
+    elif _is_bool(version) or version != schema.SCHEMA_VERSION:
+        problems.append(Problem(f"schema {version!r} is not supported (this version reads schema {schema.SCHEMA_VERSION})", field="schema"))
+
+    input_shape, num_classes = _check_input(spec.get("input"), problems)
+
+    layers = spec.get("layers")
+    if layers is None:
+        problems.append(Problem("missing 'layers' (a list; it may be empty)", field="layers"))
+        layers = []
+    elif not isinstance(layers, list):
+        problems.append(Problem(f"'layers' must be a list, got {_json_type(layers)}", field="layers"))
+        layers = []
+    if limits.max_depth is not None and len(layers) > limits.max_depth:
+        problems.append(Problem(f"the model has {len(layers)} layers, over the depth cap of {limits.max_depth}", field="layers"))
+    if len(layers) > _MAX_LAYERS_EXAMINED:
+        return Analysis(tuple(problems))
+
+    infos: list[LayerInfo] = []
+    shape: Shape | None = input_shape
+    total = 0
+    for index, layer in enumerate(layers):
+        layer_type = _check_fields(index, layer, problems)
+        if layer_type is None:
+            infos.append(LayerInfo(index, _type_name(layer), shape, None, None))
+            shape = None
+            continue
+        out_shape, params = (None, None)
+        if shape is not None:
+            out_shape, params, message = _infer(layer_type, layer, shape)
+            if message:
+                problems.append(Problem(message, index, layer_type))
+        infos.append(LayerInfo(index, layer_type, shape, out_shape, params))
+        shape = out_shape
+        total += params or 0
+
+    classifier_params = None
+    total_params = None
+    if shape is not None and num_classes is not None:
+        classifier_params = math.prod(shape) * num_classes + num_classes
+        total_params = total + classifier_params
+        if limits.max_params is not None and total_params > limits.max_params:
+            problems.append(Problem(
+                f"the model has {total_params:,} parameters, over the cap of {limits.max_params:,}; "
+                "use fewer filters/units or pool earlier", field="params"))
+
+    normalised = schema.normalise_spec(spec) if not problems else None
+    return Analysis(tuple(problems), tuple(infos), input_shape, classifier_params, total_params, normalised)
+
+
+def _check_input(value: Any, problems: list[Problem]) -> tuple[Shape | None, int | None]:
+    if value is None:
+        problems.append(Problem('missing \'input\' (e.g. {"shape": [1, 8, 8], "num_classes": 10})', field="input"))
+        return None, None
+    if not isinstance(value, dict):
+        problems.append(Problem(f"'input' must be an object, got {_json_type(value)}", field="input"))
+        return None, None
+    for key in sorted(set(value) - {"shape", "num_classes"}, key=str):
+        problems.append(Problem(f"unexpected key {key!r} (input has shape and num_classes)", field="input"))
+    shape = value.get("shape")
+    good_shape: Shape | None = None
+    if (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(_is_int(v) for v in shape)
+        and 1 <= shape[0] <= schema.MAX_INPUT_CHANNELS
+        and all(1 <= v <= schema.MAX_INPUT_SIDE for v in shape[1:])
+    ):
+        good_shape = (shape[0], shape[1], shape[2])
+    else:
+        problems.append(Problem(
+            f"input.shape must be [channels, height, width] with channels 1..{schema.MAX_INPUT_CHANNELS} "
+            f"and sides 1..{schema.MAX_INPUT_SIDE}, got {_short(shape)}", field="input.shape"))
+    classes = value.get("num_classes")
+    good_classes: int | None = None
+    if _is_int(classes) and 2 <= classes <= schema.MAX_CLASSES:
+        good_classes = classes
+    else:
+        problems.append(Problem(f"input.num_classes must be an integer 2..{schema.MAX_CLASSES}, got {_short(classes)}", field="input.num_classes"))
+    return good_shape, good_classes
+
+
+def _check_fields(index: int, layer: Any, problems: list[Problem]) -> str | None:
+    """Check one layer's type and fields; its type if they are all fine, else None."""
+    if not isinstance(layer, dict):
+        problems.append(Problem(f"a layer must be an object, got {_json_type(layer)}", index))
+        return None
+    layer_type = layer.get("type")
+    if layer_type is None:
+        problems.append(Problem(f"missing 'type' (one of {', '.join(schema.LAYER_TYPES)})", index, field="type"))
+        return None
+    if not isinstance(layer_type, str) or layer_type not in LAYER_FIELDS:
+        problems.append(Problem(f"unknown layer type {_short(layer_type)} (known: {', '.join(schema.LAYER_TYPES)})", index, field="type"))
+        return None
+    fields = LAYER_FIELDS[layer_type]
+    known = {f.name for f in fields}
+    before = len(problems)
+    for key in sorted(set(layer) - known - {"type"}, key=str):
+        takes = ", ".join(sorted(known)) or "no fields"
+        problems.append(Problem(f"unexpected field {key!r} ({layer_type} takes {takes})", index, layer_type, str(key)))
+    for f in fields:
+        if f.name not in layer:
+            if f.required:
+                problems.append(Problem(f"missing field {f.name!r}", index, layer_type, f.name))
+            continue
+        message = _check_value(f, layer[f.name])
+        if message:
+            problems.append(Problem(f"{f.name} {message}", index, layer_type, f.name))
+    return layer_type if len(problems) == before else None
+
+
+def _check_value(f: schema.Field, value: Any) -> str | None:
+    if f.kind == "choice":
+        if not isinstance(value, str) or value not in f.choices:
+            return f"must be one of {', '.join(f.choices)}, got {_short(value)}"
+        return None
+    if f.kind == "int":
+        if not _is_int(value):
+            return f"must be an integer, got {_short(value)}"
+    elif f.kind == "float":
+        if _is_bool(value) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be a number, got {_short(value)}"
+    low_ok = f.low is None or value >= f.low
+    high_ok = f.high is None or (value <= f.high if f.high_inclusive else value < f.high)
+    if not (low_ok and high_ok):
+        close = "]" if f.high_inclusive else ")"
+        return f"must be in [{_num(f.low)}, {_num(f.high)}{close}, got {_short(value)}"
+    return None
+
+
+def _infer(layer_type: str, layer: dict, shape: Shape) -> tuple[Shape | None, int | None, str | None]:
+    """(output shape, parameter count, problem message or None) for one layer."""
+    if layer_type in schema.SPATIAL_TYPES and len(shape) != 3:
+        return None, None, (f"needs an image input [channels, height, width] but gets a flat vector of "
+                            f"{shape[0]} (spatial layers cannot follow a dense layer)")
+    if layer_type == "conv2d":
+        channels, height, width = shape
+        filters, kernel = layer["filters"], layer["kernel_size"]
+        stride, padding = layer.get("stride", 1), layer.get("padding", "valid")
+        params = channels * filters * kernel * kernel + filters
+        if padding == "same":
+            if stride != 1:
+                return None, params, f"padding 'same' needs stride 1, got stride {stride}; use padding 'valid' or stride 1"
+            return (filters, height, width), params, None
+        if kernel > height or kernel > width:
+            return None, params, f"kernel_size {kernel} is larger than its {height}x{width} input"
+        return (filters, (height - kernel) // stride + 1, (width - kernel) // stride + 1), params, None
+    if layer_type in ("maxpool2d", "avgpool2d"):
+        channels, height, width = shape
+        size = layer["pool_size"]
+        stride = layer.get("stride", size)
+        if size > height or size > width:
+            return None, 0, f"pool_size {size} is larger than its {height}x{width} input"
+        return (channels, (height - size) // stride + 1, (width - size) // stride + 1), 0, None
+    if layer_type == "globalavgpool":
+        return (shape[0], 1, 1), 0, None
+    if layer_type == "dense":
+        units = layer["units"]
+        return (units,), math.prod(shape) * units + units, None
+    if layer_type == "batchnorm":
+        return shape, 2 * shape[0], None
+    return shape, 0, None  # activation, dropout
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "..."
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _type_name(layer: Any) -> str:
+    if isinstance(layer, dict) and isinstance(layer.get("type"), str):
+        return layer["type"][:40]
+    return "?"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A bounded repr for messages (inputs may be huge or hostile)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,1 @@
+"""remap-tb's PyTorch side: datasets, models from specs, training, the CLI."""

@@ -1,0 +1,587 @@
+"""Local dataset loading for remap-tb's trainer.
+
+Every dataset is read from local files (or, for ``digits``, from scikit-learn's bundled
+copy); nothing is ever downloaded. A loaded dataset lives entirely in memory as tensors
+on one device, already scaled (and optionally standardised), split into train /
+validation (and, where the dataset has one, test) parts, with labels remapped to
+``0..K-1`` in the order of the requested class names.
+
+Supported datasets (``config["name"]``):
+
+* ``digits``: ``sklearn.datasets.load_digits`` (1797 images, 8x8, shape ``[1, 8, 8]``).
+* ``cifar10``: ``DATA_DIR/cifar-10-batches-py/`` in the standard python-pickle layout
+  (``data_batch_1..5``, ``test_batch``, ``batches.meta``), read directly from the
+  documented layout (torchvision's ``CIFAR10`` class insists on the official md5s).
+* ``quickdraw``: ``DATA_DIR/full_numpy_bitmap_<class>.npy`` (uint8 ``[N, 784]``),
+  memory-mapped so that only the rows used are read.
+* ``mnist`` / ``fashion_mnist``: torchvision's folder layout, ``DATA_DIR/MNIST/raw/`` and
+  ``DATA_DIR/FashionMNIST/raw/`` with the four idx files, plain or ``.gz``.
+
+The public entry points are :func:`load_dataset` and :func:`fingerprint_id`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASET_NAMES",
+    "DatasetError",
+    "LoadedDataset",
+    "fingerprint_id",
+    "load_dataset",
+]
+
+DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "quickdraw", "mnist", "fashion_mnist")
+
+NEVER_DOWNLOADS = "remap-tb never downloads data"
+
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_TRAIN_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_FILE = "test_batch"
+CIFAR_META_FILE = "batches.meta"
+CIFAR_FILES: tuple[str, ...] = CIFAR_TRAIN_FILES + (CIFAR_TEST_FILE, CIFAR_META_FILE)
+
+QUICKDRAW_PREFIX = "full_numpy_bitmap_"
+QUICKDRAW_SUFFIX = ".npy"
+
+IDX_FILES: tuple[str, ...] = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# Folder name under DATA_DIR (torchvision's class name) and the class names, per dataset.
+IDX_DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mnist": ("MNIST", tuple(str(i) for i in range(10))),
+    "fashion_mnist": (
+        "FashionMNIST",
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+    ),
+}
+
+_STD_EPS = 1e-6
+
+# Arrays of image pixels as read from disk: uint8 (or, for digits, small ints) [N, C, H, W].
+_Pixels = np.ndarray
+_Labels = np.ndarray
+
+
+class DatasetError(ValueError):
+    """A dataset is missing, malformed, or asked for in a way its data cannot satisfy."""
+
+
+@dataclass
+class LoadedDataset:
+    """A dataset held in memory as tensors on one device.
+
+    Images are float32 ``[N, C, H, W]``; labels are int64 in ``0..num_classes-1``, indexing
+    ``class_names``. ``x_test``/``y_test`` are ``None`` when the dataset has no test split.
+    ``norm_mean``/``norm_std`` are the per-channel statistics (of the train split, in the
+    [0,1] pixel scale) that were used to standardise, or ``None`` when not normalised.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: Optional[torch.Tensor]
+    y_test: Optional[torch.Tensor]
+    class_names: list[str]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    fingerprint: dict[str, Any]
+    norm_mean: Optional[tuple[float, ...]] = field(default=None)
+    norm_std: Optional[tuple[float, ...]] = field(default=None)
+
+
+@dataclass
+class _RawData:
+    """What a per-dataset reader returns: pixels and labels before splitting and scaling."""
+
+    pool_x: _Pixels
+    pool_y: _Labels
+    test_x: Optional[_Pixels]
+    test_y: Optional[_Labels]
+    class_names: list[str]
+    max_value: float  # pixel value that maps to 1.0
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu") -> LoadedDataset:
+    """Load the dataset described by a normalised ``config`` onto ``device``.
+
+    ``config`` has the keys ``name``, ``data_dir``, ``classes``, ``limit``,
+    ``val_fraction``, ``split_seed``, ``normalise`` and ``test_fraction`` (see the module
+    docstring and the project design). Raises :class:`DatasetError` when the data is
+    missing or malformed or the requested classes do not exist.
+    """
+    name = config["name"]
+    readers: dict[str, Callable[[dict[str, Any]], _RawData]] = {
+        "digits": _read_digits,
+        "cifar10": _read_cifar10,
+        "quickdraw": _read_quickdraw,
+        "mnist": _read_idx_dataset,
+        "fashion_mnist": _read_idx_dataset,
+    }
+    if name not in readers:
+        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+    raw = readers[name](config)
+
+    train_idx, val_idx = _split_indices(raw.pool_y, float(config["val_fraction"]), int(config["split_seed"]), name)
+    x_train = _to_unit_float(raw.pool_x[train_idx], raw.max_value)
+    x_val = _to_unit_float(raw.pool_x[val_idx], raw.max_value)
+    x_test = None if raw.test_x is None else _to_unit_float(raw.test_x, raw.max_value)
+
+    norm_mean: Optional[tuple[float, ...]] = None
+    norm_std: Optional[tuple[float, ...]] = None
+    if config["normalise"]:
+        mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+        std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(_STD_EPS)
+        x_train = (x_train - mean) / std
+        x_val = (x_val - mean) / std
+        if x_test is not None:
+            x_test = (x_test - mean) / std
+        norm_mean = tuple(float(v) for v in mean.flatten())
+        norm_std = tuple(float(v) for v in std.flatten())
+
+    y_train = torch.from_numpy(raw.pool_y[train_idx].astype(np.int64))
+    y_val = torch.from_numpy(raw.pool_y[val_idx].astype(np.int64))
+    y_test = None if raw.test_y is None else torch.from_numpy(raw.test_y.astype(np.int64))
+
+    c, h, w = (int(d) for d in raw.pool_x.shape[1:])
+    input_shape = (c, h, w)
+    fp: dict[str, Any] = {
+        "name": name,
+        "classes": list(raw.class_names),
+        "input_shape": list(input_shape),
+        "n_train": int(y_train.numel()),
+        "n_val": int(y_val.numel()),
+        "n_test": 0 if y_test is None else int(y_test.numel()),
+        "limit": config["limit"],
+        "split_seed": int(config["split_seed"]),
+        "val_fraction": float(config["val_fraction"]),
+        "normalise": bool(config["normalise"]),
+        "val_labels_sha256": hashlib.sha256(y_val.numpy().astype("<i8").tobytes()).hexdigest()[:16],
+    }
+    fp["id"] = fingerprint_id(fp)
+
+    dev = torch.device(device)
+    return LoadedDataset(
+        x_train=x_train.to(dev),
+        y_train=y_train.to(dev),
+        x_val=x_val.to(dev),
+        y_val=y_val.to(dev),
+        x_test=None if x_test is None else x_test.to(dev),
+        y_test=None if y_test is None else y_test.to(dev),
+        class_names=list(raw.class_names),
+        input_shape=input_shape,
+        num_classes=len(raw.class_names),
+        fingerprint=fp,
+        norm_mean=norm_mean,
+        norm_std=norm_std,
+    )
+
+
+def fingerprint_id(fp: dict[str, Any]) -> str:
+    """Return a 16-hex-digit stable hash of a fingerprint, ignoring any ``"id"`` key.
+
+    The hash is over canonical JSON (sorted keys, tuples as lists), so it survives a JSON
+    round trip. Two models are comparable only when their fingerprint ids match.
+    """
+    body = {k: v for k, v in fp.items() if k != "id"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- shared steps
+
+
+def _to_unit_float(pixels: _Pixels, max_value: float) -> torch.Tensor:
+    """Convert raw pixels to a float32 tensor scaled to [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32)
+    return x / float(max_value)
+
+
+def _split_indices(labels: _Labels, val_fraction: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split pool positions into sorted (train, val) index arrays, stratified by label.
+
+    A permutation from ``np.random.Generator(PCG64(seed))`` orders the pool; within each
+    class the first ``round(n_c * val_fraction)`` positions of that order go to validation.
+    The result depends only on the labels, the fraction and the seed.
+    """
+    n = int(labels.shape[0])
+    if n < 2:
+        raise DatasetError(f"{name}: only {n} sample(s) left after class filtering and limit; need at least 2 to split")
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(n)
+    ordered_labels = labels[order]
+    val_parts: list[np.ndarray] = []
+    for label in np.unique(labels):
+        members = order[ordered_labels == label]
+        val_parts.append(members[: int(round(len(members) * val_fraction))])
+    val_idx = np.concatenate(val_parts) if val_parts else np.empty(0, dtype=np.int64)
+    # Tiny pools can round every class to 0 (or all) validation samples; keep both sides non-empty.
+    if len(val_idx) == 0:
+        val_idx = order[:1]
+    elif len(val_idx) == n:
+        val_idx = val_idx[1:]
+    is_val = np.zeros(n, dtype=bool)
+    is_val[val_idx] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _select_classes(
+    available: list[str], requested: Optional[list[str]], name: str, where: str
+) -> tuple[list[str], np.ndarray]:
+    """Resolve requested class names against ``available``.
+
+    Returns the chosen names and a lookup table mapping an original label index to its new
+    label (``-1`` for classes that were not chosen).
+    """
+    chosen = list(available) if requested is None else [str(c) for c in requested]
+    if not chosen:
+        raise DatasetError(f"{name}: the class list is empty; give at least one class or null for all")
+    duplicates = sorted({c for c in chosen if chosen.count(c) > 1})
+    if duplicates:
+        raise DatasetError(f"{name}: classes listed more than once: {duplicates}")
+    unknown = [c for c in chosen if c not in available]
+    if unknown:
+        raise DatasetError(f"{name}: unknown class name(s) {unknown} in {where}; available classes: {list(available)}")
+    lookup = np.full(len(available), -1, dtype=np.int64)
+    for new_label, class_name in enumerate(chosen):
+        lookup[available.index(class_name)] = new_label
+    return chosen, lookup
+
+
+def _filter_and_remap(
+    x: _Pixels, y: _Labels, lookup: np.ndarray, limit: Optional[int]
+) -> tuple[_Pixels, _Labels]:
+    """Keep samples of chosen classes (remapping labels), then the first ``limit`` of them."""
+    new_y = lookup[y]
+    keep = np.flatnonzero(new_y >= 0)
+    if limit is not None:
+        keep = keep[: int(limit)]
+    return x[keep], new_y[keep]
+
+
+def _require_data_dir(config: dict[str, Any], expected: str) -> Path:
+    """Return ``config["data_dir"]`` as a Path or explain what the dataset needs."""
+    data_dir = config.get("data_dir")
+    if data_dir is None or str(data_dir) == "":
+        raise DatasetError(
+            f"{config['name']}: no data_dir given; the dataset is read from local files: {expected}. "
+            f"Download it yourself and set data_dir; {NEVER_DOWNLOADS}."
+        )
+    return Path(data_dir).expanduser()
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def _read_digits(config: dict[str, Any]) -> _RawData:
+    """scikit-learn's bundled 8x8 digits (values 0..16); no test split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = np.asarray(bunch.images, dtype=np.float32).reshape(-1, 1, 8, 8)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    available = [str(i) for i in range(10)]
+    names, lookup = _select_classes(available, config["classes"], "digits", "the digits dataset")
+    pool_x, pool_y = _filter_and_remap(x, y, lookup, config["limit"])
+    return _RawData(pool_x, pool_y, None, None, names, max_value=16.0)
+
+
+# --------------------------------------------------------------------------- cifar10
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that only rebuilds plain containers and numpy arrays.
+
+    CIFAR batches are pickles; an allow-list keeps a doctored file in a data folder from
+    running code. ``numpy.core`` (how the official Python-2 files name it) maps to
+    ``numpy._core``.
+    """
+
+    _ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocols 2 and lower
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module[len("numpy.core.") :]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+        return super().find_class(module, name)
+
+
+def _load_cifar_pickle(path: Path) -> dict[str, Any]:
+    """Read one CIFAR pickle into a dict with str keys (files may use bytes or str keys)."""
+    try:
+        with path.open("rb") as handle:
+            obj = _ArrayUnpickler(handle, encoding="latin1").load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError) as exc:
+        raise DatasetError(f"cifar10: cannot read {path} as a CIFAR-10 python pickle: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DatasetError(f"cifar10: {path} holds a {type(obj).__name__}, expected a dict")
+    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
+
+
+def _read_cifar_batch(path: Path) -> tuple[_Pixels, _Labels]:
+    """Read one data batch: ``data`` uint8 [N, 3072] (RGB planes) and ``labels`` [N]."""
+    batch = _load_cifar_pickle(path)
+    if "data" not in batch or "labels" not in batch:
+        raise DatasetError(f"cifar10: {path} lacks the 'data' and/or 'labels' entries (found {sorted(batch)})")
+    data = np.asarray(batch["data"])
+    labels = np.asarray(batch["labels"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(
+            f"cifar10: {path}: 'data' is {data.dtype} {list(data.shape)}, expected uint8 [N, 3072]"
+        )
+    if labels.ndim != 1 or labels.shape[0] != data.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(
+            f"cifar10: {path}: 'labels' has shape {list(labels.shape)} ({labels.dtype}), "
+            f"expected {data.shape[0]} integers"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DatasetError(f"cifar10: {path}: labels must lie in 0..9")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _cifar_folder(data_dir: Path) -> Path:
+    """Find the batches folder: DATA_DIR/cifar-10-batches-py or DATA_DIR itself."""
+    nested = data_dir / CIFAR_FOLDER
+    folder = nested if nested.is_dir() else data_dir if (data_dir / CIFAR_META_FILE).is_file() else nested
+    missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]
+    if missing:
+        raise DatasetError(
+            f"cifar10: expected the folder {folder} holding {', '.join(CIFAR_FILES)} "
+            f"(the python version of CIFAR-10); missing: {', '.join(missing)}. "
+            f"Put the files at {nested}; {NEVER_DOWNLOADS}."
+        )
+    return folder
+
+
+def _read_cifar10(config: dict[str, Any]) -> _RawData:
+    """CIFAR-10 from the standard python-pickle layout; test split = test_batch."""
+    data_dir = _require_data_dir(config, f"DATA_DIR/{CIFAR_FOLDER}/ with {', '.join(CIFAR_FILES)}")
+    folder = _cifar_folder(data_dir)
+    meta = _load_cifar_pickle(folder / CIFAR_META_FILE)
+    raw_names = meta.get("label_names")
+    if not isinstance(raw_names, (list, tuple)) or len(raw_names) != 10:
+        raise DatasetError(f"cifar10: {folder / CIFAR_META_FILE} must hold 'label_names', a list of 10 names")
+    available = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw_names]
+    names, lookup = _select_classes(available, config["classes"], "cifar10", str(folder))
+
+    parts = [_read_cifar_batch(folder / f) for f in CIFAR_TRAIN_FILES]
+    train_x = np.concatenate([p[0] for p in parts])
+    train_y = np.concatenate([p[1] for p in parts])
+    pool_x, pool_y = _filter_and_remap(train_x, train_y, lookup, config["limit"])
+    test_x, test_y = _read_cifar_batch(folder / CIFAR_TEST_FILE)
+    test_x, test_y = _filter_and_remap(test_x, test_y, lookup, None)
+    return _RawData(pool_x, pool_y, test_x, test_y, names, max_value=255.0)
+
+
+# --------------------------------------------------------------------------- quickdraw
+
+
+def _read_quickdraw(config: dict[str, Any]) -> _RawData:
+    """QuickDraw bitmaps: first ``limit`` drawings per class, test slice right after them."""
+    expected = f"DATA_DIR/{QUICKDRAW_PREFIX}<class>{QUICKDRAW_SUFFIX} files (uint8 [N, 784])"
+    data_dir = _require_data_dir(config, expected)
+    if not data_dir.is_dir():
+        raise DatasetError(
+            f"quickdraw: the folder {data_dir} does not exist; expected {expected}. "
+            f"Put the files at {data_dir}; {NEVER_DOWNLOADS}."
+        )
+    found = sorted(
+        p.name[len(QUICKDRAW_PREFIX) : -len(QUICKDRAW_SUFFIX)]
+        for p in data_dir.glob(f"{QUICKDRAW_PREFIX}*{QUICKDRAW_SUFFIX}")
+        if p.is_file()
+    )
+    if not found:
+        raise DatasetError(
+            f"quickdraw: no {QUICKDRAW_PREFIX}<class>{QUICKDRAW_SUFFIX} files in {data_dir}. "
+            f"Put the files at {data_dir}; {NEVER_DOWNLOADS}."
+        )
+    names, _ = _select_classes(found, config["classes"], "quickdraw", str(data_dir))
+
+    limit: Optional[int] = config["limit"]
+    test_fraction = float(config.get("test_fraction") or 0.0)
+    pool_x: list[np.ndarray] = []
+    pool_y: list[np.ndarray] = []
+    test_x: list[np.ndarray] = []
+    test_y: list[np.ndarray] = []
+    for label, class_name in enumerate(names):
+        path = data_dir / f"{QUICKDRAW_PREFIX}{class_name}{QUICKDRAW_SUFFIX}"
+        rows = _open_quickdraw_file(path)
+        n_rows = int(rows.shape[0])
+        if limit is None:
+            # No limit: the test slice comes off the end of the file, the pool is the rest.
+            n_test = math.ceil(n_rows * test_fraction) if test_fraction > 0 else 0
+            n_pool = n_rows - n_test
+        else:
+            n_pool = min(int(limit), n_rows)
+            n_test = math.ceil(int(limit) * test_fraction) if test_fraction > 0 else 0
+            if n_pool + n_test > n_rows:
+                raise DatasetError(
+                    f"quickdraw: {path} has {n_rows} drawings; limit {limit} plus a test slice of "
+                    f"{n_test} needs {int(limit) + n_test}. Lower limit or test_fraction."
+                )
+        pool_x.append(np.array(rows[:n_pool]))
+        pool_y.append(np.full(n_pool, label, dtype=np.int64))
+        test_x.append(np.array(rows[n_pool : n_pool + n_test]))
+        test_y.append(np.full(n_test, label, dtype=np.int64))
+
+    has_test = test_fraction > 0
+    return _RawData(
+        pool_x=np.concatenate(pool_x).reshape(-1, 1, 28, 28),
+        pool_y=np.concatenate(pool_y),
+        test_x=np.concatenate(test_x).reshape(-1, 1, 28, 28) if has_test else None,
+        test_y=np.concatenate(test_y) if has_test else None,
+        class_names=names,
+        max_value=255.0,
+    )
+
+
+def _open_quickdraw_file(path: Path) -> np.ndarray:
+    """Memory-map one QuickDraw .npy file and check it is uint8 [N, 784]."""
+    try:
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"quickdraw: cannot read {path} as a .npy array: {exc}") from exc
+    if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != 28 * 28:
+        raise DatasetError(
+            f"quickdraw: {path} holds {rows.dtype} {list(rows.shape)}; expected uint8 [N, 784] "
+            f"(28x28 bitmaps, one drawing per row)"
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- mnist / fashion_mnist
+
+
+def _read_idx_file(path: Path, ndim: int) -> np.ndarray:
+    """Read an idx (MNIST "ubyte") file, plain or gzipped, of uint8 data with ``ndim`` dims."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            blob = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    header = 4 + 4 * ndim
+    if len(blob) < header or blob[0:2] != b"\x00\x00" or blob[2] != 0x08 or blob[3] != ndim:
+        raise DatasetError(f"{path} is not an idx file of uint8 data with {ndim} dimension(s)")
+    shape = tuple(int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if len(blob) - header != int(np.prod(shape)):
+        raise DatasetError(f"{path}: header says {list(shape)} but the file holds {len(blob) - header} bytes")
+    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_idx_dataset(config: dict[str, Any]) -> _RawData:
+    """MNIST / Fashion-MNIST from torchvision's ``DATA_DIR/<Name>/raw/`` folder; test = t10k.
+
+    When the four plain idx files are present, torchvision's own class reads them (it needs
+    nothing else and checks no md5 on them). torchvision cannot read ``.gz``-only folders,
+    so those are read here directly.
+    """
+    name = config["name"]
+    folder_name, available = IDX_DATASETS[name]
+    files_text = ", ".join(f"{f}[.gz]" for f in IDX_FILES)
+    data_dir = _require_data_dir(config, f"DATA_DIR/{folder_name}/raw/ with {files_text}")
+    raw_dir = data_dir / folder_name / "raw"
+
+    paths: dict[str, Path] = {}
+    missing: list[str] = []
+    for stem in IDX_FILES:
+        plain, gz = raw_dir / stem, raw_dir / f"{stem}.gz"
+        if plain.is_file():
+            paths[stem] = plain
+        elif gz.is_file():
+            paths[stem] = gz
+        else:
+            missing.append(f"{stem}[.gz]")
+    if missing:
+        raise DatasetError(
+            f"{name}: expected the folder {raw_dir} holding {files_text}; missing: {', '.join(missing)}. "
+            f"Put the files at {raw_dir}; {NEVER_DOWNLOADS}."
+        )
+
+    if all(p.suffix != ".gz" for p in paths.values()):
+        train_x, train_y = _idx_via_torchvision(name, data_dir, train=True, raw_dir=raw_dir)
+        test_x, test_y = _idx_via_torchvision(name, data_dir, train=False, raw_dir=raw_dir)
+    else:
+        train_x, train_y = _idx_pair(name, paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"])
+        test_x, test_y = _idx_pair(name, paths["t10k-images-idx3-ubyte"], paths["t10k-labels-idx1-ubyte"])
+
+    names, lookup = _select_classes(list(available), config["classes"], name, f"the {name} dataset")
+    pool_x, pool_y = _filter_and_remap(train_x, train_y, lookup, config["limit"])
+    test_x, test_y = _filter_and_remap(test_x, test_y, lookup, None)
+    return _RawData(pool_x, pool_y, test_x, test_y, names, max_value=255.0)
+
+
+def _idx_pair(name: str, images_path: Path, labels_path: Path) -> tuple[_Pixels, _Labels]:
+    """Read and cross-check one images/labels idx pair; images come back [N, 1, 28, 28]."""
+    try:
+        images = _read_idx_file(images_path, 3)
+        labels = _read_idx_file(labels_path, 1)
+    except DatasetError as exc:
+        raise DatasetError(f"{name}: {exc}") from exc
+    return _check_idx_arrays(name, images, labels, f"{images_path} / {labels_path}")
+
+
+def _idx_via_torchvision(name: str, root: Path, train: bool, raw_dir: Path) -> tuple[_Pixels, _Labels]:
+    """Read one split with torchvision's MNIST/FashionMNIST class (download disabled)."""
+    from torchvision import datasets as tv_datasets
+
+    cls = tv_datasets.MNIST if name == "mnist" else tv_datasets.FashionMNIST
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except (RuntimeError, AssertionError, TypeError, ValueError, OSError) as exc:
+        raise DatasetError(f"{name}: torchvision could not read {raw_dir}: {exc!r}") from exc
+    images = ds.data.numpy() if isinstance(ds.data, torch.Tensor) else np.asarray(ds.data)
+    labels = ds.targets.numpy() if isinstance(ds.targets, torch.Tensor) else np.asarray(ds.targets)
+    return _check_idx_arrays(name, images, labels, f"{raw_dir} ({'train' if train else 't10k'})")
+
+
+def _check_idx_arrays(name: str, images: np.ndarray, labels: np.ndarray, where: str) -> tuple[_Pixels, _Labels]:
+    """Check images are uint8 [N, 28, 28] with N labels in 0..9; return [N, 1, 28, 28], int64."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DatasetError(
+            f"{name}: {where}: images are {images.dtype} {list(images.shape)}, expected uint8 [N, 28, 28]"
+        )
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        n_labels = labels.shape[0] if labels.ndim else 0
+        raise DatasetError(f"{name}: {where}: {n_labels} labels for {images.shape[0]} images")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DatasetError(f"{name}: {where}: labels must lie in 0..9")
+    return images.reshape(-1, 1, 28, 28), labels
