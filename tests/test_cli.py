@@ -1,0 +1,122 @@
+"""The ``remap`` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from remap_tb import metadata
+
+VALID = {"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": [
+    {"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "activation", "fn": "relu"}]}
+
+
+def remap(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "trainer.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_validate_prints_shapes_and_params(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(VALID))
+    out = remap("validate", path)
+    assert out.returncode == 0, out.stderr
+    assert "4x6x6" in out.stdout and "valid: 1,490 parameters, 2 layers" in out.stdout
+    as_json = json.loads(remap("validate", path, "--json").stdout)
+    assert as_json["valid"] and as_json["total_params"] == 1490
+
+
+def test_validate_reports_precise_errors_with_exit_code_1(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({**VALID, "layers": [{"type": "maxpool2d", "pool_size": 2},
+                                                     {"type": "maxpool2d", "pool_size": 2},
+                                                     {"type": "maxpool2d", "pool_size": 5}]}))
+    out = remap("validate", path)
+    assert out.returncode == 1
+    assert "layer 2 maxpool2d: pool_size 5 is larger than its 2x2 input" in out.stderr
+
+
+def test_validate_rejects_a_missing_or_malformed_file_clearly(tmp_path):
+    out = remap("validate", tmp_path / "nope.json")
+    assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    out = remap("validate", broken)
+    assert out.returncode == 2 and "not valid JSON" in out.stderr
+
+
+def test_train_a_bare_spec_into_a_logdir(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(VALID))
+    out = remap("train", path, tmp_path / "runs", "--epochs", "1", "--id", "hand-1")
+    assert out.returncode == 0, out.stderr
+    request = json.loads((tmp_path / "runs" / "hand-1" / metadata.REQUEST_FILE).read_text())
+    assert request["provenance"]["origin"] == "handcrafted" and request["training"]["epochs"] == 1
+
+
+def test_init_writes_the_experiment_and_trains_the_population(tmp_path):
+    logdir = tmp_path / "runs"
+    out = remap("init", logdir, "--dataset", "digits", "--models", "3", "--epochs", "1", "--max-params", "20000",
+                "--seed", "5")
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p for p in os.listdir(logdir) if not p.startswith("."))
+    assert len(runs) == 3
+    for run in runs:
+        assert os.path.isfile(logdir / run / metadata.WEIGHTS_FILE)
+        request = json.loads((logdir / run / metadata.REQUEST_FILE).read_text())
+        assert request["provenance"]["origin"] == "initial"
+    [experiment] = os.listdir(logdir / metadata.STATE_DIR / "experiments")
+    config = json.loads((logdir / metadata.STATE_DIR / "experiments" / experiment).read_text())
+    assert config["dataset"]["name"] == "digits" and config["constraints"]["max_params"] == 20000
+    assert experiment == config["fingerprint"]["id"] + ".json"
+
+
+def test_init_with_a_missing_dataset_says_where_to_put_it_and_writes_nothing(tmp_path):
+    logdir = tmp_path / "runs"
+    out = remap("init", logdir, "--dataset", "cifar10", "--data-dir", tmp_path / "nowhere", "--models", "2")
+    assert out.returncode == 2
+    assert "cifar-10-batches-py" in out.stderr and "never downloads" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not logdir.exists()
+
+
+def write_quickdraw(folder, classes=("apple", "wine bottle"), per_class=60):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(classes):
+        images = rng.integers(0, 40, size=(per_class, 784), dtype=np.uint8)
+        images[:, k * 300:(k * 300) + 200] = 255  # make the classes learnable
+        np.save(folder / f"full_numpy_bitmap_{name}.npy", images)
+
+
+def test_evaluate_scores_the_held_out_test_split_and_records_it(tmp_path):
+    data = tmp_path / "quickdraw"
+    write_quickdraw(data)
+    spec = {"schema": 1, "input": {"shape": [1, 28, 28], "num_classes": 2}, "layers": [
+        {"type": "maxpool2d", "pool_size": 4}, {"type": "dense", "units": 8}]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    logdir = tmp_path / "runs"
+    out = remap("train", tmp_path / "spec.json", logdir, "--dataset", "quickdraw", "--data-dir", data,
+                "--limit", "40", "--test-fraction", "0.25", "--epochs", "3", "--id", "qd")
+    assert out.returncode == 0, out.stderr
+    out = remap("evaluate", logdir / "qd", "--split", "test")
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout and "on 20 samples" in out.stdout
+
+    from tests.test_train import read_logdir
+
+    [(step, record)] = read_logdir(str(logdir))["qd"]["remap"][metadata.TEST_TAG]
+    assert record["n_samples"] == 20 and 0.0 <= record["accuracy"] <= 1.0
+    assert len(record["per_class_accuracy"]) == 2
+
+
+def test_evaluate_refuses_a_dataset_without_test_split(tmp_path):
+    (tmp_path / "spec.json").write_text(json.dumps(VALID))
+    assert remap("train", tmp_path / "spec.json", tmp_path, "--epochs", "1", "--id", "d").returncode == 0
+    out = remap("evaluate", tmp_path / "d")
+    assert out.returncode == 2 and "has no held-out test split" in out.stderr
