@@ -1,4 +1,4 @@
-"""The ``remap`` command line: init, train, validate, evaluate (and queue commands).
+"""The ``remap`` command line: init, train, validate, evaluate, worker, enqueue, queue.
 
 Each subcommand is a small function taking parsed arguments; ``main`` maps
 user errors (bad spec, missing dataset, bad request) to a clear message on
@@ -11,12 +11,16 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any, Sequence
 
 from remap_tb import metadata
 from remap_tb.atomic import atomic_write_json, read_json
 from remap_tb.requests import DATASETS, OPTIMIZERS, RequestError, dataset_config, make_request, training_config
 from remap_tb.spec import Constraints, Limits, SpecError, analyse
+
+
+DEFAULT_INIT_WORKERS = 2
 
 
 class UserError(Exception):
@@ -56,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--min-params", type=int, default=None)
     init.add_argument("--max-depth", type=int, default=12, help="maximum layers per model (default 12)")
     init.add_argument("--seed", type=int, default=0, help="seeds the sampler and training")
+    init.add_argument("--workers", type=int, default=DEFAULT_INIT_WORKERS,
+                      help=f"local worker processes that train the population (default {DEFAULT_INIT_WORKERS})")
     init.set_defaults(run=cmd_init)
 
     train = sub.add_parser("train", help="train one request or spec JSON file into LOGDIR")
@@ -72,6 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--max-params", type=int, default=Limits().max_params)
     validate.add_argument("--max-depth", type=int, default=Limits().max_depth)
     validate.set_defaults(run=cmd_validate)
+
+    worker = sub.add_parser("worker", help="train queued requests of LOGDIR (locally or on a Ray cluster)")
+    from trainer.worker import add_arguments as add_worker_arguments
+
+    add_worker_arguments(worker)
+    worker.set_defaults(run=cmd_worker)
+
+    enqueue = sub.add_parser("enqueue", help="queue specs or training requests (JSON files) for the workers")
+    enqueue.add_argument("logdir")
+    enqueue.add_argument("files", nargs="+", metavar="FILE.json",
+                         help="a training request (with 'spec'), a bare spec, or a list of them")
+    enqueue.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    enqueue.add_argument("--priority", type=float, default=0, help="higher is trained first (default 0)")
+    enqueue.add_argument("--experiment", default=None,
+                         help="experiment id whose dataset/training config bare specs use "
+                              "(needed when LOGDIR has several)")
+    enqueue.set_defaults(run=cmd_enqueue)
+
+    queue = sub.add_parser("queue", help="print the queue of LOGDIR")
+    queue.add_argument("logdir")
+    queue.add_argument("--json", action="store_true", help="print the queue route's JSON")
+    queue.set_defaults(run=cmd_queue)
 
     evaluate = sub.add_parser("evaluate", help="score a trained run on its dataset's held-out test split")
     evaluate.add_argument("run_dir", help="the run directory (LOGDIR/RUN)")
@@ -150,29 +178,141 @@ def cmd_init(args: argparse.Namespace) -> int:
                      request_id=f"init-s{args.seed}-{i:03d}")
         for i, spec in enumerate(sampled.specs)
     ]
-    return run_population(args.logdir, requests, args.device)
+    return run_population(args.logdir, requests, args.workers, args.device)
 
 
-def run_population(logdir: str, requests: list[dict], device: str) -> int:
-    """Train the population (skipping runs that already exist, so init can resume)."""
+def run_population(logdir: str, requests: list[dict], workers: int, device: str) -> int:
+    """Queue the population and run local workers until every one of its requests is final.
+
+    Resumable: ids already queued (or runs already trained before the queue
+    existed) are not queued again, so re-running init continues where it stopped.
+    """
     from tqdm import tqdm
 
-    from trainer.train import DatasetCache, train
+    from remap_tb.queue import FINISHED, Queue
+    from remap_tb.worker_manager import LocalWorkers
 
-    datasets = DatasetCache()
-    todo = [r for r in requests if not os.path.exists(os.path.join(logdir, r["id"], metadata.WEIGHTS_FILE))]
-    if len(todo) < len(requests):
-        print(f"remap: {len(requests) - len(todo)} model(s) already trained; training {len(todo)}")
-    failures = 0
-    with tqdm(todo, desc="models", unit="model") as bar:
-        for request in bar:
-            run_dir = os.path.join(logdir, request["id"])
-            attempt = 2 if os.path.isdir(run_dir) and os.listdir(run_dir) else 1
-            result = train(request, logdir, attempt=attempt, device=device, progress=True, datasets=datasets)
-            failures += result.state != metadata.DONE
-            bar.set_postfix(last=f"{result.state} {result.metrics.get('val_accuracy', float('nan')):.3f}")
-    print(f"remap: trained {len(todo) - failures} model(s) into {logdir}; {failures} did not finish. "
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    queue = Queue(logdir)
+    todo = [r for r in requests if queue.known(r["id"])
+            or not os.path.exists(os.path.join(logdir, r["id"], metadata.WEIGHTS_FILE))]
+    new = queue.enqueue([r for r in todo if not queue.known(r["id"])]).new
+    if len(new) < len(requests):
+        print(f"remap: {len(requests) - len(new)} of {len(requests)} model(s) were queued or trained before; "
+              f"queued {len(new)}")
+    ids = [r["id"] for r in todo]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    states = queue.states(ids)
+    finished = sum(states[i] in FINISHED for i in ids)
+    if finished < len(ids):
+        pool = LocalWorkers(logdir, workers, args=["--device", device, "--threads", str(threads)])
+        print(f"remap: training with {workers} local worker(s); their log: {pool.log_path}")
+        restarts = 0
+        with pool, tqdm(total=len(ids), initial=finished, desc="models", unit="model") as bar:
+            while finished < len(ids):
+                time.sleep(0.25)
+                states = queue.states(ids)
+                now = sum(states[i] in FINISHED for i in ids)
+                if now != finished:
+                    bar.update(now - finished)
+                finished = now
+                if not pool.running() and finished < len(ids):
+                    restarts += 1
+                    if restarts > 3:
+                        raise UserError(f"the workers keep exiting; see {pool.log_path}")
+                    pool.start()
+    return _population_summary(logdir, queue, ids, len(requests) - len(todo))
+
+
+def _population_summary(logdir: str, queue, ids: list[str], trained_before: int) -> int:
+    states = queue.states(ids)
+    done = [i for i in ids if states[i] == "done"]
+    print(f"remap: {len(done) + trained_before} of {len(ids) + trained_before} model(s) trained in {logdir}. "
           f"Now run: tensorboard --logdir {logdir}")
+    for rid in ids:
+        if states[rid] != "done":
+            found = queue.get(rid)
+            reason = found[1]["queue"].get("reason") if found else None
+            print(f"remap: {rid}: {states[rid]}{': ' + reason if reason else ''}", file=sys.stderr)
+    return 0 if len(done) == len(ids) else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from trainer.worker import run_from_args
+
+    return run_from_args(args)
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from remap_tb.queue import Queue, QueueError
+    from remap_tb.requests import new_request_id, parse_request
+
+    if args.epochs is not None and args.epochs < 0:
+        raise UserError("--epochs must be >= 0")
+    requests = []
+    config = None
+    for path in args.files:
+        value = _load_json_file(path)
+        for index, item in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{path}" + (f"[{index}]" if isinstance(value, list) else "")
+            if isinstance(item, dict) and "spec" in item:
+                request = {**item, "id": item.get("id") or new_request_id(
+                    (item.get("provenance") or {}).get("origin", "handcrafted"))}
+            else:
+                config = config or _experiment_config(args.logdir, args.experiment)
+                request = {"id": new_request_id("handcrafted"), "spec": item, "dataset": config["dataset"],
+                           "training": config["training"],
+                           "provenance": {"origin": "handcrafted", "parent": None, "changes": []}}
+            if args.epochs is not None:
+                request["training"] = {**(request.get("training") or {}), "epochs": args.epochs}
+            try:
+                requests.append(parse_request(request))
+            except RequestError as e:
+                raise UserError(f"{where}: {e}") from None
+    try:
+        result = Queue(args.logdir).enqueue(requests, priority=args.priority)
+    except QueueError as e:
+        raise UserError(str(e)) from None
+    for rid in result.ids:
+        print(f"{rid}\t{'queued' if rid in result.new else 'already queued'}")
+    return 0
+
+
+def _experiment_config(logdir: str, experiment: str | None) -> dict:
+    folder = os.path.join(logdir, metadata.STATE_DIR, "experiments")
+    known = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
+    if experiment is None:
+        if not known:
+            raise UserError(f"{logdir} has no experiment config; run 'remap init' there first, "
+                            "or enqueue full training requests (with dataset and training)")
+        if len(known) > 1:
+            raise UserError(f"{logdir} has {len(known)} experiments ({', '.join(known)}); choose one with --experiment")
+        experiment = known[0]
+    if experiment not in known:
+        raise UserError(f"no experiment {experiment!r} in {logdir} (known: {', '.join(known) or 'none'})")
+    return read_json(experiment_path(logdir, experiment))
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from remap_tb.queue import Queue
+
+    listing = Queue(args.logdir).list()
+    if args.json:
+        print(json.dumps(listing, indent=1))
+        return 0
+    print(f"{'state':<10} {'id':<28} {'origin':<12} {'progress':>9} {'attempts':>8}  error")
+    for row in listing["requests"]:
+        progress = f"{row['epoch']}/{row['epochs']}"
+        error = (row["error"] or "").splitlines()[0][:80] if row["error"] else ""
+        print(f"{row['state']:<10} {row['id']:<28} {row['origin'] or '?':<12} {progress:>9} {row['attempts']:>8}  {error}")
+    alive = [w for w in listing["workers"] if w["alive"]]
+    counts = {}
+    for row in listing["requests"]:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items()) or "empty"
+    print(f"queue: {summary}; {len(alive)} worker(s) alive" +
+          ("" if alive else " (start one with: remap worker " + args.logdir + ")"))
     return 0
 
 

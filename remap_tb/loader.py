@@ -1,0 +1,80 @@
+"""Entry point of the ``remap`` TensorBoard plugin (``tensorboard_plugins`` group).
+
+Kept light on purpose: an import error here stops the whole ``tensorboard``
+command, so this module imports only TensorBoard's ``base_plugin``; the plugin
+itself (numpy, scikit-learn, POT) is imported in ``load()``.
+
+Flags (``tensorboard --help``, group "remap"):
+
+- ``--remap_workers N``: local queue workers to start with TensorBoard
+  (default 1; 0 starts none, e.g. when workers run elsewhere).
+- ``--remap_max_params N``: the parameter cap for validate/enqueue (default 50,000,000).
+
+``fix_flags`` also makes TensorBoard keep every ``remap`` datum
+(``--samples_per_plugin remap=0`` unless the user set it): by default it would
+keep only 10 points per tag of a third-party plugin.
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from tensorboard.plugins import base_plugin
+
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 64
+DEFAULT_MAX_PARAMS = 50_000_000
+MAX_MAX_PARAMS = 10**12
+
+
+class RemapLoader(base_plugin.TBLoader):
+    """Defines the plugin's flags and builds ``RemapPlugin`` lazily."""
+
+    def define_flags(self, parser) -> None:
+        group = parser.add_argument_group("remap")
+        group.add_argument(
+            "--remap_workers", metavar="N", type=int, default=DEFAULT_WORKERS,
+            help=f"REMAP: number of local queue workers to start with TensorBoard on --logdir "
+                 f"(0 to {MAX_WORKERS}; 0 starts none). (default: %(default)s)")
+        group.add_argument(
+            "--remap_max_params", metavar="N", type=int, default=DEFAULT_MAX_PARAMS,
+            help="REMAP: largest parameter count a model may have to be validated as fine "
+                 "or queued for training. (default: %(default)s)")
+
+    def fix_flags(self, flags) -> None:
+        workers = getattr(flags, "remap_workers", DEFAULT_WORKERS)
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+            raise base_plugin.FlagsError(f"--remap_workers must be an integer from 0 to {MAX_WORKERS}, "
+                                         f"got {workers!r}")
+        max_params = getattr(flags, "remap_max_params", DEFAULT_MAX_PARAMS)
+        if isinstance(max_params, bool) or not isinstance(max_params, int) or not 1 <= max_params <= MAX_MAX_PARAMS:
+            raise base_plugin.FlagsError(f"--remap_max_params must be an integer from 1 to {MAX_MAX_PARAMS:,}, "
+                                         f"got {max_params!r}")
+        samples = getattr(flags, "samples_per_plugin", None)
+        if samples is None or isinstance(samples, str):
+            # Not parsed (a hand-made flags object): parse the TensorBoard way, "a=1,b=2".
+            samples = _parse_samples(samples or "")
+            flags.samples_per_plugin = samples
+        samples.setdefault("remap", 0)
+
+    def load(self, context: base_plugin.TBContext):
+        from remap_tb.plugin import RemapPlugin
+
+        plugin = RemapPlugin(context)
+        workers = getattr(context.flags, "remap_workers", DEFAULT_WORKERS) if context.flags else 0
+        if workers:
+            plugin.start_workers(workers)
+        atexit.register(plugin.close)
+        return plugin
+
+
+def _parse_samples(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for token in text.split(","):
+        if token.strip():
+            key, _, value = token.partition("=")
+            try:
+                out[key.strip()] = int(value)
+            except ValueError:
+                raise base_plugin.FlagsError(f"--samples_per_plugin: bad entry {token!r}") from None
+    return out

@@ -1,0 +1,283 @@
+"""The REMAP TensorBoard plugin: thin routes over ``views``, ``reader`` and ``export``.
+
+Routes are listed in ``http_api.md``. Each ``_*_route`` only parses and checks
+the request; the data comes from ``views.*_impl`` over a ``reader.Snapshot``.
+The queue routes (generate, enqueue, queue, cancel, reorder) come from
+``search_routes.make_routes`` and are mounted when that module is installed.
+
+Owns its background work: the projection service (created on the first
+projection request) and the local queue workers (``start_workers``, called by
+the loader), both stopped by ``close()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import threading
+from typing import Any, Callable
+
+from tensorboard import plugin_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers, wsgi
+
+from remap_tb import assets, export, metadata, views
+from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
+from remap_tb.reader import RunReader
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PARAMS = 50_000_000
+EXPORT_FORMATS = ("json", "pytorch", "state_dict")
+QUEUE_ROUTES = ("generate", "enqueue", "queue", "cancel", "reorder")
+
+
+class RemapPlugin(base_plugin.TBPlugin):
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._context = context
+        self._logdir = context.logdir or ""
+        flags = context.flags
+        self._max_params = getattr(flags, "remap_max_params", DEFAULT_MAX_PARAMS)
+        self._reader = RunReader(context.data_provider)
+        self._lock = threading.Lock()
+        self._projections = None
+        self._workers = None
+
+    # -- TBPlugin ------------------------------------------------------------------------
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="REMAP")
+
+    def data_plugin_names(self) -> tuple[str, ...]:
+        return (metadata.PLUGIN_NAME, "scalars")
+
+    def is_active(self) -> bool:
+        """Called only when no run has remap (or scalars) data: a queue folder counts too."""
+        local = self._local_logdir()
+        return bool(local) and os.path.isdir(os.path.join(local, metadata.STATE_DIR))
+
+    def get_plugin_apps(self) -> dict[str, Callable]:
+        get, post = json_route(("GET",)), json_route(("POST",))
+        apps: dict[str, Callable] = {f"/{name}": self._asset_route for name in assets.ASSETS}
+        apps.update({
+            "/experiments": get(self._experiments_route),
+            "/models": get(self._models_route),
+            "/projection": get(self._projection_route),
+            "/model": get(self._model_route),
+            "/compare": get(self._compare_route),
+            "/export": get(self._export_route),
+            "/validate": post(self._validate_route),
+        })
+        apps.update(self._queue_routes())
+        return {route: _nosniff(app) for route, app in apps.items()}
+
+    # -- routes --------------------------------------------------------------------------
+
+    @wrappers.Request.application
+    def _asset_route(self, request: wrappers.Request) -> wrappers.Response:
+        name = request.path.rsplit("/", 1)[-1]
+        found = assets.read_asset(name)
+        if found is None:
+            return error_response(404, f"no such file: {name[:80]!r}")
+        body, content_type = found
+        response = wrappers.Response(body, content_type=content_type)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    def _experiments_route(self, request: wrappers.Request) -> Any:
+        return views.experiments_impl(self._snapshot(request))
+
+    def _models_route(self, request: wrappers.Request) -> Any:
+        experiment = query_arg(request, "experiment")
+        snap = self._snapshot(request)
+        stale = views.stale_runs(views.experiment_models(snap, experiment))
+        return _cached_json(snap.memo, ("models", experiment, stale),
+                            lambda: views.models_impl(snap, experiment, stale))
+
+    def _projection_route(self, request: wrappers.Request) -> Any:
+        experiment = query_arg(request, "experiment")
+        kind = query_arg(request, "kind")
+        if kind not in views.PROJECTION_KINDS:
+            raise HttpError(400, f"kind must be one of {', '.join(views.PROJECTION_KINDS)}, got {kind!r:.40}")
+        snap = self._snapshot(request)
+        if kind == "size":
+            return _cached_json(snap.memo, ("size", experiment), lambda: views.size_projection(snap, experiment))
+        items = views.projection_items(snap, experiment, kind)
+        layout = self._projection_service().layout(experiment, kind, items)
+        return views.mds_projection(experiment, kind, layout)
+
+    def _model_route(self, request: wrappers.Request) -> Any:
+        return views.model_impl(self._snapshot(request), run_arg(query_arg(request, "run")))
+
+    def _compare_route(self, request: wrappers.Request) -> Any:
+        runs = [run_arg(r) for r in query_arg(request, "runs", max_length=8000).split(",") if r]
+        from remap_tb import otmann, prediction_distance  # POT: imported when first asked
+
+        return views.compare_impl(self._snapshot(request), runs, otmann.distance_matrix_both,
+                                  prediction_distance.hamming_matrix)
+
+    def _export_route(self, request: wrappers.Request) -> Any:
+        run = run_arg(query_arg(request, "run"))
+        fmt = query_arg(request, "format", required=False) or "json"
+        if fmt not in EXPORT_FORMATS:
+            raise HttpError(400, f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r:.40}")
+        snap = self._snapshot(request)
+        data = views.get_model(snap, run)
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", data.id)[:80] or "model"
+        if fmt == "json":
+            body = json.dumps(data.spec, indent=1) + "\n"
+            return _download(body.encode("utf-8"), "application/json", f"{name}.json")
+        if fmt == "pytorch":
+            source = export.pytorch_source(data.spec, data.id, data.model.get("class_names"))
+            return _download(source.encode("utf-8"), "text/x-python; charset=utf-8", f"{name}.py")
+        path = self._weights_path(request, run)
+        if path is None:
+            raise HttpError(404, f"run {run!r:.80} has no trained weights ({metadata.WEIGHTS_FILE}; "
+                                 f"state {data.state})")
+        return _send_file(request, path, "application/octet-stream", f"{name}.pt")
+
+    def _validate_route(self, request: wrappers.Request) -> Any:
+        return views.validate_impl(read_json_body(request), self._max_params)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _snapshot(self, request: wrappers.Request):
+        return self._reader.snapshot(plugin_util.context(request.environ),
+                                     plugin_util.experiment_id(request.environ))
+
+    def _local_logdir(self) -> str | None:
+        """The logdir when it is a local folder (not a URL, not --logdir_spec), else None."""
+        if not self._logdir or "://" in self._logdir or not os.path.isdir(self._logdir):
+            return None
+        return self._logdir
+
+    def _weights_path(self, request: wrappers.Request, run: str) -> str | None:
+        """``<logdir>/<run>/weights.pt`` for a run the data provider lists, kept inside the logdir."""
+        logdir = self._local_logdir()
+        ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+        if logdir is None or run not in self._reader.run_names(ctx, eid):
+            return None
+        root = os.path.realpath(logdir)
+        path = os.path.realpath(os.path.join(root, run, metadata.WEIGHTS_FILE))
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            return None
+        return path
+
+    def _projection_service(self):
+        with self._lock:
+            if self._projections is None:
+                projection = _optional_module("remap_tb.projection")
+                if projection is None:
+                    raise HttpError(503, "MDS projections are not available in this build; use kind=size")
+                local = self._local_logdir()
+                self._projections = projection.ProjectionService(
+                    projection.default_state_dir(local) if local else None)
+            return self._projections
+
+    def _queue_routes(self) -> dict[str, Callable]:
+        logdir = self._local_logdir()
+        if logdir is None:
+            logger.info("remap: no local --logdir, so the queue routes are not mounted")
+            return {}
+        search_routes = _optional_module("remap_tb.search_routes")
+        if search_routes is None:
+            logger.info("remap: remap_tb.search_routes is not installed; queue routes not mounted")
+            return {}
+        routes = search_routes.make_routes(logdir, self._reader.find_model, self._reader.list_models)
+        return {"/" + name.lstrip("/"): handler for name, handler in routes.items()}
+
+    def start_workers(self, count: int) -> None:
+        """Start ``count`` local queue workers on the logdir (the loader calls this)."""
+        logdir = self._local_logdir()
+        if count <= 0 or self._workers is not None:
+            return
+        if logdir is None:
+            logger.warning("remap: --remap_workers needs a local --logdir; no workers started")
+            return
+        worker_manager = _optional_module("remap_tb.worker_manager")
+        if worker_manager is None:
+            logger.warning("remap: remap_tb.worker_manager is not installed; no workers started")
+            return
+        self._workers = worker_manager.LocalWorkers(logdir, count)
+        self._workers.start()
+        logger.info("remap: started %d local worker(s) on %s", count, logdir)
+
+    def close(self) -> None:
+        """Stop the workers and the projection service (idempotent)."""
+        with self._lock:
+            workers, self._workers = self._workers, None
+            projections, self._projections = self._projections, None
+        if workers is not None:
+            workers.stop()
+        if projections is not None:
+            projections.close()
+
+
+_PATH_LIKE = re.compile(r"(^|/)\.\.(/|$)|^/|^[A-Za-z]:|[\\\x00-\x1f]")
+
+
+def run_arg(value: str) -> str:
+    """A run name from a query; path-like names (``..``, absolute, backslashes, control
+    characters) are rejected. Names are only ever looked up among the provider's runs."""
+    if _PATH_LIKE.search(value):
+        raise HttpError(400, f"run {value[:80]!r} looks like a path; pass a run name as listed by ./models")
+    return value
+
+
+def _nosniff(app: Callable) -> Callable:
+    """Add ``X-Content-Type-Options: nosniff`` to every response of ``app`` (TensorBoard's
+    security validator asks for it; only its own ``http_util.Respond`` adds it)."""
+
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            if not any(name.lower() == "x-content-type-options" for name, _ in headers):
+                headers = [*headers, ("X-Content-Type-Options", "nosniff")]
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
+
+def _optional_module(name: str):
+    """``name`` imported, or None if that module does not exist (errors inside it still raise)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        return None
+
+
+def _cached_json(memo: dict, key: tuple, build: Callable[[], Any]) -> wrappers.Response:
+    """A JSON response whose encoded body is kept in ``memo`` (a snapshot's: it holds
+    only for that snapshot's data) under ``key``."""
+    body = memo.get(key)
+    if body is None:
+        body = memo[key] = json_response(build()).get_data()
+    response = wrappers.Response(body, content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _send_file(request: wrappers.Request, path: str, content_type: str, filename: str) -> wrappers.Response:
+    """Stream a (possibly large) file as a download."""
+    handle = open(path, "rb")
+    response = wrappers.Response(wsgi.wrap_file(request.environ, handle), direct_passthrough=True,
+                                 content_type=content_type)
+    response.content_length = os.fstat(handle.fileno()).st_size
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _download(body: bytes, content_type: str, filename: str) -> wrappers.Response:
+    response = wrappers.Response(body, content_type=content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,380 @@
+"""Read remap runs through TensorBoard's data provider, with a per-run cache.
+
+Everything the plugin knows about trained models comes from here, and only
+through ``context.data_provider`` (``list_runs``, ``list_tensors`` /
+``read_tensors`` with plugin ``remap``, ``list_scalars`` / ``read_scalars``
+with plugin ``scalars``). That works alike with the Python multiplexer and
+the Rust data server (``--load_fast``); see ``_tensor_bytes`` and
+``_tensor_array`` for the value shapes each one returns.
+
+A run is parsed once and cached under a key made of its remap series'
+``(tag, max_step, max_wall_time)`` (the trainer writes a remap record after each
+epoch's scalars, so scalars need no key of their own): a request re-reads only
+the runs whose key changed (one batched ``read_tensors`` / ``read_scalars`` call
+for all of them), so a warm request over 1,000 runs costs two list calls and no
+parsing.
+
+Retries (``metadata`` docstring): only the records of the highest ``attempt``
+count. JSON records carry their attempt; the predictions tensor's step is the
+attempt; scalars carry none, so only points written at or after that
+attempt's ``remap/model`` record are kept (the Python loader keeps a deleted
+earlier attempt's points in memory).
+
+A run that cannot be read (no model record, corrupt records, a newer record
+version, an invalid spec) becomes an ``Unreadable`` with a reason; nothing
+here raises on bad data.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import math
+import threading
+from typing import Any, Iterable
+
+import numpy as np
+from tensorboard.context import RequestContext
+from tensorboard.data import provider
+
+from remap_tb import metadata
+from remap_tb.spec import Analysis, analyse
+from remap_tb.spec.schema import Limits
+
+# Enough to keep every point of every series (``downsample=0`` returns nothing).
+DOWNSAMPLE = 10**6
+SCALARS_PLUGIN = "scalars"
+# Stored specs were checked when they were queued; read them without the caps.
+_READ_LIMITS = Limits(max_params=None, max_depth=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """A run that holds remap data (or no data at all) but cannot be shown as a model."""
+
+    run: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"run": self.run, "reason": self.reason}
+
+
+@dataclasses.dataclass(eq=False)
+class RunData:
+    """One model: the newest attempt's records of one run, parsed."""
+
+    run: str
+    model: dict[str, Any]  # the remap/model record
+    attempt: int
+    status: dict[str, Any] | None
+    evaluation: dict[str, Any] | None
+    test: dict[str, Any] | None
+    predictions: np.ndarray | None  # int array [n_val], or None
+    curves: list[dict[str, Any]]  # one dict per step: step, train_loss, ... (None where absent)
+    wall_time: float | None  # of the newest point in the run
+    notes: tuple[str, ...] = ()  # records skipped while reading, and why
+    # What views derive from this run (it lives as long as the run is unchanged).
+    derived: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.model["id"]
+
+    @property
+    def experiment(self) -> str:
+        return self.model["fingerprint"]["id"]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.model["spec"]
+
+    @functools.cached_property
+    def analysis(self) -> Analysis:
+        return analyse(self.spec, _READ_LIMITS)
+
+    @property
+    def state(self) -> str:
+        return self.status["state"] if self.status else metadata.RUNNING
+
+    def metric(self, name: str) -> float | None:
+        """A final metric (``val_accuracy``, ...): the status record's, else the last curve point's."""
+        value = (self.status or {}).get("metrics", {}).get(name)
+        if _is_number(value):
+            return float(value)
+        for point in reversed(self.curves):
+            if point.get(name) is not None:
+                return point[name]
+        return None
+
+
+@dataclasses.dataclass(eq=False)
+class Snapshot:
+    """All runs of one TensorBoard experiment as last read; immutable once built.
+
+    ``generation`` grows whenever a run is added, changed or removed, so
+    anything derived from a snapshot can be cached under it.
+    """
+
+    generation: int
+    models: dict[str, RunData]  # by run name
+    unreadable: list[Unreadable]
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, RunData]:
+        out: dict[str, RunData] = {}
+        for data in self.models.values():
+            out.setdefault(data.id, data)
+        return out
+
+    @functools.cached_property
+    def experiments(self) -> dict[str, list[RunData]]:
+        """Models grouped by dataset fingerprint id, each group in creation order."""
+        groups: dict[str, list[RunData]] = {}
+        for data in sorted(self.models.values(), key=lambda d: (str(d.model.get("created", "")), d.run)):
+            groups.setdefault(data.experiment, []).append(data)
+        return groups
+
+    @functools.cached_property
+    def memo(self) -> dict[Any, Any]:
+        """A place for views to cache what they derive from this snapshot."""
+        return {}
+
+
+@dataclasses.dataclass
+class _Entry:
+    key: tuple
+    value: RunData | Unreadable | None  # None: not a remap run (e.g. only foreign scalars)
+
+
+class RunReader:
+    """Reads and caches the remap runs of each experiment of a data provider.
+
+    Thread-safe: TensorBoard serves requests from several threads. Refreshes
+    are serialised so concurrent requests never parse a run twice.
+    """
+
+    def __init__(self, data_provider: provider.DataProvider, downsample: int = DOWNSAMPLE):
+        self._provider = data_provider
+        self._downsample = downsample
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, _Entry]] = {}  # experiment id -> run -> entry
+        self._snapshots: dict[str, Snapshot] = {}
+        self._generation = 0
+
+    def snapshot(self, ctx: RequestContext | None = None, experiment_id: str = "") -> Snapshot:
+        """The current state of every run, re-reading only runs that changed."""
+        ctx = ctx or RequestContext()
+        with self._lock:
+            return self._refresh(ctx, experiment_id)
+
+    def run_names(self, ctx: RequestContext | None = None, experiment_id: str = "") -> set[str]:
+        """Names of all runs the data provider knows, remap or not."""
+        runs = self._provider.list_runs(ctx or RequestContext(), experiment_id=experiment_id)
+        return {run.run_name for run in runs}
+
+    def find_model(self, run: str, ctx: RequestContext | None = None,
+                   experiment_id: str = "") -> dict[str, Any] | None:
+        """A copy of ``run``'s ``remap/model`` record, or None if it is not a readable model."""
+        data = self.snapshot(ctx, experiment_id).models.get(run)
+        return copy.deepcopy(data.model) if data is not None else None
+
+    def list_models(self, ctx: RequestContext | None = None, experiment_id: str = "") -> list[dict[str, Any]]:
+        """Copies of every readable run's ``remap/model`` record."""
+        return [copy.deepcopy(d.model) for d in self.snapshot(ctx, experiment_id).models.values()]
+
+    # -- refresh -------------------------------------------------------------------------
+
+    def _refresh(self, ctx: RequestContext, eid: str) -> Snapshot:
+        runs = sorted(self.run_names(ctx, eid))
+        tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+        # The trainer writes a remap record after every epoch's scalars (and flushes then),
+        # so the remap series alone tell when a run changed; scalars are listed only for
+        # runs without remap data, to tell foreign runs from empty or corrupt ones.
+        foreign = [run for run in runs if not tensors.get(run)]
+        scalars = self._provider.list_scalars(
+            ctx, experiment_id=eid, plugin_name=SCALARS_PLUGIN,
+            run_tag_filter=provider.RunTagFilter(runs=foreign)) if foreign else {}
+        old = self._entries.get(eid, {})
+        new: dict[str, _Entry] = {}
+        stale: list[str] = []
+        keys: dict[str, tuple] = {}
+        for run in runs:
+            key = _series_key(tensors.get(run, {})) + ("|",) + _series_key(scalars.get(run, {}))
+            keys[run] = key
+            entry = old.get(run)
+            if entry is not None and entry.key == key:
+                new[run] = entry
+            else:
+                stale.append(run)
+        if stale:
+            new.update(self._read_runs(ctx, eid, stale, keys, tensors, scalars))
+        changed = bool(stale) or set(old) != set(new)
+        self._entries[eid] = new
+        snap = self._snapshots.get(eid)
+        if snap is None or changed:
+            self._generation += 1
+            models = {run: e.value for run, e in new.items() if isinstance(e.value, RunData)}
+            unreadable = [e.value for run, e in sorted(new.items()) if isinstance(e.value, Unreadable)]
+            snap = Snapshot(self._generation, models, unreadable)
+            self._snapshots[eid] = snap
+        return snap
+
+    def _read_runs(self, ctx: RequestContext, eid: str, runs: list[str], keys: dict[str, tuple],
+                   tensors: dict, scalars: dict) -> dict[str, _Entry]:
+        with_tensors = [r for r in runs if tensors.get(r)]
+        tensor_data = scalar_data = {}
+        if with_tensors:
+            run_filter = provider.RunTagFilter(runs=with_tensors)
+            tensor_data = self._provider.read_tensors(
+                ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME,
+                run_tag_filter=run_filter, downsample=self._downsample)
+            scalar_data = self._provider.read_scalars(
+                ctx, experiment_id=eid, plugin_name=SCALARS_PLUGIN,
+                run_tag_filter=provider.RunTagFilter(runs=with_tensors, tags=metadata.SCALAR_TAGS),
+                downsample=self._downsample)
+        out: dict[str, _Entry] = {}
+        for run in runs:
+            if run in tensor_data and tensor_data[run]:
+                value: RunData | Unreadable | None = parse_run(run, tensor_data[run], scalar_data.get(run, {}))
+            elif tensors.get(run) or scalars.get(run):
+                value = None  # data of other plugins only: not a remap run
+            else:
+                # Only the Python loader lists such runs; the Rust data server skips them.
+                value = Unreadable(run, "no readable data: the event file is empty or corrupt "
+                                        "(or its first records are still being written)")
+            out[run] = _Entry(keys[run], value)
+        return out
+
+
+def _series_key(series: dict) -> tuple:
+    return tuple(sorted((tag, ts.max_step, ts.max_wall_time) for tag, ts in series.items()))
+
+
+# -- parsing one run ---------------------------------------------------------------------
+
+
+def parse_run(run: str, tensors: dict[str, list], scalars: dict[str, list]) -> RunData | Unreadable:
+    """Parse one run's remap tensors and standard scalars (as the data provider returns them)."""
+    notes: list[str] = []
+    models = _decode_all(tensors.get(metadata.MODEL_TAG, ()), metadata.MODEL_TAG, notes)
+    if not models:
+        if metadata.MODEL_TAG in tensors:
+            return Unreadable(run, f"{metadata.MODEL_TAG} cannot be read: {notes[-1] if notes else 'empty'}")
+        return Unreadable(run, f"partial run: it has remap records but no {metadata.MODEL_TAG} record "
+                               "(the run was not written by the remap trainer, or its start was lost)")
+    attempt = max(_attempt(record) for _, record in models)
+    model_datum, model = max(((d, r) for d, r in models if _attempt(r) == attempt), key=lambda p: p[0].step)
+    problem = _model_problem(model)
+    if problem:
+        return Unreadable(run, f"{metadata.MODEL_TAG} record is incomplete: {problem}")
+
+    def newest(tag: str) -> dict[str, Any] | None:
+        records = [(d, r) for d, r in _decode_all(tensors.get(tag, ()), tag, notes) if _attempt(r) == attempt]
+        if not records:
+            return None
+        return max(records, key=lambda p: (p[0].step, p[0].wall_time))[1]
+
+    status = newest(metadata.STATUS_TAG)
+    if status is not None and status.get("state") not in metadata.STATES:
+        notes.append(f"{metadata.STATUS_TAG}: unknown state {status.get('state')!r:.40}")
+        status = None
+    evaluation = newest(metadata.EVALUATION_TAG)
+    tests = _decode_all(tensors.get(metadata.TEST_TAG, ()), metadata.TEST_TAG, notes)
+    test = max(tests, key=lambda p: (p[0].wall_time, p[0].step))[1] if tests else None
+    predictions = None
+    for datum in tensors.get(metadata.PREDICTIONS_TAG, ()):
+        if datum.step == attempt:
+            predictions = _tensor_array(datum.numpy)
+    if predictions is None and metadata.PREDICTIONS_TAG in tensors and (status or {}).get("state") == metadata.DONE:
+        notes.append(f"{metadata.PREDICTIONS_TAG}: no predictions for attempt {attempt}")
+
+    curves = _curves(scalars, since=model_datum.wall_time)
+    wall_times = [d.wall_time for series in (*tensors.values(), *scalars.values()) for d in series]
+    data = RunData(run=run, model=model, attempt=attempt, status=status, evaluation=evaluation, test=test,
+                   predictions=predictions, curves=curves, wall_time=max(wall_times) if wall_times else None,
+                   notes=tuple(notes))
+    if not data.analysis.ok:
+        reasons = "; ".join(str(p) for p in data.analysis.problems[:3])
+        return Unreadable(run, f"its spec cannot be read by this version: {reasons}")
+    return data
+
+
+def _decode_all(series: Iterable, tag: str, notes: list[str]) -> list[tuple[Any, dict[str, Any]]]:
+    out = []
+    for datum in series:
+        try:
+            record = metadata.decode_json(_tensor_bytes(datum.numpy))
+        except metadata.RecordError as e:
+            notes.append(f"{tag} at step {datum.step}: {e}")
+            continue
+        out.append((datum, record))
+    return out
+
+
+def _attempt(record: dict[str, Any]) -> int:
+    value = record.get("attempt", 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def _model_problem(model: dict[str, Any]) -> str | None:
+    """What is missing from a model record for the plugin to show it, or None."""
+    if not isinstance(model.get("id"), str) or not model["id"]:
+        return "no model id"
+    if not isinstance(model.get("spec"), dict):
+        return "no spec"
+    fingerprint = model.get("fingerprint")
+    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("id"), str):
+        return "no dataset fingerprint id"
+    for key, kind in (("provenance", dict), ("dataset", dict), ("training", dict), ("class_names", list)):
+        if not isinstance(model.get(key), kind):
+            return f"no {key}"
+    return None
+
+
+def _tensor_bytes(value: Any) -> bytes:
+    """The bytes of a rank-0 string tensor.
+
+    Both loaders give a numpy object array holding ``bytes`` (shape ``()``);
+    accept a 1-element array, ``str`` and raw ``bytes`` too, in case a provider
+    differs. Anything else raises ``RecordError``.
+    """
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise metadata.RecordError(f"expected one string, got an array of shape {value.shape}")
+        value = value.reshape(()).item()
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise metadata.RecordError(f"expected a string tensor, got {type(value).__name__}")
+
+
+def _tensor_array(value: Any) -> np.ndarray | None:
+    """Predicted labels as a 1-D int array, or None if the tensor is not one."""
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        return None
+    return array
+
+
+def _curves(scalars: dict[str, list], since: float) -> list[dict[str, Any]]:
+    names = {metadata.TRAIN_LOSS_TAG: "train_loss", metadata.TRAIN_ACCURACY_TAG: "train_accuracy",
+             metadata.VAL_LOSS_TAG: "val_loss", metadata.VAL_ACCURACY_TAG: "val_accuracy"}
+    points: dict[int, dict[str, Any]] = {}
+    for tag, name in names.items():
+        latest: dict[int, Any] = {}
+        for datum in scalars.get(tag, ()):
+            if datum.wall_time < since:
+                continue  # an earlier attempt's point (see the module docstring)
+            if datum.step not in latest or datum.wall_time >= latest[datum.step].wall_time:
+                latest[datum.step] = datum
+        for step, datum in latest.items():
+            value = float(datum.value)
+            points.setdefault(step, {"step": step, **dict.fromkeys(names.values())})[name] = (
+                value if math.isfinite(value) else None)
+    return [points[step] for step in sorted(points)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

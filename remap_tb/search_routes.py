@@ -1,0 +1,304 @@
+"""Local-search and queue routes: POST generate, enqueue, cancel, reorder; GET queue.
+
+``make_routes(logdir, find_model, list_models)`` returns the handlers the
+plugin mounts (see ``http_api.md``). Each route is thin: it reads the body with
+``read_json_body`` (the POST rules), checks every field, and calls an ``*_impl``
+function that tests call directly. Every bad input is a 4xx with a message
+and writes nothing. Torch-free.
+
+``find_model(run)`` returns a run's ``remap/model`` record (id, spec, dataset,
+training, fingerprint, provenance, class_names, ...) or None; ``list_models()``
+returns every model record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from remap_tb import metadata
+from remap_tb.atomic import read_json
+from remap_tb.http_util import HttpError, json_route, read_json_body
+from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
+from remap_tb.requests import ORIGINS, MAX_EPOCHS, RequestError, is_valid_id, make_request
+from remap_tb.spec import Constraints, spec_hash
+
+MAX_ITEMS = 200  # requests per enqueue
+MAX_PARENTS = 50  # models per generate (a region of the map)
+MAX_RUN_NAME = 500
+KINDS = ("ablation", "variation")
+EXPERIMENTS_DIR = "experiments"
+_FINGERPRINT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+FindModel = Callable[[str], "dict | None"]
+ListModels = Callable[[], "list[dict]"]
+Generate = Callable[..., dict]
+
+
+def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
+                queue: Queue | None = None, generate: Generate | None = None) -> dict[str, Callable]:
+    """The route table ``{"/generate": handler, ...}`` for the plugin's ``get_plugin_apps``."""
+    queue = queue or Queue(logdir)
+
+    @json_route(("POST",))
+    def generate_route(request):
+        return generate_impl(read_json_body(request), find_model, list_models, queue, generate)
+
+    @json_route(("POST",))
+    def enqueue_route(request):
+        return enqueue_impl(read_json_body(request), logdir, find_model, list_models, queue)
+
+    @json_route(("GET",))
+    def queue_route(request):
+        return queue.list()
+
+    @json_route(("POST",))
+    def cancel_route(request):
+        return cancel_impl(read_json_body(request), queue)
+
+    @json_route(("POST",))
+    def reorder_route(request):
+        return reorder_impl(read_json_body(request), queue)
+
+    return {"/generate": generate_route, "/enqueue": enqueue_route, "/queue": queue_route,
+            "/cancel": cancel_route, "/reorder": reorder_route}
+
+
+# ---------------------------------------------------------------------- generate
+
+def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, queue: Queue,
+                  generate: Generate | None = None) -> dict:
+    """Candidates around one or more parent runs; no side effect."""
+    body = _object(body, "body", required=("parents", "kind"), optional=("options", "constraints"))
+    parents = body["parents"]
+    if not isinstance(parents, list) or not 1 <= len(parents) <= MAX_PARENTS:
+        raise HttpError(400, f"parents must be a list of 1 to {MAX_PARENTS} run names")
+    records = []
+    for index, run in enumerate(parents):
+        _check_run_name(run, f"parents[{index}]")
+        record = _find(run, find_model, list_models)
+        if record is None:
+            raise HttpError(404, f"parents[{index}]: no model in run {run[:100]!r}")
+        records.append(record)
+    kind = body["kind"]
+    if kind not in KINDS:
+        raise HttpError(400, f"kind must be one of {', '.join(KINDS)}, got {_short(kind)}")
+    options = body.get("options")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise HttpError(400, "options must be an object")
+    try:
+        constraints = Constraints.from_json(body.get("constraints"))
+    except ValueError as e:
+        raise HttpError(400, str(e)) from None
+    existing = _existing_hashes(list_models(), queue)
+    if generate is None:
+        from remap_tb.spec.operators import generate
+    try:
+        return generate(records, kind, options, constraints, existing)
+    except (ValueError, TypeError) as e:  # bad options are the caller's error
+        raise HttpError(400, str(e)[:1000]) from None
+
+
+def _existing_hashes(models: list[dict], queue: Queue) -> set[str]:
+    """Spec hashes of every model and of every pending or running request (no duplicates)."""
+    hashes = set()
+    for record in models:
+        digest = record.get("spec_hash") if isinstance(record, dict) else None
+        if not digest and isinstance(record, dict) and isinstance(record.get("spec"), dict):
+            try:
+                digest = spec_hash(record["spec"])
+            except (KeyError, TypeError, ValueError):
+                digest = None
+        if digest:
+            hashes.add(digest)
+    for spec in queue.specs((PENDING, RUNNING)):
+        try:
+            hashes.add(spec_hash(spec))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return hashes
+
+
+# ---------------------------------------------------------------------- enqueue
+
+def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: ListModels, queue: Queue) -> dict:
+    """Validate every item into a training request, then enqueue them all (or nothing)."""
+    body = _object(body, "body", required=("items",), optional=("epochs", "experiment", "client_key"))
+    items = body["items"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
+        raise HttpError(400, f"items must be a list of 1 to {MAX_ITEMS} models")
+    epochs = body.get("epochs")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= MAX_EPOCHS):
+        raise HttpError(400, f"epochs must be an integer from 0 to {MAX_EPOCHS}")
+    experiment = body.get("experiment")
+    if experiment is not None and (not isinstance(experiment, str) or not _FINGERPRINT_ID.match(experiment)):
+        raise HttpError(400, f"experiment must be an experiment id (letters, digits, '_', '-'), got {_short(experiment)}")
+    client_key = body.get("client_key")
+    if client_key is not None and (not isinstance(client_key, str) or not 0 < len(client_key) <= 200):
+        raise HttpError(400, "client_key must be a string of 1 to 200 characters")
+
+    requests = []
+    default_config = None
+    for index, item in enumerate(items):
+        where = f"items[{index}]"
+        item = _object(item, where, required=("spec", "origin"), optional=("parent", "changes"))
+        origin = item["origin"]
+        if origin not in ORIGINS:
+            raise HttpError(400, f"{where}.origin must be one of {', '.join(ORIGINS)}, got {_short(origin)}")
+        parent = item.get("parent")
+        if parent is not None:
+            _check_run_name(parent, f"{where}.parent")
+            record = _find(parent, find_model, list_models)
+            if record is None:
+                raise HttpError(404, f"{where}.parent: no model {parent[:100]!r}")
+            config = _config_of_record(record, where)
+            parent_id = record.get("id")
+        else:
+            if default_config is None:
+                default_config = experiment_config(logdir, experiment, list_models)
+            config = default_config
+            parent_id = None
+        training = dict(config["training"])
+        if epochs is not None:
+            training["epochs"] = epochs
+        provenance = {"parent": parent_id, "origin": origin, "changes": item.get("changes", [])}
+        _check_fits(item["spec"], config, where)
+        try:
+            requests.append(make_request(item["spec"], config["dataset"], training, provenance))
+        except RequestError as e:
+            raise HttpError(400, f"{where}: " + "; ".join(e.problems)[:2000]) from None
+    try:
+        result = queue.enqueue(requests, client_key=client_key)
+    except QueueError as e:
+        raise HttpError(e.status, str(e)) from None
+    except RequestError as e:
+        raise HttpError(400, "; ".join(e.problems)[:2000]) from None
+    return {"request_ids": result.ids}
+
+
+def experiment_path(logdir: str, experiment_id: str) -> str:
+    return os.path.join(logdir, metadata.STATE_DIR, EXPERIMENTS_DIR, f"{experiment_id}.json")
+
+
+def experiment_config(logdir: str, experiment: str | None, list_models: ListModels) -> dict:
+    """{dataset, training, fingerprint} of an experiment, from ``remap init``'s file or a model of it."""
+    folder = os.path.join(logdir, metadata.STATE_DIR, EXPERIMENTS_DIR)
+    if experiment is None:
+        known = sorted(name[:-5] for name in _listdir(folder) if name.endswith(".json"))
+        if not known:
+            known = sorted({(m.get("fingerprint") or {}).get("id") for m in list_models()
+                            if isinstance(m, dict) and isinstance(m.get("fingerprint"), dict)} - {None})
+        if len(known) != 1:
+            raise HttpError(400, "a model without a parent needs 'experiment' (the experiment id whose dataset "
+                                 f"and training config to use); this logdir has {len(known)} experiment(s)")
+        experiment = known[0]
+    path = experiment_path(logdir, experiment)
+    if os.path.isfile(path):
+        try:
+            value = read_json(path)
+            return {"dataset": value["dataset"], "training": value["training"], "fingerprint": value["fingerprint"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # fall back to a model of that experiment
+    for record in list_models():
+        if isinstance(record, dict) and (record.get("fingerprint") or {}).get("id") == experiment:
+            return _config_of_record(record, "experiment")
+    raise HttpError(404, f"no experiment {experiment!r} in this logdir")
+
+
+def _config_of_record(record: dict, where: str) -> dict:
+    try:
+        config = {"dataset": record["dataset"], "training": record["training"], "fingerprint": record["fingerprint"]}
+    except (KeyError, TypeError):
+        raise HttpError(400, f"{where}: that model's record has no dataset/training config") from None
+    if not all(isinstance(v, dict) for v in config.values()):
+        raise HttpError(400, f"{where}: that model's record has no dataset/training config")
+    if "class_names" in record and "classes" not in config["fingerprint"]:
+        config["fingerprint"] = {**config["fingerprint"], "classes": record["class_names"]}
+    return config
+
+
+def _check_fits(spec: Any, config: dict, where: str) -> None:
+    """The spec's input must be the experiment's dataset shape and class count."""
+    fingerprint = config.get("fingerprint") or {}
+    shape, classes = fingerprint.get("input_shape"), fingerprint.get("classes")
+    if not isinstance(spec, dict) or not isinstance(spec.get("input"), dict):
+        return  # make_request reports the malformed spec
+    given = spec["input"]
+    if isinstance(shape, list) and given.get("shape") != shape:
+        raise HttpError(400, f"{where}.spec: input shape {_short(given.get('shape'))} does not match the "
+                             f"dataset's {shape}")
+    if isinstance(classes, list) and given.get("num_classes") != len(classes):
+        raise HttpError(400, f"{where}.spec: num_classes {_short(given.get('num_classes'))} does not match the "
+                             f"dataset's {len(classes)} classes")
+
+
+# ---------------------------------------------------------------------- cancel, reorder
+
+def cancel_impl(body: Any, queue: Queue) -> dict:
+    body = _object(body, "body", required=("id",))
+    rid = _request_id(body["id"])
+    try:
+        return {"id": rid, "state": queue.cancel(rid)}
+    except QueueError as e:
+        raise HttpError(e.status, str(e)) from None
+
+
+def reorder_impl(body: Any, queue: Queue) -> dict:
+    body = _object(body, "body", required=("id", "priority"))
+    rid = _request_id(body["id"])
+    try:
+        return {"id": rid, "priority": queue.reorder(rid, body["priority"])}
+    except QueueError as e:
+        raise HttpError(e.status, str(e)) from None
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _object(value: Any, where: str, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
+    if not isinstance(value, dict):
+        raise HttpError(400, f"{where} must be a JSON object")
+    allowed = set(required) | set(optional)
+    unknown = sorted(str(k)[:40] for k in value if k not in allowed)
+    if unknown:
+        raise HttpError(400, f"{where}: unknown field(s) {', '.join(unknown[:5])} (known: {', '.join(sorted(allowed))})")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise HttpError(400, f"{where}: missing field(s) {', '.join(missing)}")
+    return value
+
+
+def _check_run_name(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_RUN_NAME or "\x00" in value:
+        raise HttpError(400, f"{where} must be a run name (a non-empty string of at most {MAX_RUN_NAME} characters)")
+
+
+def _find(run: str, find_model: FindModel, list_models: ListModels) -> dict | None:
+    """A model record by run name, or else by model id."""
+    record = find_model(run)
+    if isinstance(record, dict):
+        return record
+    for candidate in list_models():
+        if isinstance(candidate, dict) and candidate.get("id") == run:
+            return candidate
+    return None
+
+
+def _request_id(value: Any) -> str:
+    if not is_valid_id(value):
+        raise HttpError(400, f"id must be a request id, got {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []

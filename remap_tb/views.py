@@ -1,0 +1,274 @@
+"""The JSON bodies of the read routes (``http_api.md``), built from a ``Snapshot``.
+
+Each ``*_impl`` takes already-parsed arguments and returns JSON-ready data or
+raises ``HttpError``; the routes in ``plugin.py`` only parse the request.
+Per-model summaries are cached on the ``RunData`` they come from, so a warm
+``models`` request over 1,000 runs only assembles cached dicts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from remap_tb import metadata
+from remap_tb.http_util import HttpError
+from remap_tb.reader import RunData, Snapshot
+from remap_tb.spec import analyse
+from remap_tb.spec.glyph import glyph
+from remap_tb.spec.schema import Limits
+
+PROJECTION_KINDS = ("structural", "posthoc", "size")
+MAX_COMPARE = 8
+MAX_CHAIN = 1000
+# A running model whose newest record is older than this is probably orphaned.
+STALE_SECONDS = 600.0
+STALE_REASON = ("no new record for over 10 minutes and no final status: the worker may have stopped "
+                "(the queue re-runs stale requests)")
+
+SIZE_AXES = {"x": "log10(parameters)", "y": "validation accuracy"}
+MDS_AXES = {"x": "", "y": ""}
+
+
+# -- experiments and models --------------------------------------------------------------
+
+
+def experiments_impl(snap: Snapshot) -> dict[str, Any]:
+    experiments = []
+    for fid, group in snap.experiments.items():
+        first = group[0].model
+        fingerprint = first["fingerprint"]
+        experiments.append({
+            "id": fid,
+            "dataset": str(fingerprint.get("name") or first["dataset"].get("name") or ""),
+            "class_names": list(first["class_names"]),
+            "n_models": len(group),
+            "fingerprint": fingerprint,
+        })
+    experiments.sort(key=lambda e: (e["dataset"], e["id"]))
+    return {"experiments": experiments, "unreadable": [u.to_json() for u in snap.unreadable]}
+
+
+def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None) -> dict[str, Any]:
+    """``stale``: runs to mark as silent (default: computed now, see ``stale_runs``)."""
+    group = experiment_models(snap, experiment)
+    stale = stale_runs(group) if stale is None else stale
+    return {"experiment": experiment, "class_names": list(group[0].model["class_names"]),
+            "models": [summary(data, data.run in stale) for data in group]}
+
+
+def stale_runs(group: list[RunData], now: float | None = None) -> frozenset[str]:
+    """Runs still "running" whose newest record is older than ``STALE_SECONDS``."""
+    now = _clock() if now is None else now
+    return frozenset(d.run for d in group if d.state == metadata.RUNNING and d.wall_time is not None
+                     and now - d.wall_time >= STALE_SECONDS)
+
+
+def summary(data: RunData, stale: bool = False) -> dict[str, Any]:
+    """The compact ``ModelSummary`` of one model (cached on ``data``; a fresh top-level dict)."""
+    cached = data.derived.get("summary")
+    if cached is None:
+        cached = data.derived["summary"] = _summary(data)
+    out = dict(cached)
+    if stale and out["status"]["reason"] is None:
+        out["status"] = {**out["status"], "reason": STALE_REASON}
+    return out
+
+
+def _summary(data: RunData) -> dict[str, Any]:
+    model = data.model
+    provenance = model["provenance"]
+    analysis = data.analysis
+    evaluation = data.evaluation or {}
+    return {
+        "id": data.id,
+        "run": data.run,
+        "parent": provenance.get("parent"),
+        "origin": provenance.get("origin", "initial"),
+        "changes": list(provenance.get("changes") or []),
+        "status": _status(data),
+        "params": int(model.get("params", analysis.total_params or 0)),
+        "depth": int(model.get("depth", analysis.depth)),
+        "spec_hash": str(model.get("spec_hash", "")),
+        "train_accuracy": data.metric("train_accuracy"),
+        "val_accuracy": data.metric("val_accuracy"),
+        "val_loss": data.metric("val_loss"),
+        "per_class_accuracy": evaluation.get("per_class_accuracy"),
+        "glyph": glyph(data.spec, analysis),
+        "created": str(model.get("created", "")),
+        "wall_time": data.wall_time,
+    }
+
+
+def _status(data: RunData) -> dict[str, Any]:
+    status = data.status
+    epochs = data.model["training"].get("epochs", 0)
+    if status is None:
+        return {"state": metadata.RUNNING, "epoch": 0, "epochs": epochs, "reason": None}
+    return {"state": status["state"], "epoch": status.get("epoch", 0),
+            "epochs": status.get("epochs", epochs), "reason": status.get("reason")}
+
+
+def model_impl(snap: Snapshot, run: str) -> dict[str, Any]:
+    data = get_model(snap, run)
+    analysis = data.analysis
+    model = data.model
+    return {
+        **summary(data, bool(stale_runs([data]))),
+        "spec": model["spec"],
+        "layers": [info.to_json() for info in analysis.layers],
+        "classifier_params": analysis.classifier_params,
+        "curves": [dict(point) for point in data.curves],
+        "confusion": (data.evaluation or {}).get("confusion"),
+        "provenance_chain": provenance_chain(snap, data),
+        "training": model["training"],
+        "dataset": model["dataset"],
+        "test": data.test,
+    }
+
+
+def provenance_chain(snap: Snapshot, data: RunData) -> list[dict[str, Any]]:
+    """This model, then its parent, grandparent, ... while they are known (cycles stop it)."""
+    chain, seen = [], set()
+    current: RunData | None = data
+    while current is not None and current.id not in seen and len(chain) < MAX_CHAIN:
+        seen.add(current.id)
+        provenance = current.model["provenance"]
+        chain.append({"id": current.id, "origin": provenance.get("origin", "initial"),
+                      "changes": list(provenance.get("changes") or []),
+                      "val_accuracy": current.metric("val_accuracy")})
+        parent = provenance.get("parent")
+        current = snap.by_id.get(parent) if isinstance(parent, str) else None
+    return chain
+
+
+# -- compare ----------------------------------------------------------------------------
+
+
+def compare_impl(snap: Snapshot, runs: list[str], structural_matrix: Callable,
+                 hamming_matrix: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
+    """The models plus their pairwise OTMANN and prediction distances.
+
+    ``structural_matrix(specs) -> (d, d_normalised)``; ``hamming_matrix(preds[n, m])``.
+    """
+    if not 2 <= len(runs) <= MAX_COMPARE:
+        raise HttpError(400, f"compare takes 2 to {MAX_COMPARE} runs, got {len(runs)}")
+    if len(set(runs)) != len(runs):
+        raise HttpError(400, "compare: each run may appear only once")
+    items = [get_model(snap, run) for run in runs]
+    d, d_norm = structural_matrix([item.spec for item in items])
+    n = len(items)
+    prediction: list[list[float | None]] = [[None] * n for _ in range(n)]
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, item in enumerate(items):
+        if item.predictions is not None:
+            groups.setdefault((item.experiment, item.predictions.shape[0]), []).append(i)
+    for members in groups.values():
+        block = hamming_matrix(np.stack([items[i].predictions for i in members]))
+        for a, i in enumerate(members):
+            for b, j in enumerate(members):
+                prediction[i][j] = float(block[a, b])
+    return {"models": [model_impl(snap, run) for run in runs],
+            "structural": np.asarray(d, dtype=float).tolist(),
+            "structural_normalised": np.asarray(d_norm, dtype=float).tolist(),
+            "prediction": prediction}
+
+
+# -- projections ------------------------------------------------------------------------
+
+
+def projection_items(snap: Snapshot, experiment: str, kind: str) -> list[tuple[str, Any]]:
+    """What the projection service lays out: (model id, spec) or (model id, predictions)."""
+    group, seen = [], set()
+    for data in experiment_models(snap, experiment):  # a copied run repeats its model id: keep the first
+        if data.id not in seen:
+            seen.add(data.id)
+            group.append(data)
+    if kind == "structural":
+        return [(data.id, data.spec) for data in group]
+    if kind == "posthoc":
+        done = [d for d in group if d.state == metadata.DONE and d.predictions is not None]
+        if not done:
+            return []
+        # Comparable only on the same validation set: keep the commonest length.
+        lengths = [d.predictions.shape[0] for d in done]
+        length = max(set(lengths), key=lengths.count)
+        return [(d.id, d.predictions) for d in done if d.predictions.shape[0] == length]
+    raise HttpError(400, f"unknown projection kind {kind!r}")
+
+
+def size_projection(snap: Snapshot, experiment: str) -> dict[str, Any]:
+    """Validation accuracy against log10(parameter count); no background work."""
+    points = []
+    for data in experiment_models(snap, experiment):
+        accuracy = data.metric("val_accuracy")
+        params = data.model.get("params")
+        if accuracy is None or not isinstance(params, int) or params <= 0:
+            continue
+        points.append({"id": data.id, "x": math.log10(params), "y": accuracy})
+    return {"experiment": experiment, "kind": "size", "version": snap.generation, "computing": False,
+            "points": points, "stress": None, "axes": dict(SIZE_AXES), "error": None}
+
+
+def mds_projection(experiment: str, kind: str, layout: dict[str, Any]) -> dict[str, Any]:
+    """Wrap a ``ProjectionService.layout`` result into the route's response."""
+    return {"experiment": experiment, "kind": kind, "version": int(layout.get("version", 0)),
+            "computing": bool(layout.get("computing", False)),
+            "points": [{"id": p["id"], "x": float(p["x"]), "y": float(p["y"])} for p in layout.get("points", ())],
+            "stress": layout.get("stress"), "axes": dict(MDS_AXES), "error": layout.get("error")}
+
+
+# -- validate ---------------------------------------------------------------------------
+
+
+def validate_impl(body: Any, max_params_cap: int | None) -> dict[str, Any]:
+    """Shapes and parameter counts of a spec, or its errors.
+
+    ``body`` is a spec, or ``{"spec": spec, "max_params": n}``; the cap used is
+    the smaller of ``max_params`` and the server's ``--remap_max_params``.
+    """
+    spec, cap = body, max_params_cap
+    if isinstance(body, dict) and "spec" in body and "layers" not in body:
+        unknown = sorted(set(body) - {"spec", "max_params"}, key=str)
+        if unknown:
+            raise HttpError(400, f"unexpected key {unknown[0]!r:.40} (the body is a spec or "
+                                 "{spec, max_params})")
+        spec = body["spec"]
+        asked = body.get("max_params")
+        if asked is not None:
+            if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
+                raise HttpError(400, f"max_params must be a positive integer, got {asked!r:.40}")
+            cap = asked if cap is None else min(asked, cap)
+    analysis = analyse(spec, Limits(max_params=cap))
+    return {**analysis.to_json(), "max_params": cap}
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def experiment_models(snap: Snapshot, experiment: str) -> list[RunData]:
+    """The models of one experiment (fingerprint id); 404 if there are none."""
+    group = snap.experiments.get(experiment)
+    if not group:
+        known = ", ".join(sorted(snap.experiments)[:10]) or "none yet"
+        raise HttpError(404, f"unknown experiment {experiment!r:.80} (known: {known}); "
+                             "see ./experiments")
+    return group
+
+
+def get_model(snap: Snapshot, run: str) -> RunData:
+    """The readable model of ``run``; 404 (with the reason when it is unreadable) otherwise."""
+    data = snap.models.get(run)
+    if data is not None:
+        return data
+    for item in snap.unreadable:
+        if item.run == run:
+            raise HttpError(404, f"run {run!r:.80} cannot be read: {item.reason}")
+    raise HttpError(404, f"unknown run {run!r:.80}: no model with that run name")

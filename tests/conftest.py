@@ -1,0 +1,3 @@
+"""Shared pytest fixtures (registered once here so session scope means once per run)."""
+
+from tests.fixtures_runs import remap_logdir  # noqa: F401  (fixture)

@@ -1,0 +1,148 @@
+"""Real ``tensorboard`` processes (Rust data server and Python loader) serve the plugin.
+
+Both are started at once on the trained fixture logdir with ``--port 0`` (each
+prints the port it got), asked for the plugin listing and every read route,
+and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from remap_tb import metadata
+from tests.fixtures_runs import GOOD_RUNS
+
+STARTUP_SECONDS = 60
+
+
+class Server:
+    def __init__(self, logdir: str, load_fast: str, log_path: str):
+        self.load_fast = load_fast
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
+             "--port", "0", f"--load_fast={load_fast}", "--reload_interval", "1", "--remap_workers", "0"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        self.base: str | None = None
+
+    def wait_for_port(self, deadline: float) -> str:
+        while self.base is None:
+            with open(self.log_path, "rb") as handle:
+                found = re.search(rb"http://127\.0\.0\.1:(\d+)/", handle.read())
+            if found:
+                self.base = f"http://127.0.0.1:{int(found.group(1))}"
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"tensorboard (load_fast={self.load_fast}) did not start:\n{self.log()}")
+            else:
+                time.sleep(0.1)
+        return self.base
+
+    def get(self, path: str) -> tuple[int, str, bytes]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=30) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type", ""), e.read()
+
+    def get_json(self, path: str):
+        status, _, body = self.get(path)
+        assert status == 200, (self.load_fast, path, status, body[:300])
+        return json.loads(body)
+
+    def log(self) -> str:
+        with open(self.log_path, "rb") as handle:
+            return handle.read().decode(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def servers(remap_logdir, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("tb_logs")
+    started = [Server(remap_logdir.path, value, str(logs / f"tb-{value}.log")) for value in ("true", "false")]
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        for server in started:
+            server.wait_for_port(deadline)
+        for server in started:  # wait until every trained model has been loaded
+            while True:
+                experiments = server.get_json("/data/plugin/remap/experiments")["experiments"]
+                if experiments and experiments[0]["n_models"] == len(GOOD_RUNS) + 1:
+                    break
+                assert time.monotonic() < deadline, f"models never appeared:\n{server.log()}"
+                time.sleep(0.2)
+        yield {server.load_fast: server for server in started}
+    finally:
+        for server in started:
+            server.stop()
+    for server in started:
+        assert server.process.returncode is not None
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_remap_is_listed_enabled_and_every_read_route_answers(servers, remap_logdir, load_fast):
+    server = servers[load_fast]
+    listing = server.get_json("/data/plugins_listing")
+    assert listing["remap"]["enabled"] is True and listing["remap"]["tab_name"] == "REMAP"
+
+    status, content_type, body = server.get("/data/plugin/remap/index.js")
+    assert status == 200 and content_type.startswith("text/javascript") and b"render" in body
+
+    eid = remap_logdir.fingerprint_id
+    models = {m["run"]: m for m in server.get_json(f"/data/plugin/remap/models?experiment={eid}")["models"]}
+    assert set(models) == {*GOOD_RUNS, "half"}
+    assert models["m-retry"]["status"]["state"] == "done"  # attempt 2 only, in both loaders
+    assert models["half"]["status"]["state"] == "running"
+    assert all(len(models[run]["per_class_accuracy"]) == 10 for run in GOOD_RUNS)
+
+    detail = server.get_json("/data/plugin/remap/model?run=m-child")
+    assert [c["id"] for c in detail["provenance_chain"]] == ["m-child", "m-base"]
+    assert len(detail["curves"]) == 1 and detail["confusion"]
+
+    compare = server.get_json("/data/plugin/remap/compare?runs=m-base,m-child")
+    assert compare["structural"][0][1] > 0 and 0 <= compare["prediction"][0][1] <= 1
+
+    size = server.get_json(f"/data/plugin/remap/projection?experiment={eid}&kind=size")
+    assert {p["id"] for p in size["points"]} == set(GOOD_RUNS)
+
+    status, content_type, weights = server.get("/data/plugin/remap/export?run=m-base&format=state_dict")
+    with open(os.path.join(remap_logdir.path, "m-base", metadata.WEIGHTS_FILE), "rb") as handle:
+        assert status == 200 and weights == handle.read()
+    status, content_type, source = server.get("/data/plugin/remap/export?run=m-base&format=pytorch")
+    assert status == 200 and b"class Model(nn.Module)" in source
+
+    status, _, body = server.get("/data/plugin/remap/model?run=..%2Fm-base")
+    assert status == 400 and b"path" in body
+
+    request = urllib.request.Request(server.base + "/data/plugin/remap/validate", method="POST",
+                                     data=json.dumps(detail["spec"]).encode(),
+                                     headers={"Content-Type": "application/json", "X-Requested-With": "remap"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["total_params"] == detail["params"]
+
+
+def test_unreadable_runs_are_reported_not_crashed_on(servers):
+    """Rust lists no run for a corrupt event file; the Python loader lists it with no data."""
+    rust = {u["run"] for u in servers["true"].get_json("/data/plugin/remap/experiments")["unreadable"]}
+    python = {u["run"] for u in servers["false"].get_json("/data/plugin/remap/experiments")["unreadable"]}
+    assert rust == {"newer", "partial"}
+    assert python == {"newer", "partial", "corrupt"}
