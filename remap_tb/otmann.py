@@ -55,8 +55,9 @@ the problem separates into one small problem per label class (see
 ``_solve_pairs``), solved in closed form when one side of a class has a single node
 and otherwise with POT's network simplex (the C++ kernel behind ``ot.emd``). They
 agree with ``ot.emd`` on the full problem to ~1e-15 relative (tested to 1e-9).
-Importing POT (on the first distance computed) imports every array backend it
-finds, torch included, unless ``POT_BACKEND_DISABLE_PYTORCH=1`` is set before.
+Importing POT (on the first distance computed) would import every array backend it
+finds, torch included; the module sets ``POT_BACKEND_DISABLE_PYTORCH=1`` (unless the
+user set it) before that import, so remap_tb never loads torch.
 
 Constants and choices
 ---------------------
@@ -82,6 +83,7 @@ Constants and choices
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Sequence, Union
@@ -794,6 +796,10 @@ def _emd_cost_function():
     ``a`` exactly as ot.emd does). If the kernel cannot be imported (another POT
     build), ot.emd itself is used.
     """
+    # POT imports every array backend it finds on first import, torch included;
+    # remap_tb must never load torch (it would make TensorBoard heavy). A user who
+    # sets the variable themselves keeps their value.
+    os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
     try:
         from ot.lp.emd_wrap import emd_c  # emd_c(a, b, M, max_iter, n_threads)
     except ImportError:  # pragma: no cover - depends on the POT build

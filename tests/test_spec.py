@@ -225,7 +225,13 @@ def test_sampler_reports_why_it_could_not_make_enough():
     assert "over the parameter budget" in result.summary(5)
 
 
-def test_spec_module_imports_without_torch():
-    code = ("import sys, remap_tb.spec, remap_tb.spec.sampler, remap_tb.requests, remap_tb.metadata; "
+def test_remap_tb_never_loads_torch_even_when_computing_distances_and_layouts():
+    code = ("import sys, numpy as np, remap_tb.spec, remap_tb.spec.sampler, remap_tb.requests, remap_tb.metadata\n"
+            "import remap_tb.plugin, remap_tb.loader, remap_tb.queue, remap_tb.search_routes\n"
+            "from remap_tb import otmann, projection, prediction_distance\n"
+            "specs = remap_tb.spec.sampler.sample_specs(12, (1, 8, 8), 10, 0).specs\n"
+            "D = otmann.distance_matrix(specs)\n"
+            "projection.StableMDS().fit(D)\n"
+            "prediction_distance.hamming_matrix(np.zeros((3, 5), dtype=np.uint8))\n"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
