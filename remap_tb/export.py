@@ -1,11 +1,9 @@
 """Export a model as a self-contained PyTorch source file (torch-free generator).
 
 ``pytorch_source(spec)`` returns Python source that imports only ``torch`` and
-defines ``class Model(nn.Module)`` with exactly the submodules, in the same
-order and under the same names, as ``trainer.model.build_model(spec)``:
-layer ``i`` is submodule ``"i"``, a ``"flatten_<i>"`` precedes the first dense
-layer when the tensor is still an image, then ``"flatten"`` and
-``"classifier"``. So the state_dict keys match and the exported weights load::
+defines ``class Model(nn.Module)`` from the same ``remap_tb.spec.modules.module_plan``
+as ``trainer.model.build_model(spec)``, so the submodules, their names and the
+state_dict keys match and the exported weights load::
 
     model = Model()
     model.load_state_dict(torch.load("RUN.pt"))
@@ -18,15 +16,12 @@ unescaped).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from remap_tb.requests import is_valid_id
 from remap_tb.spec import check
+from remap_tb.spec.modules import module_plan
 from remap_tb.spec.schema import Limits
-
-_ACTIVATIONS = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
-                "elu": "nn.ELU()", "leaky_relu": "nn.LeakyReLU()"}
 
 _TEMPLATE = '''"""{title}
 
@@ -77,27 +72,18 @@ def pytorch_source(spec: dict[str, Any], model_id: str | None = None,
     analysis = check(spec, Limits(max_params=None, max_depth=None))
     normalised = analysis.normalised
     c, h, w = analysis.input_shape
-    rows: list[tuple[str, str, str]] = []  # (name, constructor, comment)
-    channels = c
-    flat = False
-    for info, layer in zip(analysis.layers, normalised["layers"]):
-        kind, name = layer["type"], str(info.index)
-        if kind == "dense" and not flat:
-            rows.append((f"flatten_{name}", "nn.Flatten()", ""))
-            flat = True
-        rows.append((name, _constructor(kind, layer, channels, info.input_shape, flat),
-                     f"{_shape(info.input_shape)} -> {_shape(info.output_shape)}, {info.params:,} params"))
-        channels = info.output_shape[0]
-    final_shape = analysis.layers[-1].output_shape if analysis.layers else analysis.input_shape
     num_classes = normalised["input"]["num_classes"]
-    rows.append(("flatten", "nn.Flatten()", ""))
-    rows.append(("classifier", f"nn.Linear({math.prod(final_shape)}, {num_classes})",
-                 f"{_shape(final_shape)} -> [{num_classes}], {analysis.classifier_params:,} params"))
-    width = max(len(f"({name!r}, {ctor}),") for name, ctor, _ in rows)
-    lines = []
-    for name, ctor, comment in rows:
-        text = f"({name!r}, {ctor}),"
-        lines.append(" " * 12 + (f"{text:<{width}}  # {comment}" if comment else text))
+    rows: list[tuple[str, str]] = []  # (entry, comment)
+    for step in module_plan(spec, analysis):
+        comment = ""
+        if step.index is not None:
+            info = analysis.layers[step.index]
+            comment = f"{_shape(info.input_shape)} -> {_shape(info.output_shape)}, {info.params:,} params"
+        elif step.name == "classifier":
+            comment = f"-> [{num_classes}], {analysis.classifier_params:,} params"
+        rows.append((f"({step.name!r}, {step.source()}),", comment))
+    width = max(len(entry) for entry, _ in rows)
+    lines = [" " * 12 + (f"{entry:<{width}}  # {comment}" if comment else entry) for entry, comment in rows]
     shown_id = model_id if is_valid_id(model_id) else None  # safe alphabet only: it lands in a docstring
     title = "A REMAP model" + (f" ({shown_id})" if shown_id else "") + " as a PyTorch module."
     return _TEMPLATE.format(
@@ -105,26 +91,6 @@ def pytorch_source(spec: dict[str, Any], model_id: str | None = None,
         class_names=[str(n) for n in class_names] if class_names is not None else None,
         params=analysis.total_params, spec_json=json.dumps(normalised, separators=(",", ":")),
         layers="\n".join(lines))
-
-
-def _constructor(kind: str, layer: dict[str, Any], channels: int, input_shape: tuple[int, ...], flat: bool) -> str:
-    if kind == "conv2d":
-        return (f"nn.Conv2d({channels}, {layer['filters']}, {layer['kernel_size']}, "
-                f"stride={layer['stride']}, padding={layer['padding']!r})")
-    if kind in ("maxpool2d", "avgpool2d"):
-        cls = "MaxPool2d" if kind == "maxpool2d" else "AvgPool2d"
-        return f"nn.{cls}({layer['pool_size']}, stride={layer['stride']})"
-    if kind == "globalavgpool":
-        return "nn.AdaptiveAvgPool2d(1)"
-    if kind == "dense":
-        return f"nn.Linear({math.prod(input_shape)}, {layer['units']})"
-    if kind == "activation":
-        return _ACTIVATIONS[layer["fn"]]
-    if kind == "dropout":
-        return f"nn.Dropout({float(layer['rate'])!r})"
-    if kind == "batchnorm":
-        return f"nn.BatchNorm1d({channels})" if flat else f"nn.BatchNorm2d({channels})"
-    raise ValueError(f"no PyTorch module for layer type {kind!r}")
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:

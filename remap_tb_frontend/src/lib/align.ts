@@ -1,0 +1,143 @@
+// Layer-by-layer alignment of several architectures against a reference, for the
+// comparison view: a global alignment (Needleman-Wunsch) of each model's layer
+// sequence to the reference's, merged into shared columns so that matched layers
+// sit in the same column and insertions get columns of their own.
+
+import type { GlyphLayer } from "../types";
+
+export interface AlignLayer {
+  type: string;
+  /** A signature of the layer's settings; equal signatures = identical layers. */
+  sig: string;
+}
+
+export type Op = "same" | "changed" | "inserted" | "deleted";
+
+/** Cost of aligning a with b: 0 identical, 1 same type but changed, 2.5 different types (mismatch). */
+function subCost(a: AlignLayer, b: AlignLayer): number {
+  if (a.type !== b.type) return 2.5;
+  return a.sig === b.sig ? 0 : 1;
+}
+const GAP = 1.2;
+
+/**
+ * Pairwise alignment. Returns, for each reference position i, the index of the
+ * matched layer of `other` (or null when deleted), and for each reference
+ * position 0..n (n = after the last) the indexes of `other` inserted before it.
+ */
+export function alignPair(
+  ref: AlignLayer[],
+  other: AlignLayer[],
+): { match: (number | null)[]; insertsBefore: number[][] } {
+  const n = ref.length,
+    m = other.length;
+  const D: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = 1; i <= n; i++) D[i][0] = i * GAP;
+  for (let j = 1; j <= m; j++) D[0][j] = j * GAP;
+  for (let i = 1; i <= n; i++) {
+    for (let j = 1; j <= m; j++) {
+      const sub = subCost(ref[i - 1], other[j - 1]);
+      // A type mismatch is never cheaper than a delete + insert pair; keep it as
+      // a substitution only when types agree (so columns stay type-consistent).
+      const diag = sub <= 1 ? D[i - 1][j - 1] + sub : Infinity;
+      D[i][j] = Math.min(diag, D[i - 1][j] + GAP, D[i][j - 1] + GAP);
+    }
+  }
+  const match: (number | null)[] = new Array(n).fill(null);
+  const insertsBefore: number[][] = Array.from({ length: n + 1 }, () => []);
+  let i = n,
+    j = m;
+  while (i > 0 || j > 0) {
+    if (i > 0 && j > 0) {
+      const sub = subCost(ref[i - 1], other[j - 1]);
+      if (sub <= 1 && Math.abs(D[i][j] - (D[i - 1][j - 1] + sub)) < 1e-9) {
+        match[i - 1] = j - 1;
+        i--;
+        j--;
+        continue;
+      }
+    }
+    if (i > 0 && Math.abs(D[i][j] - (D[i - 1][j] + GAP)) < 1e-9) {
+      i--; // reference layer deleted in other
+      continue;
+    }
+    insertsBefore[i].unshift(j - 1); // other's layer inserted before ref position i
+    j--;
+  }
+  return { match, insertsBefore };
+}
+
+export interface AlignedCell {
+  /** Index into the model's layer list, or null for an empty cell. */
+  layer: number | null;
+  op: Op | null; // null for empty cells in the reference row
+}
+
+export interface Alignment {
+  columns: number; // number of shared columns
+  /** Whether column c holds a reference layer (false: an insertion column). */
+  refColumn: boolean[];
+  rows: AlignedCell[][]; // one row per model (rows[0] = reference), `columns` cells each
+}
+
+/** Align models[1..] to models[0] and merge into shared columns. */
+export function alignModels(models: AlignLayer[][]): Alignment {
+  if (models.length === 0) return { columns: 0, refColumn: [], rows: [] };
+  const ref = models[0];
+  const n = ref.length;
+  const pairs = models.slice(1).map((o) => alignPair(ref, o));
+  // Insertion slots before each ref position: the most any model inserts there.
+  const slots = new Array<number>(n + 1).fill(0);
+  for (const p of pairs) for (let i = 0; i <= n; i++) slots[i] = Math.max(slots[i], p.insertsBefore[i].length);
+  const refColumn: boolean[] = [];
+  const colOfRef: number[] = [];
+  const slotStart: number[] = [];
+  let c = 0;
+  for (let i = 0; i <= n; i++) {
+    slotStart.push(c);
+    for (let s = 0; s < slots[i]; s++) refColumn.push(false);
+    c += slots[i];
+    if (i < n) {
+      colOfRef.push(c);
+      refColumn.push(true);
+      c++;
+    }
+  }
+  const columns = c;
+  const empty = (): AlignedCell[] => Array.from({ length: columns }, () => ({ layer: null, op: null }));
+  const refRow = empty();
+  for (let i = 0; i < n; i++) refRow[colOfRef[i]] = { layer: i, op: "same" };
+  const rows: AlignedCell[][] = [refRow];
+  pairs.forEach((p, k) => {
+    const other = models[k + 1];
+    const row = empty();
+    for (let i = 0; i <= n; i++) {
+      p.insertsBefore[i].forEach((layer, s) => {
+        row[slotStart[i] + s] = { layer, op: "inserted" };
+      });
+      if (i < n) {
+        const j = p.match[i];
+        row[colOfRef[i]] =
+          j === null ? { layer: null, op: "deleted" } : { layer: j, op: ref[i].sig === other[j].sig ? "same" : "changed" };
+      }
+    }
+    rows.push(row);
+  });
+  return { columns, refColumn, rows };
+}
+
+/** Signature of a glyph layer: its type plus what the glyph tells about it. */
+export function glyphSignature(g: GlyphLayer): AlignLayer {
+  return {
+    type: g.type,
+    sig: `${g.type}|${g.output_shape.join("x")}|${g.params}|${g.fn ?? ""}|${g.rate ?? ""}`,
+  };
+}
+
+/** Signature of a spec layer: its type plus all its fields in a stable order. */
+export function specLayerSignature(layer: { type: string; [k: string]: number | string }): AlignLayer {
+  const keys = Object.keys(layer)
+    .filter((k) => k !== "type")
+    .sort();
+  return { type: layer.type, sig: `${layer.type}|${keys.map((k) => `${k}=${layer[k]}`).join(",")}` };
+}

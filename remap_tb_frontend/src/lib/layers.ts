@@ -1,0 +1,141 @@
+// The layer-type catalogue the dashboard draws and edits with: a fixed colour per
+// type (the glyph legend), short labels, and the editable fields of each type.
+//
+// The fields mirror remap_tb/spec/schema.py (LAYER_FIELDS). The wire contract has
+// no route that serves the schema yet, so this is a presentation copy; validation
+// itself is always the server's (POST validate).
+
+import type { GlyphLayer, Layer } from "../types";
+
+export const LAYER_TYPES = [
+  "conv2d",
+  "maxpool2d",
+  "avgpool2d",
+  "globalavgpool",
+  "dense",
+  "activation",
+  "dropout",
+  "batchnorm",
+] as const;
+
+export const ACTIVATIONS = ["relu", "leaky_relu", "elu", "tanh", "sigmoid"] as const;
+export const PADDINGS = ["valid", "same"] as const;
+
+/** Fixed colours per layer type (Tableau-like, readable on white). */
+export const TYPE_COLORS: Record<string, string> = {
+  conv2d: "#4e79a7",
+  maxpool2d: "#59a14f",
+  avgpool2d: "#8cd17d",
+  globalavgpool: "#76b7b2",
+  dense: "#e15759",
+  activation: "#b07aa1",
+  dropout: "#bab0ac",
+  batchnorm: "#edc948",
+  classifier: "#4d4d4d",
+};
+
+/** Activations get a shade of their family: rectifiers purple, saturating pink. */
+export const ACTIVATION_COLORS: Record<string, string> = {
+  relu: "#b07aa1",
+  leaky_relu: "#d0a6c6",
+  elu: "#865a7d",
+  tanh: "#ff9da7",
+  sigmoid: "#d37295",
+};
+
+export const UNKNOWN_COLOR = "#cccccc";
+
+export const TYPE_LABELS: Record<string, string> = {
+  conv2d: "Conv",
+  maxpool2d: "MaxPool",
+  avgpool2d: "AvgPool",
+  globalavgpool: "GlobalAvgPool",
+  dense: "Dense",
+  activation: "Activation",
+  dropout: "Dropout",
+  batchnorm: "BatchNorm",
+  classifier: "Classifier",
+};
+
+export function layerColor(type: string, fn?: string): string {
+  if (type === "activation" && fn && ACTIVATION_COLORS[fn]) return ACTIVATION_COLORS[fn];
+  return TYPE_COLORS[type] ?? UNKNOWN_COLOR;
+}
+
+/** Layers that only reshape/regularise: drawn narrower in glyphs. */
+export function isThinLayer(type: string): boolean {
+  return type === "activation" || type === "dropout" || type === "batchnorm";
+}
+
+export interface FieldDef {
+  name: string;
+  kind: "int" | "float" | "choice";
+  min?: number;
+  max?: number;
+  step?: number;
+  choices?: readonly string[];
+  required: boolean;
+  defaultValue: number | string;
+}
+
+export const LAYER_FIELDS: Record<string, FieldDef[]> = {
+  conv2d: [
+    { name: "filters", kind: "int", min: 1, max: 4096, required: true, defaultValue: 16 },
+    { name: "kernel_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 3 },
+    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 1 },
+    { name: "padding", kind: "choice", choices: PADDINGS, required: false, defaultValue: "valid" },
+  ],
+  maxpool2d: [
+    { name: "pool_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 2 },
+    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 2 },
+  ],
+  avgpool2d: [
+    { name: "pool_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 2 },
+    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 2 },
+  ],
+  globalavgpool: [],
+  dense: [{ name: "units", kind: "int", min: 1, max: 65536, required: true, defaultValue: 64 }],
+  activation: [{ name: "fn", kind: "choice", choices: ACTIVATIONS, required: true, defaultValue: "relu" }],
+  dropout: [{ name: "rate", kind: "float", min: 0, max: 0.99, step: 0.05, required: true, defaultValue: 0.25 }],
+  batchnorm: [],
+};
+
+/** A new layer of `type` with every field at its default. */
+export function defaultLayer(type: string): Layer {
+  const layer: Layer = { type };
+  for (const f of LAYER_FIELDS[type] ?? []) layer[f.name] = f.defaultValue;
+  return layer;
+}
+
+/** One-line description of a spec layer, e.g. "conv2d 16 k3 s1 same". */
+export function describeLayer(layer: Layer): string {
+  switch (layer.type) {
+    case "conv2d":
+      return `conv ${layer.filters} k${layer.kernel_size}${layer.stride && layer.stride !== 1 ? " s" + layer.stride : ""}${layer.padding === "same" ? " same" : ""}`;
+    case "maxpool2d":
+    case "avgpool2d":
+      return `${layer.type === "maxpool2d" ? "maxpool" : "avgpool"} ${layer.pool_size}${layer.stride && layer.stride !== layer.pool_size ? " s" + layer.stride : ""}`;
+    case "dense":
+      return `dense ${layer.units}`;
+    case "activation":
+      return String(layer.fn);
+    case "dropout":
+      return `dropout ${layer.rate}`;
+    default:
+      return layer.type;
+  }
+}
+
+/** Short label for a glyph layer (tooltips, legends). */
+export function describeGlyphLayer(g: GlyphLayer): string {
+  if (g.type === "activation") return g.fn ?? "activation";
+  if (g.type === "dropout") return `dropout ${g.rate ?? ""}`.trim();
+  return `${TYPE_LABELS[g.type] ?? g.type} → ${g.output_shape.join("×")}`;
+}
+
+/** Which layer types a glyph contains (the classifier is not counted). */
+export function layerTypesOf(glyph: GlyphLayer[]): Set<string> {
+  const s = new Set<string>();
+  for (const g of glyph) if (g.type !== "classifier") s.add(g.type);
+  return s;
+}

@@ -1,0 +1,104 @@
+// Scales of the model map: radius from parameter count, darkness from accuracy,
+// fitting a layout into the canvas, log-parameter ticks.
+
+export interface Extent {
+  min: number;
+  max: number;
+}
+
+export function extentOf(values: Iterable<number | null | undefined>): Extent | null {
+  let min = Infinity,
+    max = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined || !Number.isFinite(v)) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return min <= max ? { min, max } : null;
+}
+
+/** Radius in px from a parameter count, log-scaled over the population's range. */
+export function makeRadiusScale(params: number[], rMin = 2.5, rMax = 8): (p: number) => number {
+  const e = extentOf(params.filter((p) => p > 0).map((p) => Math.log10(p)));
+  if (!e) return () => (rMin + rMax) / 2;
+  const span = e.max - e.min;
+  return (p: number) => {
+    if (!(p > 0)) return rMin;
+    if (span <= 1e-12) return (rMin + rMax) / 2;
+    const t = Math.min(1, Math.max(0, (Math.log10(p) - e.min) / span));
+    return rMin + (rMax - rMin) * t;
+  };
+}
+
+/** 0..1 position of an accuracy within the population's range (null stays null). */
+export function makeUnitScale(values: (number | null)[]): (v: number | null) => number | null {
+  const e = extentOf(values);
+  return (v) => {
+    if (v === null || !Number.isFinite(v) || !e) return null;
+    const span = e.max - e.min;
+    if (span <= 1e-12) return 1;
+    return Math.min(1, Math.max(0, (v - e.min) / span));
+  };
+}
+
+export interface FitTransform {
+  k: number; // px per data unit (same on both axes for MDS; see fitLayout)
+  kx: number;
+  ky: number;
+  tx: number;
+  ty: number;
+}
+
+/**
+ * Map data coordinates into a width x height box with `pad` px on each side.
+ * `equalAspect` keeps one scale for both axes (MDS layouts have no axes, so
+ * distances must not be stretched); otherwise each axis fills the box.
+ * y is flipped so that larger y is drawn higher.
+ */
+export function fitLayout(
+  points: { x: number; y: number }[],
+  width: number,
+  height: number,
+  pad: number,
+  equalAspect: boolean,
+): FitTransform {
+  const ex = extentOf(points.map((p) => p.x)) ?? { min: 0, max: 1 };
+  const ey = extentOf(points.map((p) => p.y)) ?? { min: 0, max: 1 };
+  const dx = Math.max(ex.max - ex.min, 1e-9);
+  const dy = Math.max(ey.max - ey.min, 1e-9);
+  const w = Math.max(1, width - 2 * pad);
+  const h = Math.max(1, height - 2 * pad);
+  let kx = w / dx,
+    ky = h / dy;
+  if (equalAspect) kx = ky = Math.min(kx, ky);
+  const cx = (ex.min + ex.max) / 2,
+    cy = (ey.min + ey.max) / 2;
+  return { k: Math.min(kx, ky), kx, ky, tx: width / 2 - cx * kx, ty: height / 2 + cy * ky };
+}
+
+export function applyFit(t: FitTransform, x: number, y: number): [number, number] {
+  return [x * t.kx + t.tx, -y * t.ky + t.ty];
+}
+
+export function invertFit(t: FitTransform, sx: number, sy: number): [number, number] {
+  return [(sx - t.tx) / t.kx, -(sy - t.ty) / t.ky];
+}
+
+/** Integer powers of ten (and 2x, 5x when the range is short) within [lo, hi] of log10 values. */
+export function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi < lo) return out;
+  const short = hi - lo < 2.2;
+  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+    for (const m of short ? [1, 2, 5] : [1]) {
+      const v = e + Math.log10(m);
+      if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v);
+    }
+  }
+  return out;
+}
+
+/** Cubic ease in-out on 0..1. */
+export function easeCubicInOut(t: number): number {
+  return t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
+}

@@ -1,0 +1,296 @@
+// The wire contract of the remap plugin, mirroring remap_tb/http_api.md exactly.
+// This is the only copy of these types in the frontend: every module imports them
+// from here. When http_api.md changes, change this file in the same commit.
+
+export type Shape = number[]; // [C, H, W] or [N]
+export type State = "queued" | "running" | "done" | "failed" | "diverged" | "cancelled";
+export type Origin = "initial" | "ablation" | "variation" | "handcrafted";
+
+/** A spec layer: `type` plus its fields (numbers or strings). */
+export interface Layer {
+  type: string;
+  [field: string]: number | string;
+}
+
+export interface Spec {
+  schema: 1;
+  input: { shape: Shape; num_classes: number };
+  layers: Layer[];
+}
+
+export interface GlyphLayer {
+  index: number;
+  type: string; // a layer type, or "classifier" for the implicit classifier
+  output_shape: Shape;
+  params: number;
+  fn?: string; // activations
+  rate?: number; // dropout
+}
+
+export interface Status {
+  state: State;
+  epoch: number;
+  epochs: number;
+  // why it failed/diverged/stopped; for "running" with no new record for 10 minutes,
+  // a note that the worker may have stopped
+  reason: string | null;
+}
+
+export interface Provenance {
+  parent: string | null;
+  origin: Origin;
+  changes: string[];
+}
+
+/** Body of every 4xx/5xx response. */
+export interface ErrorBody {
+  error: string;
+}
+
+// GET experiments ---------------------------------------------------------
+export interface Experiment {
+  id: string; // fingerprint id
+  dataset: string;
+  class_names: string[];
+  n_models: number;
+  fingerprint: Record<string, unknown>;
+}
+
+export interface ExperimentsResponse {
+  experiments: Experiment[];
+  unreadable: { run: string; reason: string }[];
+}
+
+// GET models?experiment=ID -------------------------------------------------
+export interface ModelSummary {
+  id: string;
+  run: string;
+  parent: string | null;
+  origin: Origin;
+  changes: string[];
+  status: Status;
+  params: number;
+  depth: number;
+  spec_hash: string;
+  train_accuracy: number | null;
+  val_accuracy: number | null;
+  val_loss: number | null;
+  per_class_accuracy: number[] | null;
+  glyph: GlyphLayer[]; // one per spec layer, then one for the implicit classifier
+  created: string; // ISO time the request was made
+  wall_time: number | null; // seconds since epoch of the newest record
+}
+
+export interface ModelsResponse {
+  experiment: string;
+  class_names: string[];
+  models: ModelSummary[];
+}
+
+// GET projection?experiment=ID&kind=... -------------------------------------
+export type ProjectionKind = "structural" | "posthoc" | "size";
+
+export interface ProjectionPoint {
+  id: string;
+  x: number;
+  y: number;
+}
+
+export interface ProjectionResponse {
+  experiment: string;
+  kind: string;
+  version: number;
+  computing: boolean;
+  points: ProjectionPoint[];
+  stress: number | null; // MDS stress of this layout (null for "size")
+  axes: { x: string; y: string }; // axis labels ("" for MDS)
+  error: string | null; // why the last background layout failed, else null
+}
+
+// GET model?run=RUN ----------------------------------------------------------
+export interface LayerInfo {
+  index: number;
+  type: string;
+  input_shape: Shape;
+  output_shape: Shape;
+  params: number;
+}
+
+export interface CurvePoint {
+  step: number;
+  train_loss: number | null;
+  train_accuracy: number | null;
+  val_loss: number | null;
+  val_accuracy: number | null;
+}
+
+export interface ChainEntry {
+  id: string;
+  origin: Origin;
+  changes: string[];
+  val_accuracy: number | null;
+}
+
+export interface ModelDetail extends ModelSummary {
+  spec: Spec;
+  layers: LayerInfo[];
+  classifier_params: number;
+  curves: CurvePoint[];
+  confusion: number[][] | null; // confusion[true][predicted]
+  provenance_chain: ChainEntry[]; // this model first, then parent, grandparent...
+  training: Record<string, unknown>;
+  dataset: Record<string, unknown>;
+  test: Record<string, unknown> | null;
+}
+
+// GET compare?runs=a,b,c ----------------------------------------------------
+export interface CompareResponse {
+  models: ModelDetail[]; // in the order asked
+  structural: number[][]; // OTMANN, unnormalised
+  structural_normalised: number[][];
+  prediction: (number | null)[][]; // Hamming fraction; null when not comparable
+}
+
+// GET export?run=RUN&format=... ---------------------------------------------
+export type ExportFormat = "json" | "pytorch" | "state_dict";
+
+// POST validate ---------------------------------------------------------------
+export interface ValidateRequest {
+  spec: Spec;
+  max_params?: number;
+}
+
+export interface ValidationError {
+  index: number | null;
+  type: string | null;
+  field: string | null;
+  message: string;
+  text: string;
+}
+
+export interface ValidatedLayer {
+  index: number;
+  type: string;
+  input_shape: Shape | null;
+  output_shape: Shape | null;
+  params: number | null;
+}
+
+/** `max_params` is the cap applied: the smaller of the body's max_params and the server's --remap_max_params. */
+export interface ValidateResponse {
+  valid: boolean;
+  errors: ValidationError[];
+  input_shape: Shape | null;
+  layers: ValidatedLayer[];
+  classifier_params: number | null;
+  total_params: number | null;
+  depth: number;
+  max_params: number | null;
+}
+
+// POST generate ---------------------------------------------------------------
+export type GenerateKind = "ablation" | "variation";
+export type ChangeType = "replace" | "reparameterise" | "remove" | "insert";
+
+export interface GenerateOptions {
+  layers?: number[];
+  count?: number;
+  max_changes?: number;
+  change_types?: ChangeType[];
+  seed?: number;
+}
+
+export interface Constraints {
+  min_params?: number;
+  max_params?: number;
+  allowed_types?: string[];
+  max_depth?: number;
+}
+
+export interface GenerateRequest {
+  parents: string[];
+  kind: GenerateKind;
+  options?: GenerateOptions;
+  constraints?: Constraints;
+}
+
+export interface Candidate {
+  key: string; // stable id of this candidate (spec hash)
+  parent: string;
+  spec: Spec;
+  params: number | null;
+  changes: string[];
+  valid: boolean;
+  reason: string | null;
+  glyph: GlyphLayer[];
+}
+
+export interface GenerateResponse {
+  candidates: Candidate[];
+  made: number;
+  wanted: number;
+  summary: string;
+}
+
+// POST enqueue ------------------------------------------------------------------
+export interface EnqueueItem {
+  spec: Spec;
+  parent?: string | null;
+  origin: Origin;
+  changes?: string[];
+}
+
+export interface EnqueueRequest {
+  items: EnqueueItem[];
+  epochs?: number;
+  experiment?: string;
+  client_key?: string;
+}
+
+export interface EnqueueResponse {
+  request_ids: string[];
+}
+
+// GET queue -----------------------------------------------------------------------
+export type QueueState = "pending" | "running" | "done" | "failed" | "cancelled";
+
+export interface QueueRequest {
+  id: string;
+  state: QueueState;
+  origin: Origin;
+  parent: string | null;
+  changes: string[];
+  epoch: number;
+  epochs: number;
+  attempts: number;
+  priority: number;
+  error: string | null;
+  params: number | null;
+  enqueued: string;
+  worker: string | null;
+}
+
+export interface Worker {
+  id: string;
+  host: string;
+  pid: number;
+  last_seen: number;
+  alive: boolean;
+}
+
+export interface QueueResponse {
+  requests: QueueRequest[];
+  workers: Worker[];
+  worker_alive: boolean;
+}
+
+// POST cancel / reorder ---------------------------------------------------------------
+export interface CancelResponse {
+  id: string;
+  state: string;
+}
+
+export interface ReorderResponse {
+  id: string;
+  priority: number;
+}

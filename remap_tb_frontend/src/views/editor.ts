@@ -1,0 +1,398 @@
+// The layer editor: start from a model or from empty; a palette of layer types
+// (drag onto a slot, or click to insert at the active slot); edit fields in
+// place; move and remove layers. Every change is validated live by the server
+// (POST validate): per-layer shapes and parameters, the total against the
+// budget, and each error next to the layer at fault. Enqueue as handcrafted.
+
+import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, Spec, ValidateRequest, ValidateResponse } from "../types";
+import { glyphSvg } from "../charts/glyph";
+import { h, clear } from "../lib/dom";
+import { formatParams, formatShape } from "../lib/format";
+import { defaultLayer, LAYER_FIELDS, LAYER_TYPES, TYPE_LABELS, layerColor } from "../lib/layers";
+import { mulberry32, randomKey } from "../lib/random";
+
+export interface EditorData {
+  inspected: ModelSummary | null;
+  budget: number | null;
+  experiment: string | null;
+}
+
+export interface EditorCallbacks {
+  validate(req: ValidateRequest): Promise<ValidateResponse>;
+  enqueue(req: EnqueueRequest): Promise<EnqueueResponse>;
+  loadModel(run: string): Promise<ModelDetail>;
+  /** The experiment's input (shape, classes) for a model started from empty. */
+  defaultInput(): Promise<Spec["input"] | null>;
+  onEnqueued(ids: string[]): void;
+}
+
+/** The glyph of an edited spec, from the server's validation (unknown shapes drawn flat). */
+export function glyphFromValidation(v: ValidateResponse, spec: Spec): GlyphLayer[] {
+  const out: GlyphLayer[] = v.layers.map((l) => {
+    const layer = spec.layers[l.index];
+    const g: GlyphLayer = { index: l.index, type: l.type, output_shape: l.output_shape ?? [1], params: l.params ?? 0 };
+    if (layer && typeof layer["fn"] === "string") g.fn = layer["fn"] as string;
+    if (layer && typeof layer["rate"] === "number") g.rate = layer["rate"] as number;
+    return g;
+  });
+  out.push({ index: spec.layers.length, type: "classifier", output_shape: [spec.input.num_classes], params: v.classifier_params ?? 0 });
+  return out;
+}
+
+interface RowRefs {
+  row: HTMLElement;
+  shape: HTMLElement;
+  err: HTMLElement;
+  inputs: Map<string, HTMLInputElement | HTMLSelectElement>;
+}
+
+export class EditorView {
+  private readonly root: HTMLElement;
+  private readonly headEl: HTMLElement;
+  private readonly glyphEl: HTMLElement;
+  private readonly listEl: HTMLElement;
+  private readonly totalsEl: HTMLElement;
+  private readonly specErrEl: HTMLElement;
+  private readonly messageEl: HTMLElement;
+  private readonly enqueueBtn: HTMLButtonElement;
+  private readonly epochs: HTMLInputElement;
+  private spec: Spec | null = null;
+  private parent: string | null = null;
+  private activeSlot: number | null = null; // insert position for palette clicks (null = end)
+  private rows: RowRefs[] = [];
+  private validation: ValidateResponse | null = null;
+  private validating = 0; // request sequence number
+  private timer = 0;
+  private data: EditorData | null = null;
+  private readonly rng = mulberry32((Date.now() ^ 0x5eed) & 0xffffffff);
+  private clientKey = "";
+
+  constructor(container: HTMLElement, private readonly cb: EditorCallbacks) {
+    this.root = h("div", { "data-testid": "editor" });
+    container.appendChild(this.root);
+    this.headEl = h("div", { class: "rm-section" });
+    this.root.appendChild(this.headEl);
+    const palette = h("div", { class: "rm-palette", "data-testid": "editor-palette" });
+    for (const t of LAYER_TYPES) {
+      const chip = h("span", { class: "rm-chip", draggable: "true", "data-type": t, "data-testid": `palette-${t}`, title: `Drag onto a slot, or click to insert ${TYPE_LABELS[t]} at the highlighted slot` }, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t]);
+      chip.addEventListener("dragstart", (e) => {
+        e.dataTransfer?.setData("text/x-remap-layer", t);
+        e.dataTransfer?.setData("text/plain", t);
+      });
+      chip.addEventListener("click", () => this.insert(t, this.activeSlot ?? this.spec?.layers.length ?? 0));
+      palette.appendChild(chip);
+    }
+    this.root.appendChild(h("div", { class: "rm-section" }, h("h3", {}, "Palette"), palette));
+    this.glyphEl = h("div", { style: "margin-bottom:8px;min-height:30px", "data-testid": "editor-glyph" });
+    this.specErrEl = h("div", {});
+    this.listEl = h("div", { "data-testid": "editor-layers" });
+    this.totalsEl = h("div", { class: "rm-section", "data-testid": "editor-totals" });
+    this.root.append(h("div", { class: "rm-section" }, h("h3", {}, "Layers"), this.glyphEl, this.specErrEl, this.listEl), this.totalsEl);
+    this.epochs = h("input", { type: "number", min: 1, placeholder: "default", "data-testid": "editor-epochs" }) as HTMLInputElement;
+    this.enqueueBtn = h("button", { class: "rm-btn primary", "data-testid": "editor-enqueue" }, "Enqueue as handcrafted");
+    this.enqueueBtn.addEventListener("click", () => void this.enqueue());
+    this.messageEl = h("div", { "data-testid": "editor-message" });
+    this.root.append(h("div", { style: "display:flex;gap:8px;align-items:center;margin:8px 0" }, this.enqueueBtn, h("label", { class: "rm-muted rm-small" }, "epochs "), this.epochs), this.messageEl);
+    this.render();
+  }
+
+  update(d: EditorData): void {
+    const budgetChanged = this.data?.budget !== d.budget;
+    this.data = d;
+    this.renderHead();
+    if (budgetChanged && this.spec) this.scheduleValidate(0);
+  }
+
+  /** Start from a model's spec. */
+  load(detail: ModelDetail): void {
+    this.spec = JSON.parse(JSON.stringify(detail.spec)) as Spec;
+    this.parent = detail.id;
+    this.activeSlot = null;
+    this.clientKey = "";
+    clear(this.messageEl);
+    this.render();
+    this.scheduleValidate(0);
+  }
+
+  private async startEmpty(): Promise<void> {
+    try {
+      const input = await this.cb.defaultInput();
+      if (!input) {
+        this.showMessage("warn", "No experiment to take the input shape from: train a first population with remap init.");
+        return;
+      }
+      this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
+      this.parent = null;
+      this.activeSlot = null;
+      this.clientKey = "";
+      clear(this.messageEl);
+      this.render();
+      this.scheduleValidate(0);
+    } catch (e) {
+      this.showMessage("err", `Could not start an empty model: ${(e as Error).message}`);
+    }
+  }
+
+  private async loadInspected(): Promise<void> {
+    const m = this.data?.inspected;
+    if (!m) return;
+    try {
+      this.load(await this.cb.loadModel(m.run));
+    } catch (e) {
+      this.showMessage("err", `Could not load ${m.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private renderHead(): void {
+    clear(this.headEl);
+    const fromInspected = h("button", { class: "rm-btn small", "data-testid": "editor-load-inspected", disabled: !this.data?.inspected }, this.data?.inspected ? `Start from ${this.data.inspected.id}` : "Start from the inspected model");
+    fromInspected.addEventListener("click", () => void this.loadInspected());
+    const empty = h("button", { class: "rm-btn small", "data-testid": "editor-empty" }, "Start empty");
+    empty.addEventListener("click", () => void this.startEmpty());
+    this.headEl.append(
+      h("div", { style: "display:flex;gap:6px;align-items:center;flex-wrap:wrap" }, fromInspected, empty),
+      this.spec
+        ? h("div", { class: "rm-help" }, this.parent ? `Editing a copy of ${this.parent}. ` : "New model. ", `Input ${formatShape(this.spec.input.shape)}, ${this.spec.input.num_classes} classes; the classifier (flatten + dense) is implicit.`)
+        : h("div", { class: "rm-help" }, "Start from the inspected model or from empty, then drag layer types from the palette into the sequence."),
+    );
+  }
+
+  private render(): void {
+    this.renderHead();
+    clear(this.listEl);
+    this.rows = [];
+    if (!this.spec) {
+      this.glyphEl.style.display = "none";
+      return;
+    }
+    this.glyphEl.style.display = "";
+    const layers = this.spec.layers;
+    this.listEl.appendChild(this.slot(0));
+    layers.forEach((layer, i) => {
+      this.listEl.appendChild(this.layerRow(layer, i));
+      this.listEl.appendChild(this.slot(i + 1));
+    });
+    if (!layers.length) this.listEl.appendChild(h("div", { class: "rm-help" }, "No layers: the model is just the classifier. Drag a layer type onto the slot above, or click a palette chip."));
+    this.listEl.appendChild(
+      h("div", { class: "rm-editor-layer", style: "background:#fafafa" }, h("span", { class: "rm-muted" }, ""), h("i", { class: "rm-swatch sq", style: `background:${layerColor("classifier")}` }), h("span", { class: "rm-muted" }, `classifier → ${this.spec.input.num_classes} classes (implicit)`), h("span", { class: "shape", "data-testid": "editor-classifier-params" })),
+    );
+    this.applyValidation();
+  }
+
+  private slot(pos: number): HTMLElement {
+    const el = h("div", { class: `rm-slot ${this.activeSlot === pos ? "active" : ""}`, "data-slot": pos, "data-testid": "editor-slot", title: "Drop a layer here, or click to insert palette clicks here" });
+    el.addEventListener("click", () => {
+      this.activeSlot = this.activeSlot === pos ? null : pos;
+      this.render();
+    });
+    el.addEventListener("dragover", (e) => {
+      e.preventDefault();
+      el.classList.add("drop");
+    });
+    el.addEventListener("dragleave", () => el.classList.remove("drop"));
+    el.addEventListener("drop", (e) => {
+      e.preventDefault();
+      el.classList.remove("drop");
+      const t = e.dataTransfer?.getData("text/x-remap-layer") || e.dataTransfer?.getData("text/plain");
+      if (t && LAYER_FIELDS[t]) this.insert(t, pos);
+    });
+    return el;
+  }
+
+  private layerRow(layer: Layer, i: number): HTMLElement {
+    const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+    const fields = h("div", { class: "fields" });
+    const known = LAYER_FIELDS[layer.type];
+    if (known) {
+      for (const f of known) {
+        let input: HTMLInputElement | HTMLSelectElement;
+        if (f.kind === "choice") {
+          input = h("select", { "data-field": f.name });
+          if (!f.required) input.appendChild(h("option", { value: "" }, `(default ${f.defaultValue})`));
+          for (const c of f.choices ?? []) input.appendChild(h("option", { value: c }, c));
+          input.value = layer[f.name] === undefined ? "" : String(layer[f.name]);
+        } else {
+          input = h("input", { type: "number", "data-field": f.name, step: f.kind === "float" ? f.step ?? 0.05 : 1, min: f.min ?? null, placeholder: f.required ? "" : `default` });
+          input.value = layer[f.name] === undefined ? "" : String(layer[f.name]);
+        }
+        input.addEventListener("input", () => this.setField(i, f.name, input.value, f.kind !== "choice"));
+        inputs.set(f.name, input);
+        fields.appendChild(h("label", {}, f.name.replace("_size", "").replace("kernel", "kernel"), input));
+      }
+      if (!known.length) fields.appendChild(h("span", { class: "rm-muted rm-small" }, "no settings"));
+    } else {
+      fields.appendChild(h("span", { class: "rm-muted rm-small" }, JSON.stringify(layer)));
+    }
+    const up = h("button", { class: "rm-btn small", title: "Move up", disabled: i === 0 }, "↑");
+    up.addEventListener("click", () => this.move(i, -1));
+    const down = h("button", { class: "rm-btn small", title: "Move down", disabled: i === (this.spec?.layers.length ?? 0) - 1 }, "↓");
+    down.addEventListener("click", () => this.move(i, 1));
+    const rm = h("button", { class: "rm-btn small", title: "Remove this layer", "data-testid": "editor-remove" }, "✕");
+    rm.addEventListener("click", () => this.remove(i));
+    const shape = h("span", { class: "shape" });
+    const err = h("div", { class: "lerr", "data-testid": "editor-error", style: "display:none" });
+    const fn = typeof layer["fn"] === "string" ? (layer["fn"] as string) : undefined;
+    const row = h(
+      "div",
+      { class: "rm-editor-layer", "data-testid": "editor-layer", "data-index": i, "data-type": layer.type },
+      h("span", { class: "rm-muted rm-small" }, `#${i}`),
+      h("i", { class: "rm-swatch sq", style: `background:${layerColor(layer.type, fn)}` }),
+      h("div", {}, h("b", { style: "font-weight:500;margin-right:6px" }, TYPE_LABELS[layer.type] ?? layer.type), fields),
+      h("div", { style: "display:flex;flex-direction:column;align-items:flex-end;gap:2px" }, shape, h("div", { style: "display:flex;gap:2px" }, up, down, rm)),
+      err,
+    );
+    this.rows.push({ row, shape, err, inputs });
+    return row;
+  }
+
+  private setField(i: number, name: string, raw: string, numeric: boolean): void {
+    if (!this.spec) return;
+    const layer = this.spec.layers[i];
+    if (raw === "") delete layer[name];
+    else if (numeric) {
+      const v = Number(raw);
+      layer[name] = Number.isFinite(v) ? v : raw;
+    } else layer[name] = raw;
+    this.clientKey = "";
+    this.scheduleValidate(250);
+  }
+
+  private insert(type: string, pos: number): void {
+    if (!this.spec) {
+      this.showMessage("warn", "Start from a model or from empty first.");
+      return;
+    }
+    this.spec.layers.splice(pos, 0, defaultLayer(type));
+    this.activeSlot = this.activeSlot === null ? null : pos + 1;
+    this.clientKey = "";
+    this.render();
+    this.scheduleValidate(0);
+  }
+
+  private remove(i: number): void {
+    if (!this.spec) return;
+    this.spec.layers.splice(i, 1);
+    this.activeSlot = null;
+    this.clientKey = "";
+    this.render();
+    this.scheduleValidate(0);
+  }
+
+  private move(i: number, by: number): void {
+    if (!this.spec) return;
+    const j = i + by;
+    const L = this.spec.layers;
+    if (j < 0 || j >= L.length) return;
+    [L[i], L[j]] = [L[j], L[i]];
+    this.clientKey = "";
+    this.render();
+    this.scheduleValidate(0);
+  }
+
+  private scheduleValidate(delay: number): void {
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => void this.validate(), delay);
+  }
+
+  private async validate(): Promise<void> {
+    if (!this.spec) return;
+    const seq = ++this.validating;
+    const req: ValidateRequest = { spec: this.spec };
+    if (this.data?.budget) req.max_params = this.data.budget;
+    this.enqueueBtn.disabled = true;
+    try {
+      const res = await this.cb.validate(req);
+      if (seq !== this.validating) return; // a newer edit is being validated
+      this.validation = res;
+      this.applyValidation();
+    } catch (e) {
+      if (seq !== this.validating) return;
+      this.validation = null;
+      this.applyValidation();
+      this.showMessage("err", `Validation failed: ${(e as Error).message}`);
+    }
+  }
+
+  private applyValidation(): void {
+    const v = this.validation;
+    clear(this.specErrEl);
+    clear(this.totalsEl);
+    clear(this.glyphEl);
+    if (!this.spec) return;
+    const byIndex = new Map<number, string[]>();
+    const badFields = new Map<number, Set<string>>();
+    if (v) {
+      for (const e of v.errors) {
+        if (e.index === null || e.index >= this.rows.length) {
+          this.specErrEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "editor-spec-error" }, e.text || e.message));
+          continue;
+        }
+        if (!byIndex.has(e.index)) byIndex.set(e.index, []);
+        byIndex.get(e.index)!.push(e.message);
+        if (e.field) {
+          if (!badFields.has(e.index)) badFields.set(e.index, new Set());
+          badFields.get(e.index)!.add(e.field);
+        }
+      }
+    }
+    this.rows.forEach((r, i) => {
+      const info = v?.layers.find((l) => l.index === i);
+      r.shape.textContent = info ? `→ ${formatShape(info.output_shape)} · ${info.params === null ? "?" : formatParams(info.params)} params` : "";
+      const errs = byIndex.get(i);
+      r.row.classList.toggle("err", !!errs);
+      r.err.style.display = errs ? "" : "none";
+      r.err.textContent = errs ? errs.join("; ") : "";
+      for (const [name, input] of r.inputs) input.style.borderColor = badFields.get(i)?.has(name) ? "#c62828" : "";
+    });
+    const clsEl = this.listEl.querySelector('[data-testid="editor-classifier-params"]');
+    if (clsEl) clsEl.textContent = v?.classifier_params != null ? `${formatParams(v.classifier_params)} params` : "";
+    if (!v) {
+      this.enqueueBtn.disabled = true;
+      return;
+    }
+    this.glyphEl.appendChild(glyphSvg(glyphFromValidation(v, this.spec), { height: 30, paramRow: 7, blockWidth: 12, thinWidth: 5, gap: 2 }));
+    const budget = v.max_params ?? this.data?.budget ?? null;
+    const total = v.total_params;
+    const over = budget !== null && total !== null && total > budget;
+    const frac = budget && total !== null ? Math.min(1, total / budget) : 0;
+    this.totalsEl.append(
+      h("h3", {}, "Size"),
+      h("div", {}, h("b", {}, total === null ? "?" : total.toLocaleString()), " parameters", budget !== null ? ` of a ${formatParams(budget)} budget` : "", ` · depth ${v.depth}`),
+      budget !== null ? h("div", { class: `rm-budget ${over ? "over" : ""}`, "data-testid": "editor-budget" }, h("div", { style: `width:${(frac * 100).toFixed(1)}%` })) : h("span"),
+      h("div", { class: v.valid ? "rm-pos" : "rm-neg", "data-testid": "editor-validity" }, v.valid ? "✓ valid" : `✗ ${v.errors.length} problem${v.errors.length === 1 ? "" : "s"}`),
+    );
+    this.enqueueBtn.disabled = !v.valid;
+  }
+
+  private async enqueue(): Promise<void> {
+    if (!this.spec || !this.validation?.valid) return;
+    if (!this.clientKey) this.clientKey = randomKey(this.rng);
+    const req: EnqueueRequest = {
+      items: [{ spec: this.spec, parent: this.parent, origin: "handcrafted" }],
+      client_key: this.clientKey,
+    };
+    const ep = Number(this.epochs.value);
+    if (this.epochs.value !== "" && Number.isFinite(ep)) req.epochs = Math.round(ep);
+    if (this.data?.experiment) req.experiment = this.data.experiment;
+    this.enqueueBtn.disabled = true;
+    try {
+      const res = await this.cb.enqueue(req);
+      this.showMessage("ok", `Queued ${res.request_ids.join(", ")} for training.`);
+      this.cb.onEnqueued(res.request_ids);
+    } catch (e) {
+      this.showMessage("err", `Enqueue failed: ${(e as Error).message}`);
+    } finally {
+      this.enqueueBtn.disabled = !this.validation?.valid;
+    }
+  }
+
+  private showMessage(kind: "ok" | "warn" | "err", text: string): void {
+    clear(this.messageEl);
+    this.messageEl.appendChild(h("div", { class: `rm-banner ${kind}` }, text));
+  }
+
+  dispose(): void {
+    window.clearTimeout(this.timer);
+    this.root.remove();
+  }
+}

@@ -1,0 +1,391 @@
+// The generate panel: ablations or variations around the inspected model (or
+// around every model of a lasso selection), under constraints. Candidates are
+// previewed with glyphs and parameter counts (over-budget or invalid ones marked
+// with the reason); the user ticks which to train and enqueues them.
+
+import type { Candidate, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKind, GenerateRequest, GenerateResponse, ModelSummary, Origin } from "../types";
+import { glyphSvg } from "../charts/glyph";
+import { h, clear } from "../lib/dom";
+import { formatParams } from "../lib/format";
+import { LAYER_TYPES, TYPE_LABELS, layerColor } from "../lib/layers";
+import { mulberry32, randomKey } from "../lib/random";
+
+export interface GenerateData {
+  inspected: ModelSummary | null;
+  selected: ModelSummary[];
+  budget: number | null;
+  experiment: string | null;
+}
+
+export interface GenerateCallbacks {
+  generate(req: GenerateRequest): Promise<GenerateResponse>;
+  enqueue(req: EnqueueRequest): Promise<EnqueueResponse>;
+  onBudget(v: number | null): void;
+  onEnqueued(ids: string[]): void;
+}
+
+const CHANGE_TYPES: ChangeType[] = ["replace", "reparameterise", "remove", "insert"];
+
+/** Why a candidate cannot or should not be trained (null = fine). */
+export function candidateProblem(c: Candidate, budget: number | null, minParams: number | null): string | null {
+  if (!c.valid) return c.reason ?? "invalid";
+  if (c.reason) return c.reason;
+  if (budget !== null && c.params !== null && c.params > budget) return `over budget: ${formatParams(c.params)} > ${formatParams(budget)} parameters`;
+  if (minParams !== null && c.params !== null && c.params < minParams) return `under the minimum: ${formatParams(c.params)} < ${formatParams(minParams)} parameters`;
+  return null;
+}
+
+export class GenerateView {
+  private readonly root: HTMLElement;
+  private readonly parentsEl: HTMLElement;
+  private readonly layersEl: HTMLElement;
+  private readonly variationRows: HTMLElement[] = [];
+  private readonly resultEl: HTMLElement;
+  private readonly messageEl: HTMLElement;
+  private kind: GenerateKind = "ablation";
+  private source: "inspected" | "selection" = "inspected";
+  private data: GenerateData | null = null;
+  private candidates: Candidate[] = [];
+  private ticked = new Set<string>();
+  private ticksTouched = false; // the user changed the default ticks
+  private clientKey = "";
+  private readonly rng = mulberry32(Date.now() & 0xffffffff);
+  private parentKey = "";
+  private busy = false;
+  private lastBudget: number | null | undefined = undefined;
+  private previewBudget: number | null = null; // the budget the candidates were checked against
+
+  private readonly kindBtns = new Map<GenerateKind, HTMLButtonElement>();
+  private readonly count: HTMLInputElement;
+  private readonly maxChanges: HTMLInputElement;
+  private readonly seed: HTMLInputElement;
+  private readonly changeBoxes = new Map<ChangeType, HTMLInputElement>();
+  private readonly minParams: HTMLInputElement;
+  private readonly maxParams: HTMLInputElement;
+  private readonly maxDepth: HTMLInputElement;
+  private readonly typeBoxes = new Map<string, HTMLInputElement>();
+  private readonly epochs: HTMLInputElement;
+  private readonly previewBtn: HTMLButtonElement;
+  private layerBoxes: HTMLInputElement[] = [];
+
+  constructor(container: HTMLElement, private readonly cb: GenerateCallbacks) {
+    this.root = h("div", { "data-testid": "generate" });
+    container.appendChild(this.root);
+    this.parentsEl = h("div", { class: "rm-section", "data-testid": "generate-parents" });
+    this.root.appendChild(this.parentsEl);
+
+    const form = h("div", { "data-testid": "generate-form" });
+    this.root.appendChild(form);
+    const seg = h("div", { class: "rm-seg" });
+    for (const [k, label] of [
+      ["ablation", "Ablation"],
+      ["variation", "Variation"],
+    ] as const) {
+      const b = h("button", { "data-kind": k, "data-testid": `generate-kind-${k}` }, label);
+      b.addEventListener("click", () => this.setKind(k));
+      this.kindBtns.set(k, b);
+      seg.appendChild(b);
+    }
+    const num = (attrs: Record<string, string | number>) => h("input", { type: "number", ...attrs }) as HTMLInputElement;
+    this.count = num({ min: 1, max: 200, value: 5, "data-testid": "generate-count" });
+    this.maxChanges = num({ min: 1, max: 20, value: 3, "data-testid": "generate-max-changes" });
+    this.seed = num({ min: 0, value: 0, "data-testid": "generate-seed" });
+    const reseed = h("button", { class: "rm-btn small", title: "New random seed" }, "↻");
+    reseed.addEventListener("click", () => (this.seed.value = String(Math.floor(this.rng() * 1e6))));
+    const changes = h("div", { class: "rm-checks" });
+    for (const c of CHANGE_TYPES) {
+      const box = h("input", { type: "checkbox", checked: true, value: c }) as HTMLInputElement;
+      this.changeBoxes.set(c, box);
+      changes.appendChild(h("label", {}, box, c));
+    }
+    this.layersEl = h("div", { class: "rm-checks", "data-testid": "generate-layers" });
+    this.minParams = num({ min: 0, placeholder: "none", "data-testid": "generate-min-params", style: "width:90px" });
+    this.maxParams = num({ min: 1, placeholder: "none", "data-testid": "generate-max-params", style: "width:90px" });
+    this.maxParams.addEventListener("change", () => {
+      const v = Number(this.maxParams.value);
+      this.cb.onBudget(this.maxParams.value === "" || !(v > 0) ? null : Math.round(v));
+    });
+    this.maxDepth = num({ min: 0, placeholder: "none", "data-testid": "generate-max-depth" });
+    const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" });
+    for (const t of LAYER_TYPES) {
+      const box = h("input", { type: "checkbox", checked: true, value: t }) as HTMLInputElement;
+      this.typeBoxes.set(t, box);
+      types.appendChild(h("label", {}, box, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t]));
+    }
+    this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
+
+    const row = (label: string, el: Node, variationOnly = false) => {
+      const l = h("label", {}, label);
+      const wrap = h("div", {}, el);
+      if (variationOnly) this.variationRows.push(l, wrap);
+      return [l, wrap];
+    };
+    const grid = h("div", { class: "rm-form" });
+    const rows = [
+      row("Search", seg),
+      row("Layers to touch", this.layersEl),
+      row("Children", this.count, true),
+      row("Changes per child", h("span", {}, "1 to ", this.maxChanges), true),
+      row("Change types", changes, true),
+      row("Seed", h("span", {}, this.seed, " ", reseed), true),
+      row("Parameters", h("span", {}, this.minParams, " to ", this.maxParams, h("span", { class: "rm-muted rm-small" }, " (max = the budget line)"))),
+      row("Max depth", this.maxDepth),
+      row("Allowed layers", types),
+      row("Epochs", this.epochs),
+    ];
+    for (const r of rows) grid.append(...r);
+    form.appendChild(grid);
+    this.previewBtn = h("button", { class: "rm-btn primary", "data-testid": "generate-preview" }, "Preview candidates");
+    this.previewBtn.addEventListener("click", () => void this.preview());
+    form.appendChild(h("div", { style: "display:flex;gap:8px;align-items:center;margin-bottom:10px" }, this.previewBtn, h("span", { class: "rm-help", style: "margin:0" }, "Nothing is trained until you enqueue.")));
+    this.messageEl = h("div", { "data-testid": "generate-message" });
+    this.resultEl = h("div", { "data-testid": "candidate-list" });
+    this.root.append(this.messageEl, this.resultEl);
+    this.setKind("ablation");
+  }
+
+  private setKind(k: GenerateKind): void {
+    this.kind = k;
+    for (const [kk, b] of this.kindBtns) b.classList.toggle("on", kk === k);
+    for (const el of this.variationRows) el.style.display = k === "variation" ? "" : "none";
+  }
+
+  private parents(): ModelSummary[] {
+    const d = this.data;
+    if (!d) return [];
+    if (this.source === "selection" && d.selected.length) return d.selected;
+    return d.inspected ? [d.inspected] : d.selected.length ? d.selected : [];
+  }
+
+  update(d: GenerateData): void {
+    this.data = d;
+    if (d.selected.length >= 2 && this.source === "inspected" && !d.inspected) this.source = "selection";
+    if (document.activeElement !== this.maxParams) this.maxParams.value = d.budget === null ? "" : String(d.budget);
+    const parents = this.parents();
+    const key = `${this.source}|${parents.map((p) => p.id).join(",")}|${d.inspected?.id}|${d.selected.length}`;
+    if (key !== this.parentKey) {
+      this.parentKey = key;
+      this.renderParents(parents);
+    }
+    this.previewBtn.disabled = parents.length === 0 || this.busy;
+    if (this.candidates.length && d.budget !== this.lastBudget) {
+      if (!this.ticksTouched) this.defaultTicks();
+      this.renderCandidates(null);
+    }
+    this.lastBudget = d.budget;
+  }
+
+  private renderParents(parents: ModelSummary[]): void {
+    const d = this.data!;
+    clear(this.parentsEl);
+    this.parentsEl.appendChild(h("h3", {}, "Around"));
+    if (d.inspected && d.selected.length >= 2) {
+      const seg = h("div", { class: "rm-seg", style: "margin-bottom:6px" });
+      for (const [src, label] of [
+        ["inspected", `Inspected model`],
+        ["selection", `${d.selected.length} selected models`],
+      ] as const) {
+        const b = h("button", { class: this.source === src ? "on" : "", "data-testid": `generate-source-${src}` }, label);
+        b.addEventListener("click", () => {
+          this.source = src;
+          this.parentKey = "";
+          this.update(this.data!);
+        });
+        seg.appendChild(b);
+      }
+      this.parentsEl.appendChild(seg);
+    }
+    if (!parents.length) {
+      this.parentsEl.appendChild(h("div", { class: "rm-empty", "data-testid": "generate-empty" }, "Inspect a model (click it on the map) or lasso a region to choose the parents of the search."));
+      clear(this.layersEl);
+      return;
+    }
+    if (parents.length === 1) {
+      const p = parents[0];
+      this.parentsEl.appendChild(h("div", { style: "display:flex;gap:8px;align-items:center" }, glyphSvg(p.glyph, { height: 24, paramRow: 6 }), h("b", {}, p.id), h("span", { class: "rm-muted" }, `${formatParams(p.params)} params`)));
+    } else {
+      this.parentsEl.appendChild(h("div", {}, `${parents.length} parent models: `, h("span", { class: "rm-muted rm-small" }, parents.slice(0, 6).map((p) => p.id).join(", ") + (parents.length > 6 ? "…" : ""))));
+    }
+    // Layer choice (only meaningful for one parent).
+    clear(this.layersEl);
+    this.layerBoxes = [];
+    if (parents.length === 1) {
+      for (const g of parents[0].glyph) {
+        if (g.type === "classifier") continue;
+        const box = h("input", { type: "checkbox", checked: true, value: g.index, "data-layer": g.index }) as HTMLInputElement;
+        this.layerBoxes.push(box);
+        this.layersEl.appendChild(h("label", { title: `layer ${g.index}: ${g.type}` }, box, h("i", { class: "rm-swatch sq", style: `background:${layerColor(g.type, g.fn)}` }), `${g.index} ${g.type === "activation" ? g.fn ?? "act" : g.type}`));
+      }
+      if (!this.layerBoxes.length) this.layersEl.appendChild(h("span", { class: "rm-muted rm-small" }, "the parent has no layers"));
+    } else {
+      this.layersEl.appendChild(h("span", { class: "rm-muted rm-small" }, "all layers (layer choice needs a single parent)"));
+    }
+  }
+
+  private request(): GenerateRequest | string {
+    const parents = this.parents();
+    if (!parents.length) return "Choose a parent first: click a model on the map.";
+    const req: GenerateRequest = { parents: parents.map((p) => p.run), kind: this.kind, options: {}, constraints: {} };
+    const o = req.options!,
+      c = req.constraints!;
+    if (this.layerBoxes.length) {
+      const layers = this.layerBoxes.filter((b) => b.checked).map((b) => Number(b.value));
+      if (!layers.length) return "Tick at least one layer to touch.";
+      if (layers.length < this.layerBoxes.length) o.layers = layers;
+    }
+    if (this.kind === "variation") {
+      o.count = intOr(this.count, 5);
+      o.max_changes = intOr(this.maxChanges, 3);
+      const ct = CHANGE_TYPES.filter((t) => this.changeBoxes.get(t)!.checked);
+      if (!ct.length) return "Tick at least one change type.";
+      o.change_types = ct;
+      o.seed = intOr(this.seed, 0);
+    }
+    const minP = intOrNull(this.minParams),
+      maxP = intOrNull(this.maxParams),
+      depth = intOrNull(this.maxDepth);
+    if (minP !== null) c.min_params = minP;
+    if (maxP !== null) c.max_params = maxP;
+    if (depth !== null) c.max_depth = depth;
+    const allowed = LAYER_TYPES.filter((t) => this.typeBoxes.get(t)!.checked);
+    if (allowed.length < LAYER_TYPES.length) c.allowed_types = [...allowed];
+    return req;
+  }
+
+  private async preview(): Promise<void> {
+    const req = this.request();
+    clear(this.messageEl);
+    if (typeof req === "string") {
+      this.messageEl.appendChild(h("div", { class: "rm-banner warn" }, req));
+      return;
+    }
+    this.busy = true;
+    this.previewBtn.disabled = true;
+    this.previewBtn.textContent = "Generating…";
+    try {
+      const res = await this.cb.generate(req);
+      this.candidates = res.candidates;
+      this.previewBudget = req.constraints?.max_params ?? null;
+      this.clientKey = randomKey(this.rng);
+      this.ticksTouched = false;
+      this.defaultTicks();
+      this.renderCandidates(res);
+    } catch (e) {
+      this.candidates = [];
+      clear(this.resultEl);
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `Generate failed: ${(e as Error).message}`));
+    } finally {
+      this.busy = false;
+      this.previewBtn.disabled = false;
+      this.previewBtn.textContent = "Preview candidates";
+    }
+  }
+
+  /** Tick every candidate without a problem (invalid, over budget, under the minimum). */
+  private defaultTicks(): void {
+    const minP = intOrNull(this.minParams);
+    this.ticked = new Set(this.candidates.filter((c) => candidateProblem(c, this.data?.budget ?? null, minP) === null).map((c) => c.key));
+  }
+
+  private renderCandidates(res: GenerateResponse | null): void {
+    clear(this.resultEl);
+    if (res) {
+      clear(this.messageEl);
+      this.messageEl.appendChild(h("div", { class: `rm-banner ${res.made < res.wanted ? "warn" : "ok"}`, "data-testid": "generate-summary" }, res.summary || `${res.made} of ${res.wanted} candidates made.`));
+    }
+    if (!this.candidates.length) {
+      this.resultEl.appendChild(h("div", { class: "rm-empty" }, "No candidates satisfy these constraints. Loosen them (budget, allowed layers, depth) and preview again."));
+      return;
+    }
+    const budget = this.data?.budget ?? null;
+    const minP = intOrNull(this.minParams);
+    if (budget !== this.previewBudget)
+      this.resultEl.appendChild(h("div", { class: "rm-banner warn", "data-testid": "generate-stale" }, `The budget changed since this preview (${formatParams(this.previewBudget)} → ${formatParams(budget)}): preview again to re-check the candidates.`));
+    const all = h("input", { type: "checkbox", title: "Tick all trainable" }) as HTMLInputElement;
+    const trainable = this.candidates.filter((c) => candidateProblem(c, budget, minP) === null || c.valid);
+    all.checked = trainable.every((c) => this.ticked.has(c.key));
+    all.addEventListener("change", () => {
+      this.ticksTouched = true;
+      for (const c of this.candidates) if (c.valid) all.checked ? this.ticked.add(c.key) : this.ticked.delete(c.key);
+      this.renderCandidates(null);
+    });
+    this.resultEl.appendChild(h("div", { class: "rm-section" }, h("h3", {}, h("label", {}, all, ` Candidates (${this.candidates.length})`))));
+    for (const c of this.candidates) {
+      const problem = candidateProblem(c, budget, minP);
+      const box = h("input", { type: "checkbox", disabled: !c.valid, "data-testid": "candidate-tick" }) as HTMLInputElement;
+      box.checked = this.ticked.has(c.key);
+      box.addEventListener("change", () => {
+        this.ticksTouched = true;
+        box.checked ? this.ticked.add(c.key) : this.ticked.delete(c.key);
+        this.updateEnqueueButton();
+      });
+      this.resultEl.appendChild(
+        h(
+          "div",
+          { class: `rm-cand ${problem ? "invalid" : ""}`, "data-testid": "candidate", "data-key": c.key, "data-valid": String(c.valid), "data-over-budget": String(budget !== null && c.params !== null && c.params > budget) },
+          box,
+          glyphSvg(c.glyph, { height: 22, paramRow: 5, blockWidth: 8, thinWidth: 3, gap: 1.5 }),
+          h("span", { class: "rm-small", style: "text-align:right", title: c.params === null ? "" : c.params.toLocaleString() }, `${formatParams(c.params)} params`),
+          h("div", { class: "chg" }, `from ${c.parent}: ${c.changes.join("; ") || "no change"}`),
+          problem ? h("div", { class: "reason", "data-testid": "candidate-reason" }, problem) : null,
+        ),
+      );
+    }
+    const btn = h("button", { class: "rm-btn primary", "data-testid": "enqueue-button" }, "Enqueue");
+    btn.addEventListener("click", () => void this.enqueueTicked(btn));
+    this.resultEl.appendChild(h("div", { style: "position:sticky;bottom:0;background:#fff;padding:8px 0;display:flex;gap:8px;align-items:center" }, btn, h("span", { class: "rm-muted rm-small", "data-testid": "enqueue-count" })));
+    this.updateEnqueueButton();
+  }
+
+  private updateEnqueueButton(): void {
+    const btn = this.resultEl.querySelector<HTMLButtonElement>('[data-testid="enqueue-button"]');
+    if (!btn) return;
+    const n = this.candidates.filter((c) => this.ticked.has(c.key) && c.valid).length;
+    btn.textContent = `Enqueue ${n} for training`;
+    btn.disabled = n === 0;
+    const count = this.resultEl.querySelector('[data-testid="enqueue-count"]');
+    if (count) count.textContent = `${n} of ${this.candidates.length} ticked`;
+  }
+
+  private async enqueueTicked(btn: HTMLButtonElement): Promise<void> {
+    const chosen = this.candidates.filter((c) => this.ticked.has(c.key) && c.valid);
+    if (!chosen.length) return;
+    const origin: Origin = this.kind === "ablation" ? "ablation" : "variation";
+    const req: EnqueueRequest = {
+      items: chosen.map((c) => ({ spec: c.spec, parent: c.parent, origin, changes: c.changes })),
+      client_key: this.clientKey,
+    };
+    const ep = intOrNull(this.epochs);
+    if (ep !== null) req.epochs = ep;
+    if (this.data?.experiment) req.experiment = this.data.experiment;
+    btn.disabled = true;
+    btn.textContent = "Enqueuing…";
+    try {
+      const res = await this.cb.enqueue(req);
+      clear(this.messageEl);
+      this.messageEl.appendChild(h("div", { class: "rm-banner ok", "data-testid": "enqueue-result" }, `Queued ${res.request_ids.length} model${res.request_ids.length === 1 ? "" : "s"} for training. They appear on the map as they finish (see the Queue tab).`));
+      this.candidates = [];
+      this.ticked.clear();
+      clear(this.resultEl);
+      this.cb.onEnqueued(res.request_ids);
+    } catch (e) {
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "enqueue-error" }, `Enqueue failed: ${(e as Error).message}`));
+      btn.disabled = false;
+      this.updateEnqueueButton();
+    }
+  }
+
+  dispose(): void {
+    this.root.remove();
+  }
+}
+
+function intOr(el: HTMLInputElement, dflt: number): number {
+  const v = Number(el.value);
+  return el.value !== "" && Number.isFinite(v) ? Math.round(v) : dflt;
+}
+
+function intOrNull(el: HTMLInputElement): number | null {
+  const v = Number(el.value);
+  return el.value !== "" && Number.isFinite(v) ? Math.round(v) : null;
+}

@@ -1,0 +1,55 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { alignModels, alignPair, specLayerSignature } from "../src/lib/align";
+import type { Layer } from "../src/types";
+
+const conv = (f: number, k = 3): Layer => ({ type: "conv2d", filters: f, kernel_size: k });
+const relu: Layer = { type: "activation", fn: "relu" };
+const pool: Layer = { type: "maxpool2d", pool_size: 2 };
+const dense = (u: number): Layer => ({ type: "dense", units: u });
+const sig = (ls: Layer[]) => ls.map(specLayerSignature);
+
+test("identical sequences align one to one", () => {
+  const a = sig([conv(16), relu, pool]);
+  const r = alignPair(a, a);
+  assert.deepEqual(r.match, [0, 1, 2]);
+  assert.ok(r.insertsBefore.every((x) => x.length === 0));
+});
+
+test("an ablation shows as a deletion, the rest stays matched", () => {
+  const ref = sig([conv(16), relu, pool, dense(32)]);
+  const abl = sig([conv(16), pool, dense(32)]);
+  assert.deepEqual(alignPair(ref, abl).match, [0, null, 1, 2]);
+});
+
+test("a re-parameterised layer is 'changed', an insertion gets its own column", () => {
+  const ref = [conv(16), relu, dense(32)];
+  const changed = [conv(32), relu, dense(32)];
+  const inserted = [conv(16), relu, pool, dense(32)];
+  const a = alignModels([sig(ref), sig(changed), sig(inserted)]);
+  assert.equal(a.columns, 4);
+  assert.deepEqual(a.refColumn, [true, true, false, true]);
+  assert.deepEqual(a.rows[0].map((c) => c.layer), [0, 1, null, 2]);
+  assert.deepEqual(a.rows[1].map((c) => c.op), ["changed", "same", null, "same"]);
+  assert.deepEqual(a.rows[2].map((c) => [c.layer, c.op]), [
+    [0, "same"],
+    [1, "same"],
+    [2, "inserted"],
+    [3, "same"],
+  ]);
+});
+
+test("different types are never matched in one column", () => {
+  const a = alignModels([sig([conv(16)]), sig([dense(16)])]);
+  for (let c = 0; c < a.columns; c++) {
+    const cells = a.rows.map((r) => r[c]).filter((x) => x.layer !== null);
+    assert.ok(cells.length <= 1);
+  }
+});
+
+test("empty models", () => {
+  const a = alignModels([[], sig([conv(8)])]);
+  assert.equal(a.columns, 1);
+  assert.equal(a.rows[1][0].op, "inserted");
+  assert.equal(alignModels([]).columns, 0);
+});

@@ -1,0 +1,94 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { applyFit, easeCubicInOut, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../src/lib/scales";
+import { accuracyColor, classColor, originColor, parseHex, quantise, LEVELS } from "../src/lib/color";
+import { formatDelta, formatParams, formatPct, formatShape, tensorSize } from "../src/lib/format";
+import { mulberry32 } from "../src/lib/random";
+
+test("radius: log-scaled over the population, clamped", () => {
+  const r = makeRadiusScale([100, 10_000, 1_000_000], 2, 8);
+  assert.equal(r(100), 2);
+  assert.equal(r(1_000_000), 8);
+  assert.ok(Math.abs(r(10_000) - 5) < 1e-9);
+  assert.equal(r(10), 2);
+  assert.equal(makeRadiusScale([5, 5], 2, 8)(5), 5);
+});
+
+test("unit scale maps the range to 0..1 and keeps null", () => {
+  const u = makeUnitScale([0.5, null, 0.9]);
+  assert.equal(u(0.5), 0);
+  assert.equal(u(0.9), 1);
+  assert.ok(Math.abs(u(0.7)! - 0.5) < 1e-9);
+  assert.equal(u(null), null);
+});
+
+test("fitLayout: equal aspect keeps distances, y points up, inverse round-trips", () => {
+  const pts = [
+    { x: 0, y: 0 },
+    { x: 10, y: 0 },
+    { x: 0, y: 2 },
+  ];
+  const f = fitLayout(pts, 220, 220, 10, true);
+  assert.equal(f.kx, f.ky);
+  const [x0, y0] = applyFit(f, 0, 0);
+  const [x1] = applyFit(f, 10, 0);
+  const [, y2] = applyFit(f, 0, 2);
+  assert.ok(Math.abs(x1 - x0 - 200) < 1e-9);
+  assert.ok(y2 < y0);
+  const [bx, by] = invertFit(f, 123, 45);
+  const [sx, sy] = applyFit(f, bx, by);
+  assert.ok(Math.abs(sx - 123) < 1e-9 && Math.abs(sy - 45) < 1e-9);
+  const g = fitLayout(pts, 220, 120, 10, false);
+  assert.notEqual(g.kx, g.ky);
+});
+
+test("log ticks", () => {
+  assert.deepEqual(logTicks(2.5, 5.2), [3, 4, 5]);
+  const short = logTicks(3, 4);
+  assert.equal(short.length, 4); // 1k, 2k, 5k, 10k
+  assert.deepEqual(logTicks(5, 2), []);
+});
+
+test("easing is monotone from 0 to 1", () => {
+  assert.equal(easeCubicInOut(0), 0);
+  assert.equal(easeCubicInOut(1), 1);
+  let prev = 0;
+  for (let t = 0.05; t <= 1; t += 0.05) {
+    const v = easeCubicInOut(t);
+    assert.ok(v >= prev);
+    prev = v;
+  }
+});
+
+test("colours: darker with accuracy, quantised, null is grey", () => {
+  const lum = (hex: string) => parseHex(hex).reduce((a, b) => a + b, 0);
+  assert.ok(lum(accuracyColor(1)) < lum(accuracyColor(0.5)));
+  assert.ok(lum(accuracyColor(0.5)) < lum(accuracyColor(0)));
+  assert.ok(lum(classColor(1)) < lum(classColor(0)));
+  assert.ok(lum(originColor("ablation", 1)) < lum(originColor("ablation", 0)));
+  assert.equal(accuracyColor(null), "#d5d5d5");
+  const distinct = new Set(Array.from({ length: 200 }, (_, i) => accuracyColor(i / 199)));
+  assert.equal(distinct.size, LEVELS);
+  assert.equal(quantise(2), 1);
+});
+
+test("formatting", () => {
+  assert.equal(formatParams(950), "950");
+  assert.equal(formatParams(1234), "1.23k");
+  assert.equal(formatParams(52_000), "52k");
+  assert.equal(formatParams(3_400_000), "3.4M");
+  assert.equal(formatParams(null), "–");
+  assert.equal(formatPct(0.9345), "93.5%");
+  assert.equal(formatDelta(-0.012), "−1.2 pp");
+  assert.equal(formatDelta(0.03), "+3.0 pp");
+  assert.equal(formatShape([16, 8, 8]), "16×8×8");
+  assert.equal(tensorSize([16, 8, 8]), 1024);
+});
+
+test("seeded randomness is reproducible", () => {
+  const a = mulberry32(42),
+    b = mulberry32(42);
+  for (let i = 0; i < 5; i++) assert.equal(a(), b());
+  const c = mulberry32(43);
+  assert.notEqual(mulberry32(42)(), c());
+});
