@@ -16,6 +16,7 @@ unescaped).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from remap_tb.requests import is_valid_id
@@ -31,7 +32,7 @@ same submodule names as the trainer, so the trained weights load directly:
     model = Model()
     model.load_state_dict(torch.load("weights.pt"))
     model.eval()
-    logits = model(x)   # x: float tensor [N, {c}, {h}, {w}], preprocessed as in training
+    logits = model(preprocess(x))   # x: float tensor [N, {c}, {h}, {w}], pixels in [0, 1]
 """
 
 import torch
@@ -42,6 +43,19 @@ NUM_CLASSES = {num_classes!r}
 CLASS_NAMES = {class_names!r}
 PARAMS = {params!r}
 SPEC_JSON = {spec_json!r}
+# Per-channel statistics of the training split, applied after scaling pixels to [0, 1]
+# (None: the model was trained on [0, 1] pixels without standardisation).
+MEAN = {mean!r}
+STD = {std!r}
+
+
+def preprocess(x: torch.Tensor) -> torch.Tensor:
+    """Standardise [0, 1] pixels [N, C, H, W] the way the training data was."""
+    if MEAN is None:
+        return x
+    mean = torch.tensor(MEAN, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(STD, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
 
 
 class Model(nn.Module):
@@ -67,8 +81,13 @@ if __name__ == "__main__":
 
 
 def pytorch_source(spec: dict[str, Any], model_id: str | None = None,
-                   class_names: list[str] | None = None) -> str:
-    """Python source of a ``Model(nn.Module)`` for ``spec``; raises ``SpecError`` if it is invalid."""
+                   class_names: list[str] | None = None,
+                   normalisation: dict[str, Any] | None = None) -> str:
+    """Python source of a ``Model(nn.Module)`` for ``spec``; raises ``SpecError`` if it is invalid.
+
+    ``normalisation`` (``{"mean": [...], "std": [...]}``, from the model record)
+    becomes the file's ``preprocess`` function.
+    """
     analysis = check(spec, Limits(max_params=None, max_depth=None))
     normalised = analysis.normalised
     c, h, w = analysis.input_shape
@@ -90,7 +109,18 @@ def pytorch_source(spec: dict[str, Any], model_id: str | None = None,
         title=title, c=c, h=h, w=w, input_shape=(c, h, w), num_classes=num_classes,
         class_names=[str(n) for n in class_names] if class_names is not None else None,
         params=analysis.total_params, spec_json=json.dumps(normalised, separators=(",", ":")),
-        layers="\n".join(lines))
+        layers="\n".join(lines), **_statistics(normalisation, c))
+
+
+def _statistics(normalisation: Any, channels: int) -> dict[str, list[float] | None]:
+    """MEAN/STD for the template: finite floats, one per channel, or both None."""
+    try:
+        mean = [float(v) for v in normalisation["mean"]]
+        std = [float(v) for v in normalisation["std"]]
+    except (TypeError, KeyError, ValueError):
+        return {"mean": None, "std": None}
+    ok = len(mean) == len(std) == channels and all(math.isfinite(v) for v in mean + std) and all(v > 0 for v in std)
+    return {"mean": mean, "std": std} if ok else {"mean": None, "std": None}
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:

@@ -96,8 +96,13 @@ def decode_json(value: bytes | str) -> dict[str, Any]:
 
 
 def model_record(request: dict, attempt: int, class_names: list[str], fingerprint: dict,
-                 params: int, depth: int, spec_hash: str) -> dict[str, Any]:
-    """The ``remap/model`` record for a run trained from ``request``."""
+                 params: int, depth: int, spec_hash: str,
+                 normalisation: dict[str, list[float]] | None = None) -> dict[str, Any]:
+    """The ``remap/model`` record for a run trained from ``request``.
+
+    ``normalisation`` is ``{"mean": [...], "std": [...]}`` per input channel, applied
+    after pixels are scaled to [0, 1] (None when the dataset is not standardised).
+    """
     return {
         "id": request["id"],
         "attempt": attempt,
@@ -110,6 +115,7 @@ def model_record(request: dict, attempt: int, class_names: list[str], fingerprin
         "params": params,
         "depth": depth,
         "training": request["training"],
+        "normalisation": normalisation,
         "created": request["created"],
     }
 

@@ -133,7 +133,8 @@ class RemapPlugin(base_plugin.TBPlugin):
             body = json.dumps(data.spec, indent=1) + "\n"
             return _download(body.encode("utf-8"), "application/json", f"{name}.json")
         if fmt == "pytorch":
-            source = export.pytorch_source(data.spec, data.id, data.model.get("class_names"))
+            source = export.pytorch_source(data.spec, data.id, data.model.get("class_names"),
+                                           data.model.get("normalisation"))
             return _download(source.encode("utf-8"), "text/x-python; charset=utf-8", f"{name}.py")
         path = self._weights_path(request, run)
         if path is None:

@@ -115,3 +115,19 @@ def test_text_from_the_logdir_cannot_break_out_of_the_source():
 def test_invalid_specs_are_refused():
     with pytest.raises(SpecError):
         export.pytorch_source({**BASE, "layers": [{"type": "maxpool2d", "pool_size": 99}]})
+
+
+def test_exported_preprocess_standardises_like_the_training_data(tmp_path):
+    from remap_tb.requests import dataset_config
+    from trainer.datasets import load_dataset
+
+    config = dataset_config({"name": "digits"})
+    data = load_dataset(config)
+    normalisation = {"mean": list(data.norm_mean), "std": list(data.norm_std)}
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(export.pytorch_source(BASE, "m", normalisation=normalisation), "exported.py", "exec"), namespace)
+    raw = load_dataset({**config, "normalise": False})  # the same split, pixels in [0, 1]
+    assert torch.allclose(namespace["preprocess"](raw.x_val), data.x_val, atol=1e-5)
+    plain: dict = {"__name__": "exported"}
+    exec(compile(export.pytorch_source(BASE, "m"), "exported.py", "exec"), plain)
+    assert plain["MEAN"] is None and torch.equal(plain["preprocess"](raw.x_val), raw.x_val)

@@ -97,7 +97,7 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     with RunWriter(run_dir) as writer:
         writer.record(metadata.MODEL_TAG, metadata.model_record(
             request, attempt, data.class_names, data.fingerprint, params,
-            len(request["spec"]["layers"]), spec_hash(request["spec"])), 0)
+            len(request["spec"]["layers"]), spec_hash(request["spec"]), _normalisation(data)), 0)
         writer.add(hparams_summary_for(request, params, request["dataset"]["name"]), 0)
         writer.record(metadata.STATUS_TAG, metadata.status_record(attempt, metadata.RUNNING, 0, epochs), 0)
         writer.flush()
@@ -265,6 +265,12 @@ def _check_fits(request: dict, data: LoadedDataset) -> None:
             f"the spec's input {spec_input['shape']} with {spec_input['num_classes']} classes does not fit "
             f"dataset {request['dataset']['name']}: {list(data.input_shape)} with {data.num_classes} classes; "
             "set the spec's input to the dataset's")
+
+
+def _normalisation(data: LoadedDataset) -> dict | None:
+    if data.norm_mean is None or data.norm_std is None:
+        return None
+    return {"mean": list(data.norm_mean), "std": list(data.norm_std)}
 
 
 def _prepare_run_dir(run_dir: str, attempt: int) -> None:
