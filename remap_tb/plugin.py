@@ -72,6 +72,7 @@ class RemapPlugin(base_plugin.TBPlugin):
             "/compare": get(self._compare_route),
             "/export": get(self._export_route),
             "/validate": post(self._validate_route),
+            "/schema": get(lambda request: views.schema_impl(self._max_params)),
         })
         apps.update(self._queue_routes())
         return {route: _nosniff(app) for route, app in apps.items()}

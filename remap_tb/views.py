@@ -19,6 +19,7 @@ from remap_tb.http_util import HttpError
 from remap_tb.reader import RunData, Snapshot
 from remap_tb.spec import analyse
 from remap_tb.spec.glyph import glyph
+from remap_tb.spec import schema
 from remap_tb.spec.schema import Limits
 
 PROJECTION_KINDS = ("structural", "posthoc", "size")
@@ -46,10 +47,26 @@ def experiments_impl(snap: Snapshot) -> dict[str, Any]:
             "dataset": str(fingerprint.get("name") or first["dataset"].get("name") or ""),
             "class_names": list(first["class_names"]),
             "n_models": len(group),
+            "input_shape": list(first["spec"]["input"]["shape"]),
+            "num_classes": int(first["spec"]["input"]["num_classes"]),
             "fingerprint": fingerprint,
         })
     experiments.sort(key=lambda e: (e["dataset"], e["id"]))
     return {"experiments": experiments, "unreadable": [u.to_json() for u in snap.unreadable]}
+
+
+def schema_impl(max_params: int | None) -> dict[str, Any]:
+    """The layer types and their fields, for the editor's palette (spec schema 1)."""
+    layers = {}
+    for layer_type, fields in schema.LAYER_FIELDS.items():
+        layers[layer_type] = [{
+            "name": f.name, "kind": f.kind, "min": f.low, "max": f.high,
+            "max_inclusive": f.high_inclusive, "choices": list(f.choices) or None,
+            "required": f.required,
+            "default": "pool_size" if f.name == "stride" and layer_type in ("maxpool2d", "avgpool2d") else f.default,
+        } for f in fields]
+    return {"schema": schema.SCHEMA_VERSION, "layer_types": list(schema.LAYER_TYPES), "fields": layers,
+            "max_params": max_params}
 
 
 def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None) -> dict[str, Any]:

@@ -131,6 +131,7 @@ def test_experiments_group_models_by_fingerprint_and_list_unreadable_runs(served
     assert experiment["dataset"] == "digits"
     assert experiment["class_names"] == [str(i) for i in range(10)]
     assert experiment["n_models"] == len(GOOD_RUNS) + 1  # + the half-written run
+    assert experiment["input_shape"] == [1, 8, 8] and experiment["num_classes"] == 10
     reasons = {u["run"]: u["reason"] for u in body["unreadable"]}
     assert set(reasons) == {"newer", "corrupt", "partial"}
     assert "newer than this plugin reads" in reasons["newer"]
@@ -526,3 +527,16 @@ def test_without_a_frontend_build_index_js_is_a_page_that_lists_the_models(tmp_p
     for needed in (b"export async function render", b'"./experiments"', b'"./models?experiment="', b"textContent"):
         assert needed in body
     assert b"innerHTML" not in body  # run names are data, never markup
+
+
+def test_schema_lists_every_layer_type_with_its_fields_for_the_editor(served):
+    client = served[0]
+    body = get(client, "schema").json
+    from remap_tb.spec.schema import LAYER_FIELDS
+
+    assert body["layer_types"] == list(LAYER_FIELDS)
+    conv = {f["name"]: f for f in body["fields"]["conv2d"]}
+    assert conv["filters"]["min"] == 1 and conv["filters"]["required"]
+    assert conv["padding"]["choices"] == ["valid", "same"] and conv["padding"]["default"] == "valid"
+    assert {f["name"]: f for f in body["fields"]["maxpool2d"]}["stride"]["default"] == "pool_size"
+    assert body["fields"]["globalavgpool"] == []
