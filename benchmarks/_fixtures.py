@@ -1,0 +1,329 @@
+"""Shared pieces of the benchmark scripts (``distances.py``, ``projection_stability.py``).
+
+* ``population``: random specs from the project's sampler
+  (``remap_tb.spec.sampler.sample_specs``), interleaved over several input shapes;
+  ``quickdraw_specs``: the REMAP prototype's 100 QuickDraw specs, read at run time.
+* ``add_one``: our cost of adding one model to n (new distance row through a
+  ``DistanceCache`` + warm ``StableMDS`` update), and the cold MDS fit of the n.
+* ``service_from_scratch``: a population laid out from nothing by ``ProjectionService``
+  (full matrix + layout in its background thread), polled as the plugin polls it.
+* ``write_runs`` / ``make_app``: a logdir of n runs in the trainer's real event format
+  (the records a 1-epoch training writes, without training) and TensorBoard's WSGI app
+  over it, as in ``tests/test_plugin_http.py``.
+* ``timed``, ``best_of``, ``table``, ``sklearn_mds``: small timing and printing helpers.
+
+Not a script; the benchmarks import it (``python benchmarks/<script>.py`` puts this
+folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from remap_tb import otmann  # noqa: E402
+from remap_tb.distance_cache import DistanceCache  # noqa: E402
+from remap_tb.projection import ProjectionService, StableMDS  # noqa: E402
+from remap_tb.spec.sampler import sample_specs  # noqa: E402
+
+# The REMAP prototype's QuickDraw population (never copied: read where it lies).
+QUICKDRAW = ROOT.parent / "shared" / "data" / "remap_quickdraw_100.json"
+# MNIST/QuickDraw-sized and CIFAR-sized inputs; the sampler's default max depth (12).
+SHAPES = ((1, 28, 28), (3, 32, 32))
+NUM_CLASSES = 10
+
+
+# -- populations ---------------------------------------------------------------------------
+
+
+def population(n: int, seed: int = 0, shapes=SHAPES, num_classes: int = NUM_CLASSES) -> list[dict]:
+    """``n`` distinct random specs from ``sample_specs``, taken in turn from each input shape."""
+    per = -(-n // len(shapes))
+    groups = []
+    for k, shape in enumerate(shapes):
+        result = sample_specs(per, shape, num_classes, seed * 100 + k)
+        if len(result.specs) < per:
+            raise RuntimeError(result.summary(per))
+        groups.append(result.specs)
+    return [s for row in itertools.zip_longest(*groups) for s in row if s is not None][:n]
+
+
+def quickdraw_specs() -> list[dict] | None:
+    """The 100 specs of REMAP's QuickDraw demo, or None when the file is not there."""
+    if not QUICKDRAW.exists():
+        return None
+    return [m["spec"] for m in json.loads(QUICKDRAW.read_text())["models"]]
+
+
+def json_key(spec: dict) -> str:
+    """A canonical text of a spec (to count distinct ones)."""
+    return json.dumps(spec, sort_keys=True)
+
+
+def describe_population() -> str:
+    shapes = " and ".join("x".join(map(str, s)) for s in SHAPES)
+    return f"remap_tb.spec.sampler.sample_specs, inputs {shapes} in turn, default max depth 12"
+
+
+# -- timing and printing ---------------------------------------------------------------------
+
+
+def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def best_of(repeats: int, fn: Callable, *args, budget: float = 0.5, **kwargs) -> tuple[Any, float]:
+    """(first result, fastest wall time) of at least ``repeats`` calls, and of more (up to
+    10) while they take under ``budget`` seconds in all: on a shared machine a single
+    short timing is mostly noise."""
+    out, best = timed(fn, *args, **kwargs)
+    spent, done = best, 1
+    while done < max(1, repeats) or (done < 10 and spent + best < budget):
+        t = timed(fn, *args, **kwargs)[1]
+        best, spent, done = min(best, t), spent + t, done + 1
+    return out, best
+
+
+def table(title: str, header: list[str], rows: list[list], notes: tuple[str, ...] = (),
+          spaced: bool = False) -> None:
+    """A plain-text table: first column left-aligned, the others right-aligned; compact
+    (title, header, rule, rows, notes) unless ``spaced`` (blank line and framing rules)."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    print(f"\n{title}" if spaced else title)
+    if spaced:
+        print(line)
+    for k, row in enumerate(cells):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if k == 0:
+            print(line)
+    if spaced:
+        print(line)
+    for note in notes:
+        print(note)
+
+
+def sklearn_mds(D: np.ndarray):
+    """scikit-learn's metric MDS on a precomputed matrix (a reference, not what we use)."""
+    from sklearn.manifold import MDS
+
+    return MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1,
+               normalized_stress=True, random_state=0).fit(np.asarray(D, dtype=np.float64))
+
+
+def warm_up() -> None:
+    """Run each code path once on a tiny input so one-off costs (imports, first BLAS and
+    POT calls) are not counted in the first timing."""
+    specs = population(130, seed=99)
+    D = otmann.distance_matrix(specs)
+    otmann.distance_row(specs[0], specs[1:])
+    for n in (100, 130):  # dense eigensolver up to 100 points, Lanczos above
+        mds = StableMDS().fit(D[:n - 1, :n - 1])
+        StableMDS().fit(D[:n, :n], init=np.vstack([mds.embedding_, [[np.nan, np.nan]]]))
+
+
+# -- our add-one-model path ----------------------------------------------------------------
+
+
+def add_one(base: list[dict], new: list[dict], repeats: int = 1) -> dict:
+    """Time adding each spec of ``new`` (one at a time) to the laid-out ``base``.
+
+    The n base distances sit in a ``DistanceCache`` (as in ``ProjectionService``) and
+    the base layout is a cold ``StableMDS`` fit (timed: ``cold_s``, best of ``repeats``).
+    Each addition costs the new spec's graph, one ``otmann.distance_row`` against the n
+    (through the cache) and a warm ``StableMDS`` update of the n + 1 points. Times are
+    medians over the additions.
+    """
+    n = len(base)
+    keys = [f"s{i}" for i in range(n + len(new))]
+    graphs = {k: otmann.graph_from_spec(s) for k, s in zip(keys, base)}
+
+    def row(k, others):
+        return otmann.distance_row(graphs[k], [graphs[o] for o in others])
+
+    def block(ks):
+        return otmann.distance_matrix([graphs[k] for k in ks])
+
+    cache = DistanceCache(None, "bench")
+    D = cache.matrix(keys[:n], row, block)
+    cold, cold_s = best_of(repeats, StableMDS().fit, D)
+    init = np.vstack([cold.embedding_, [[np.nan, np.nan]]])
+    t_row, t_layout, stress = [], [], []
+    for j, spec in enumerate(new):
+        k = keys[n + j]
+        start = time.perf_counter()
+        graphs[k] = otmann.graph_from_spec(spec)
+        D1 = cache.matrix(keys[:n] + [k], row)
+        mid = time.perf_counter()
+        warm = StableMDS().fit(D1, init=init)
+        end = time.perf_counter()
+        t_row.append(mid - start)
+        t_layout.append(end - mid)
+        stress.append(warm.stress_)
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    return {"n": n, "D": D, "cold_s": cold_s, "cold_iter": cold.n_iter_, "cold_stress": float(cold.stress_),
+            "row_s": med(t_row), "layout_s": med(t_layout),
+            "total_s": med([a + b for a, b in zip(t_row, t_layout)]), "stress": med(stress)}
+
+
+# -- the background service from scratch ------------------------------------------------------
+
+
+def service_from_scratch(kind: str, items: list[tuple[str, Any]], poll: float = 0.5,
+                         timeout: float = 3600) -> dict:
+    """Lay ``items`` out from nothing in a ``ProjectionService`` (in memory), polling
+    ``layout()`` every ``poll`` seconds as the plugin's route does until it stops
+    "computing". Returns the seconds, the slowest ``layout()`` answer while it computed
+    (a request never waits on the work) and the result."""
+    answers = []
+    with ProjectionService(None) as svc:
+        start = time.perf_counter()
+        result, t = timed(svc.layout, "bench", kind, items)
+        answers.append(t)
+        deadline = start + timeout
+        while result["computing"] and time.perf_counter() < deadline:
+            time.sleep(poll)
+            result, t = timed(svc.layout, "bench", kind, items)
+            answers.append(t)
+        seconds = time.perf_counter() - start
+    if result["computing"] or result.get("error"):
+        raise RuntimeError(f"{kind} layout of {len(items)} did not finish: {result.get('error')}")
+    return {"seconds": seconds, "max_answer_s": max(answers), "polls": len(answers),
+            "stress": result["stress"], "points": len(result["points"])}
+
+
+def hamming_population(n: int, m: int, seed: int = 1, families: int = 8) -> list[np.ndarray]:
+    """``n`` predicted-label vectors of length ``m``: noisy copies of a few "families"."""
+    rng = np.random.default_rng(seed)
+    family = rng.integers(0, 10, size=(families, m), dtype=np.uint8)
+    out = []
+    for i in range(n):
+        p = family[i % families].copy()
+        flip = rng.random(m) < rng.uniform(0.05, 0.6)
+        p[flip] = rng.integers(0, 10, size=int(flip.sum()))
+        out.append(p)
+    return out
+
+
+# -- a logdir in the trainer's event format, and the plugin over it ----------------------------
+
+
+def write_runs(logdir: str, n: int, seed: int = 0, epochs: int = 1) -> dict:
+    """Write ``n`` runs under ``logdir`` holding the records ``trainer.train.train`` writes
+    for an ``epochs``-epoch training on ``digits`` -- model record, hparams session,
+    running/done status, the four standard scalars per epoch, evaluation (per-class
+    accuracy, confusion matrix) and the predictions tensor -- plus ``request.json``,
+    through the trainer's own writer (``trainer.summaries``) and ``remap_tb.metadata``'s
+    builders. Nothing is trained: specs come from the sampler (digits input), predictions
+    are random at a random accuracy. Half the models after the first ten are variations
+    of an earlier one (provenance chains). Returns the experiment (fingerprint) id."""
+    from remap_tb import metadata
+    from remap_tb.atomic import atomic_write_json
+    from remap_tb.requests import dataset_config, make_request
+    from remap_tb.spec import analyse, spec_hash
+    from trainer.datasets import load_dataset
+    from trainer.summaries import RunWriter, hparams_summary_for, predictions_summary
+    from trainer.train import per_class_accuracy
+
+    dataset = dataset_config({"name": "digits"})
+    data = load_dataset(dataset)
+    y = data.y_val.numpy()
+    m, k = int(y.size), data.num_classes
+    specs = population(n, seed, shapes=(data.input_shape,), num_classes=k)
+    rng = np.random.default_rng(seed)
+    ids: list[str] = []
+    for i, spec in enumerate(specs):
+        run_id = f"bench-{i:04d}"
+        provenance = {}
+        if i >= 10 and rng.random() < 0.5:
+            provenance = {"parent": ids[int(rng.integers(len(ids)))], "origin": "variation",
+                          "changes": ["changed layer 1"]}
+        request = make_request(spec, dataset=dataset, training={"epochs": epochs}, provenance=provenance,
+                               request_id=run_id)
+        ids.append(run_id)
+        spec = request["spec"]
+        analysis = analyse(spec)
+        run_dir = os.path.join(logdir, run_id)
+        os.makedirs(run_dir)
+        atomic_write_json(os.path.join(run_dir, metadata.REQUEST_FILE), request)
+        accuracy = rng.uniform(0.1, 0.98)
+        with RunWriter(run_dir) as writer:
+            writer.record(metadata.MODEL_TAG, metadata.model_record(
+                request, 1, data.class_names, data.fingerprint, analysis.total_params, len(spec["layers"]),
+                spec_hash(spec)), 0)
+            writer.add(hparams_summary_for(request, analysis.total_params, dataset["name"]), 0)
+            writer.record(metadata.STATUS_TAG, metadata.status_record(1, metadata.RUNNING, 0, epochs), 0)
+            for epoch in range(1, epochs + 1):
+                predicted = np.where(rng.random(m) < accuracy * epoch / epochs, y, rng.integers(0, k, m))
+                val_acc = float(np.mean(predicted == y))
+                metrics = {"train_loss": float(rng.uniform(0.05, 2.3)), "train_accuracy": min(1.0, val_acc + 0.02),
+                           "val_loss": float(rng.uniform(0.05, 2.3)), "val_accuracy": val_acc}
+                writer.scalars({metadata.TRAIN_LOSS_TAG: metrics["train_loss"],
+                                metadata.TRAIN_ACCURACY_TAG: metrics["train_accuracy"],
+                                metadata.VAL_LOSS_TAG: metrics["val_loss"],
+                                metadata.VAL_ACCURACY_TAG: metrics["val_accuracy"]}, epoch)
+                if epoch < epochs:
+                    writer.record(metadata.STATUS_TAG, metadata.status_record(
+                        1, metadata.RUNNING, epoch, epochs, metrics=metrics), epoch)
+            per_class, confusion = per_class_accuracy(y, predicted, k)
+            writer.record(metadata.EVALUATION_TAG, metadata.evaluation_record(1, epochs, per_class, confusion, m),
+                          epochs)
+            writer.add(predictions_summary(predicted, k), 1)
+            writer.record(metadata.STATUS_TAG, metadata.status_record(
+                1, metadata.DONE, epochs, epochs, metrics=metrics), epochs)
+    return {"experiment": data.fingerprint["id"], "runs": ids, "n_val": m}
+
+
+def make_app(logdir: str):
+    """(werkzeug Client, plugin, seconds TensorBoard's EventMultiplexer took to load the
+    logdir): ``TensorBoardWSGI`` with the remap plugin over a ``MultiplexerDataProvider``
+    (the Python loader), as ``tests/test_plugin_http.py`` builds it."""
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+    from tensorboard.plugins import base_plugin
+    from werkzeug.test import Client
+
+    from remap_tb import metadata
+    from remap_tb.plugin import RemapPlugin
+
+    start = time.perf_counter()
+    multiplexer = pem.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    load_s = time.perf_counter() - start
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    flags = argparse.Namespace(remap_workers=0, remap_max_params=50_000_000,
+                               samples_per_plugin={metadata.PLUGIN_NAME: 0})
+    plugin = RemapPlugin(base_plugin.TBContext(logdir=logdir, data_provider=provider, flags=flags))
+    app = application.TensorBoardWSGI([plugin], data_provider=provider)
+    return Client(app), plugin, load_s
+
+
+def fmt_s(seconds: float) -> str:
+    """Seconds with 3 significant digits-ish (0.0123, 0.123, 1.23, 12.3, 123)."""
+    if seconds >= 100:
+        return f"{seconds:.0f}"
+    if seconds >= 1:
+        return f"{seconds:.2f}"
+    return f"{seconds:.3f}" if seconds >= 0.01 else f"{seconds:.4f}"
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:,.0f}" if math.isfinite(value) else "inf"
