@@ -14,6 +14,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a logdir may be shared with other users' workers
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -15,7 +15,6 @@ Layout (every JSON file is written atomically: temp file + rename)::
                                the entry as enqueued: ids are never reused and a request lost
                                in a crash between two steps is restored from here
         keys/<sha256>.json     idempotency record of a client key {ids, body}
-        tmp/                   temp files of enqueue
     <logdir>/.remap/workers/<worker id>.json   {id, host, pid, started, last_seen, request}
 
 An entry file is ``{"version": 1, "request": <training request>, "queue": {...}}``
@@ -23,12 +22,17 @@ with queue fields ``priority, seq, enqueued, attempts, failures, last_error,
 worker, worker_host, worker_pid, claimed, finished, epoch, epochs, params,
 reason``. The folder is the state; the fields are details.
 
-State machine (each arrow is one ``move``)::
+State machine (each arrow is one ``move``):
 
-    pending ──claim──► running ──finish──► done | failed | cancelled
-       ▲  │                │ lost heartbeat / crash / error (failures < max) ─► pending
-       │  └─cancel──► cancelled            SIGTERM of its worker (not a failure) ─► pending
-       └────────────────────┘ lost heartbeat with failures >= max_attempts ─► failed
+* pending -> running: ``claim`` (highest priority first, then enqueue order);
+  a corrupt pending file -> failed; a pending request with a cancel marker -> cancelled.
+* pending -> cancelled: ``cancel``.
+* running -> done | failed | cancelled: ``finish`` by its owner (a diverged run is done).
+* running -> pending: ``release`` (its worker is stopping; not a failure), or ``sweep``/
+  ``retry_or_fail`` after a lost heartbeat, a dead worker or an unexpected error, while
+  ``failures < max_attempts``.
+* running -> failed: the same at ``max_attempts`` failures, or a permanent error
+  (invalid request, spec or dataset) at once.
 
 A move is ownership-safe: the mover first renames ``<state>/<id>.json`` to a
 private name ``<state>/.<id>.json.<time>-<token>.moving`` (exactly one renamer
@@ -59,7 +63,7 @@ from typing import Any, Iterable
 
 from remap_tb import metadata
 from remap_tb.atomic import atomic_write_json
-from remap_tb.requests import ORIGINS, RequestError, is_valid_id, parse_request
+from remap_tb.requests import ORIGINS, is_valid_id, parse_request
 from remap_tb.spec import analyse
 
 ENTRY_VERSION = 1
@@ -191,7 +195,7 @@ class Queue:
         return os.path.join(self.root, state, f"{rid}.json")
 
     def _ensure_dirs(self) -> None:
-        for name in QUEUE_STATES + ("heartbeats", "cancel", "ids", "keys", "tmp"):
+        for name in QUEUE_STATES + ("heartbeats", "cancel", "ids", "keys"):
             os.makedirs(self._dir(name), exist_ok=True)
 
     def _names(self, state: str) -> list[str]:
@@ -470,7 +474,8 @@ class Queue:
             q.update(finished=_now_iso(), reason=error)
             return FAILED
         if q["failures"] >= self.max_attempts:
-            q.update(finished=_now_iso(), reason=f"gave up after {q['failures']} failed attempt(s); last error: {error}")
+            q.update(finished=_now_iso(),
+                     reason=f"gave up after {q['failures']} failed attempt(s); last error: {error}")
             return FAILED
         q["epoch"] = 0
         return PENDING
@@ -485,7 +490,8 @@ class Queue:
             entry = self._load(private)
         except CorruptEntry:
             entry = None
-        if entry is None or entry["queue"].get("worker") != claim.worker or entry["queue"].get("attempts") != claim.attempt:
+        if entry is None or (entry["queue"].get("worker"), entry["queue"].get("attempts")) != (claim.worker,
+                                                                                               claim.attempt):
             self._give_back(RUNNING, claim.id, private)
             return False
         target = update(entry["queue"])
@@ -738,11 +744,17 @@ class Queue:
         return any(w["alive"] for w in self.workers())
 
     def _prune_workers(self, now: float) -> None:
-        """Forget worker files silent for a day (or whose process on this host is gone for a minute)."""
+        """Forget worker files silent for a day, or whose process on this host is gone."""
         for name in _listdir(self.workers_dir):
             path = os.path.join(self.workers_dir, name)
-            age = now - (_mtime(path) or now)
-            if age > 86400:
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            if now - (_mtime(path) or now) > 86400:
+                _unlink(path)
+                continue
+            info = _read_json_quiet(path)
+            if isinstance(info, dict) and info.get("host_key") == self._host \
+                    and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
                 _unlink(path)
 
     # ------------------------------------------------------------------ listing

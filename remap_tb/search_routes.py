@@ -131,11 +131,13 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         raise HttpError(400, f"items must be a list of 1 to {MAX_ITEMS} models")
     epochs = body.get("epochs")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= MAX_EPOCHS):
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or not 0 <= epochs <= MAX_EPOCHS):
         raise HttpError(400, f"epochs must be an integer from 0 to {MAX_EPOCHS}")
     experiment = body.get("experiment")
     if experiment is not None and (not isinstance(experiment, str) or not _FINGERPRINT_ID.match(experiment)):
-        raise HttpError(400, f"experiment must be an experiment id (letters, digits, '_', '-'), got {_short(experiment)}")
+        raise HttpError(400, "experiment must be an experiment id (letters, digits, '_', '-'), "
+                             f"got {_short(experiment)}")
     client_key = body.get("client_key")
     if client_key is not None and (not isinstance(client_key, str) or not 0 < len(client_key) <= 200):
         raise HttpError(400, "client_key must be a string of 1 to 200 characters")
@@ -263,7 +265,8 @@ def _object(value: Any, where: str, required: tuple[str, ...] = (), optional: tu
     allowed = set(required) | set(optional)
     unknown = sorted(str(k)[:40] for k in value if k not in allowed)
     if unknown:
-        raise HttpError(400, f"{where}: unknown field(s) {', '.join(unknown[:5])} (known: {', '.join(sorted(allowed))})")
+        raise HttpError(400, f"{where}: unknown field(s) {', '.join(unknown[:5])} "
+                             f"(known: {', '.join(sorted(allowed))})")
     missing = [k for k in required if k not in value]
     if missing:
         raise HttpError(400, f"{where}: missing field(s) {', '.join(missing)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any, Sequence
@@ -42,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"remap: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("remap: interrupted", file=sys.stderr)
+        print("remap: interrupted; queued requests stay queued (run the same command again to resume)",
+              file=sys.stderr)
         return 130
 
 
@@ -187,8 +189,6 @@ def run_population(logdir: str, requests: list[dict], workers: int, device: str)
     Resumable: ids already queued (or runs already trained before the queue
     existed) are not queued again, so re-running init continues where it stopped.
     """
-    from tqdm import tqdm
-
     from remap_tb.queue import FINISHED, Queue
     from remap_tb.worker_manager import LocalWorkers
 
@@ -202,27 +202,44 @@ def run_population(logdir: str, requests: list[dict], workers: int, device: str)
         print(f"remap: {len(requests) - len(new)} of {len(requests)} model(s) were queued or trained before; "
               f"queued {len(new)}")
     ids = [r["id"] for r in todo]
-    threads = max(1, (os.cpu_count() or 1) // workers)
     states = queue.states(ids)
     finished = sum(states[i] in FINISHED for i in ids)
     if finished < len(ids):
-        pool = LocalWorkers(logdir, workers, args=["--device", device, "--threads", str(threads)])
+        pool = LocalWorkers(logdir, workers, args=["--device", device])
         print(f"remap: training with {workers} local worker(s); their log: {pool.log_path}")
-        restarts = 0
-        with pool, tqdm(total=len(ids), initial=finished, desc="models", unit="model") as bar:
-            while finished < len(ids):
-                time.sleep(0.25)
-                states = queue.states(ids)
-                now = sum(states[i] in FINISHED for i in ids)
-                if now != finished:
-                    bar.update(now - finished)
-                finished = now
-                if not pool.running() and finished < len(ids):
-                    restarts += 1
-                    if restarts > 3:
-                        raise UserError(f"the workers keep exiting; see {pool.log_path}")
-                    pool.start()
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # stop the workers cleanly on SIGTERM too
+        try:
+            finished = _train_population(queue, pool, ids, finished)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return _population_summary(logdir, queue, ids, len(requests) - len(todo))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
+def _train_population(queue, pool, ids: list[str], finished: int) -> int:
+    """Run ``pool`` until every id is final, with a progress bar over models; returns the count."""
+    from tqdm import tqdm
+
+    from remap_tb.queue import FINISHED
+
+    restarts = 0
+    with pool, tqdm(total=len(ids), initial=finished, desc="models", unit="model") as bar:
+        while finished < len(ids):
+            time.sleep(0.25)
+            states = queue.states(ids)
+            now = sum(states[i] in FINISHED for i in ids)
+            if now != finished:
+                bar.update(now - finished)
+            finished = now
+            if not pool.running() and finished < len(ids):
+                restarts += 1
+                if restarts > 3:
+                    raise UserError(f"the workers keep exiting; see {pool.log_path}")
+                pool.start()
+    return finished
 
 
 def _population_summary(logdir: str, queue, ids: list[str], trained_before: int) -> int:
@@ -305,7 +322,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     for row in listing["requests"]:
         progress = f"{row['epoch']}/{row['epochs']}"
         error = (row["error"] or "").splitlines()[0][:80] if row["error"] else ""
-        print(f"{row['state']:<10} {row['id']:<28} {row['origin'] or '?':<12} {progress:>9} {row['attempts']:>8}  {error}")
+        print(f"{row['state']:<10} {row['id']:<28} {row['origin'] or '?':<12} {progress:>9} "
+              f"{row['attempts']:>8}  {error}")
     alive = [w for w in listing["workers"] if w["alive"]]
     counts = {}
     for row in listing["requests"]:

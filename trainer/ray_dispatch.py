@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 from remap_tb.atomic import atomic_write_bytes
 from remap_tb.queue import CANCELLED, FAILED, Claim, Queue, new_worker_id
-from trainer.worker import Heartbeats, describe, permanent_errors, result_state
+from trainer.worker import Heartbeats, describe, log_line, permanent_errors, result_state
 
 EVENT_FILE_MARK = "tfevents"
 
@@ -297,4 +298,4 @@ class RayDispatcher:
 
     def _log(self, message: str) -> None:
         if not self.options.quiet:
-            print(f"remap ray {self.id}: {message}", flush=True)
+            log_line(sys.stdout, f"remap ray {self.id}: {message}")
