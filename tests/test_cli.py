@@ -120,3 +120,34 @@ def test_evaluate_refuses_a_dataset_without_test_split(tmp_path):
     assert remap("train", tmp_path / "spec.json", tmp_path, "--epochs", "1", "--id", "d").returncode == 0
     out = remap("evaluate", tmp_path / "d")
     assert out.returncode == 2 and "has no held-out test split" in out.stderr
+
+
+def test_demo_copies_demo_logs_and_serves_the_remap_tab(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    logdir = tmp_path / "demo"
+    process = subprocess.Popen([sys.executable, "-m", "trainer.cli", "demo", "--logdir", str(logdir),
+                                "--port", str(port), "--workers", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        listing = None
+        deadline = time.time() + 90
+        while time.time() < deadline and listing is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugins_listing", timeout=5) as r:
+                    listing = json.load(r)
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None and listing["remap"]["enabled"]
+        runs = [p for p in os.listdir(logdir) if not p.startswith(".")]
+        assert len(runs) >= 25  # the demo population was copied
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/remap/experiments", timeout=30) as r:
+            assert json.load(r)["experiments"][0]["n_models"] == len(runs)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

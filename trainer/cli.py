@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -108,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("test",), default="test")
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="start TensorBoard with the REMAP tab on a copy of the bundled demo_logs/")
+    demo.add_argument("--logdir", default=os.path.join("runs", "demo"),
+                      help="where the copy lives (default runs/demo; created from demo_logs/ if missing)")
+    demo.add_argument("--reset", action="store_true", help="replace an existing copy with a fresh one")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=6006)
+    demo.add_argument("--workers", type=int, default=1, help="local workers that train enqueued runs (default 1)")
+    demo.set_defaults(run=cmd_demo)
     return parser
 
 
@@ -382,6 +392,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"remap: {args.run_dir}: test accuracy {record['accuracy']:.4f} on {record['n_samples']} samples "
           f"(loss {record['loss']:.4f}); per class: {per_class}. Recorded in the run.")
     return 0
+
+
+def demo_logs_dir() -> str:
+    """The ``demo_logs/`` folder of this checkout."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo_logs")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Copy demo_logs/ (once) and replace this process with TensorBoard on the copy.
+
+    The copy keeps the committed demo_logs/ untouched while the local worker trains
+    what the user enqueues.
+    """
+    source = demo_logs_dir()
+    if not os.path.isdir(source) or not os.listdir(source):
+        raise UserError(f"no demo logs at {source}; make them with: remap init {source} --dataset digits "
+                        "--models 30 --epochs 10 --max-params 100000 --seed 0")
+    if args.workers < 0:
+        raise UserError("--workers must be 0 or more")
+    logdir = os.path.abspath(args.logdir)
+    if args.reset and os.path.isdir(logdir):
+        shutil.rmtree(logdir)
+    if not os.path.isdir(logdir):
+        staging = f"{logdir}.copying-{os.getpid()}"
+        shutil.copytree(source, staging)
+        os.replace(staging, logdir)
+        print(f"remap: copied {source} to {logdir}")
+    print(f"remap: starting TensorBoard at http://{args.host}:{args.port}/#remap (Ctrl-C stops it)", flush=True)
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", args.host,
+               "--port", str(args.port), "--remap_workers", str(args.workers)]
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 def _shape(shape: Any) -> str:
