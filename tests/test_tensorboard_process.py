@@ -146,3 +146,26 @@ def test_unreadable_runs_are_reported_not_crashed_on(servers):
     python = {u["run"] for u in servers["false"].get_json("/data/plugin/remap/experiments")["unreadable"]}
     assert rust == {"newer", "partial"}
     assert python == {"newer", "partial", "corrupt"}
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])
+def test_scalars_and_hparams_tabs_list_every_trained_model(servers, load_fast):
+    server = servers[load_fast]
+    tags = server.get_json("/data/plugin/scalars/tags")
+    for run in GOOD_RUNS:
+        assert set(metadata.SCALAR_TAGS) <= set(tags[run]), (load_fast, run)
+
+    def post(path: str, body: dict):
+        request = urllib.request.Request(server.base + path, method="POST", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    experiment = post("/data/plugin/hparams/experiment", {"experimentName": ""})
+    hparams = {h["name"] for h in experiment["hparamInfos"]}
+    assert {"params", "depth", "origin", "dataset", "n_conv2d"} <= hparams
+    assert {"val/accuracy", "val/loss"} <= {m["name"]["tag"] for m in experiment["metricInfos"]}
+    groups = post("/data/plugin/hparams/session_groups", {
+        "experimentName": "", "colParams": [], "startIndex": 0, "sliceSize": 1000,
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]})
+    assert groups["totalSize"] >= len(GOOD_RUNS)
