@@ -13,6 +13,7 @@ request and seed give the same weights and records.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -246,10 +247,10 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
 
 
 def per_class_accuracy(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> tuple[list[float], list[list[int]]]:
-    """Per-class recall and the confusion matrix ``C[true, predicted]``.
+    """Per-class recall ``C[k, k] / sum_j C[k, j]`` and the confusion matrix ``C[true, predicted]``.
 
-    A class with no validation samples gets accuracy NaN → written as null? No:
-    JSON forbids NaN, so such a class gets 0.0 and its confusion row is all 0.
+    A class with no validation samples gets accuracy 0.0 (records are JSON, which
+    has no NaN); its confusion row is all zeros, which tells the two cases apart.
     """
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(confusion, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
@@ -289,8 +290,6 @@ def _prepare_run_dir(run_dir: str, attempt: int) -> None:
 
 
 def _state_dict_bytes(model: nn.Module) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     return buffer.getvalue()
