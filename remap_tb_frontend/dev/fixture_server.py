@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from remap_tb.spec import Constraints, Limits, analyse, spec_hash  # noqa: E402
 from remap_tb.spec.sampler import sample_specs  # noqa: E402
+from remap_tb.views import schema_impl  # noqa: E402
 
 BUNDLE = REPO / "remap_tb" / "static" / "index.js"
 ENTRY_SCRIPT = 'import("./index.js").then((m) => void m.render());'
@@ -450,7 +451,7 @@ def make_handler(store: Store, empty: bool):
                     return self.error(404, "bundle not built: run npm run build in remap_tb_frontend")
                 return self.send_body(BUNDLE.read_bytes(), "text/javascript; charset=utf-8")
             posts = {"validate", "generate", "enqueue", "cancel", "reorder"}
-            gets = {"experiments", "models", "projection", "model", "compare", "queue", "export"}
+            gets = {"experiments", "models", "projection", "model", "compare", "queue", "export", "schema"}
             if route not in posts | gets:
                 return self.error(404, f"unknown route {route!r}")
             if (route in posts) != (method == "POST"):
@@ -485,7 +486,8 @@ def make_handler(store: Store, empty: bool):
                 if empty:
                     return self.send_json({"experiments": [], "unreadable": []})
                 return self.send_json({"experiments": [{"id": s.experiment, "dataset": s.dataset, "class_names": s.class_names,
-                                                        "n_models": len(s.order), "fingerprint": {"dataset": s.dataset}}],
+                                                        "n_models": len(s.order), "input_shape": s.input_shape,
+                                                        "num_classes": len(s.class_names), "fingerprint": {"dataset": s.dataset}}],
                                        "unreadable": [{"run": "broken_run", "reason": "no remap/model record (not a REMAP run?)"}] if len(s.order) < 100 else []})
             if route == "models":
                 if q.get("experiment") != s.experiment:
@@ -508,6 +510,8 @@ def make_handler(store: Store, empty: bool):
                 return self.send_json(s.compare(runs))
             if route == "queue":
                 return self.send_json(s.queue_json())
+            if route == "schema":
+                return self.send_json(schema_impl(None))
             if route == "export":
                 m = self.model_or_404(q.get("run", ""))
                 fmt = q.get("format", "json")

@@ -28,6 +28,8 @@ import { noRunsState } from "./views/empty";
 const QUEUE_POLL_MS = 3000;
 const MODELS_POLL_MS = 20000;
 const PROJECTION_RETRY_MS = 2000;
+/** Queue polls (QUEUE_POLL_MS apart) to wait for a finished request's run to show up. */
+const AWAIT_POLLS = 20;
 
 /** A default parameter budget: the 90th percentile of the population, 2 significant digits. */
 export function defaultBudget(params: number[]): number | null {
@@ -77,6 +79,10 @@ export class App {
   private queue: QueueResponse | null = null;
   private queueError: string | null = null;
   private queueSig = "";
+  /** Requests seen pending or running in this session (a request id is its model's id). */
+  private watched = new Set<string>();
+  /** Finished requests whose model is not in `models` yet -> queue polls left to look for it. */
+  private awaiting = new Map<string, number>();
 
   // ---- views
   private readonly root: HTMLElement;
@@ -239,6 +245,7 @@ export class App {
   async start(): Promise<void> {
     this.refreshToolbar();
     this.refreshSide();
+    const schema = this.loadSchema();
     try {
       const ex = await this.client.experiments();
       this.experiments = ex.experiments;
@@ -257,6 +264,7 @@ export class App {
     } else {
       await this.switchExperiment(first.id);
     }
+    await schema;
     void this.pollQueue();
     this.timers.push(window.setInterval(() => void this.pollQueue(), QUEUE_POLL_MS));
     this.timers.push(window.setInterval(() => void this.pollModels(), MODELS_POLL_MS));
@@ -278,6 +286,7 @@ export class App {
     if (this.emptyEl) this.emptyEl.remove();
     this.emptyEl = noRunsState(this.unreadable);
     this.mapWrap.appendChild(this.emptyEl);
+    this.root.classList.add("rm-no-models"); // no drawer until there is a model to list
     document.body.dataset.mapDrawn = String(performance.now());
   }
 
@@ -286,6 +295,7 @@ export class App {
       this.emptyEl.remove();
       this.emptyEl = null;
     }
+    this.root.classList.remove("rm-no-models");
   }
 
   private async switchExperiment(id: string): Promise<void> {
@@ -387,6 +397,18 @@ export class App {
       const hadQueue = this.queueSig !== "";
       this.queueSig = sig;
       this.queue = q;
+      for (const r of q.requests) {
+        if (r.state === "pending" || r.state === "running") this.watched.add(r.id);
+        else if (r.state === "done" && this.watched.delete(r.id) && !this.byId.has(r.id)) this.awaiting.set(r.id, AWAIT_POLLS);
+      }
+      if (!changed && this.awaiting.size && this.experiment) {
+        // A request finished but TensorBoard had not loaded its run yet: look again.
+        for (const [id, left] of this.awaiting) {
+          if (this.byId.has(id) || left <= 1) this.awaiting.delete(id);
+          else this.awaiting.set(id, left - 1);
+        }
+        await this.pollModels();
+      }
       if (changed) {
         this.refreshQueue();
         if (hadQueue) {
@@ -421,11 +443,22 @@ export class App {
     return d;
   }
 
-  private async defaultInput(): Promise<Spec["input"] | null> {
-    for (const d of this.details.values()) return d.spec.input;
-    const m = this.models[0];
-    if (!m) return null;
-    return (await this.fetchDetail(m.run)).spec.input;
+  /** The current experiment's input (every spec of it uses the same), for "start empty". */
+  private defaultInput(): Spec["input"] | null {
+    const e = this.experiments.find((x) => x.id === this.experiment);
+    return e ? { shape: [...e.input_shape], num_classes: e.num_classes } : null;
+  }
+
+  private async loadSchema(): Promise<void> {
+    try {
+      const schema = await this.client.schema();
+      if (this.disposed) return;
+      this.editor.setSchema(schema);
+      this.generate.setLayerTypes(schema.layer_types);
+    } catch (e) {
+      if (this.disposed) return;
+      this.editor.setSchema(null, (e as Error).message);
+    }
   }
 
   private async openInEditor(id: string): Promise<void> {

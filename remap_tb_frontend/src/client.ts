@@ -20,6 +20,7 @@ import type {
   ProjectionResponse,
   QueueResponse,
   ReorderResponse,
+  SchemaResponse,
   ValidateRequest,
   ValidateResponse,
 } from "./types";
@@ -72,6 +73,10 @@ export class RemapClient {
 
   compare(runs: string[]): Promise<CompareResponse> {
     return this.get("compare", { runs: runs.join(",") });
+  }
+
+  schema(): Promise<SchemaResponse> {
+    return this.get("schema");
   }
 
   queue(): Promise<QueueResponse> {

@@ -35,8 +35,9 @@ input[type=number] { width:72px; }
 .rm-map-overlay { position:absolute; left:0; top:0; pointer-events:none; }
 .rm-map-info { position:absolute; left:10px; bottom:8px; color:var(--rm-muted); font-size:11px; pointer-events:none;
   background:rgba(255,255,255,.85); padding:2px 6px; border-radius:3px; }
-.rm-map-legend { position:absolute; right:10px; top:8px; font-size:11px; background:rgba(255,255,255,.92);
-  border:1px solid var(--rm-border); border-radius:4px; padding:6px 8px; pointer-events:auto; max-width:220px; }
+.rm-map-legend { position:absolute; right:10px; top:8px; font-size:11px; background:rgba(255,255,255,.85);
+  border:1px solid var(--rm-border); border-radius:4px; padding:6px 8px; pointer-events:none; max-width:220px; }
+.rm-map-legend.bottom { top:auto; bottom:84px; }
 .rm-map-legend .row { display:flex; align-items:center; gap:6px; margin:2px 0; }
 .rm-swatch { display:inline-block; width:10px; height:10px; border-radius:50%; }
 .rm-swatch.sq { border-radius:2px; }
@@ -53,6 +54,8 @@ input[type=number] { width:72px; }
 .rm-tabs button.on { color:var(--rm-text); border-bottom-color:var(--rm-accent); font-weight:500; }
 .rm-tabs .badge { background:var(--rm-accent); color:#fff; border-radius:8px; padding:0 5px; font-size:10px; margin-left:4px; }
 .rm-tabpanel { flex:1; overflow:auto; padding:12px; min-height:0; }
+.rm-root.rm-no-models { grid-template-rows: auto minmax(0,1fr) 0; }
+.rm-root.rm-no-models .rm-drawer { display:none; }
 .rm-drawer { grid-column:1; grid-row:3; background:var(--rm-panel); border-top:1px solid var(--rm-border);
   border-right:1px solid var(--rm-border); display:flex; flex-direction:column; min-height:0; }
 .rm-drawer-head { display:flex; align-items:center; gap:10px; padding:4px 12px; border-bottom:1px solid var(--rm-border);
@@ -72,7 +75,7 @@ table.rm-table tr.inspected td { background:var(--rm-accent-soft); }
 .rm-muted { color:var(--rm-muted); }
 .rm-small { font-size:11px; }
 .rm-changes { color:var(--rm-muted); font-size:11px; max-width:100%; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
-.rm-drawer .rm-changes { max-width:260px; }
+.rm-drawer .rm-changes { max-width:180px; }
 .rm-pos { color:var(--rm-ok); } .rm-neg { color:var(--rm-err); }
 .rm-origin { display:inline-block; padding:0 6px; border-radius:8px; font-size:11px; color:#fff; }
 .rm-state { display:inline-block; padding:0 6px; border-radius:8px; font-size:11px; background:#eeeeee; color:#424242; }

@@ -21,8 +21,8 @@ export interface Spec {
 export interface GlyphLayer {
   index: number;
   type: string; // a layer type, or "classifier" for the implicit classifier
-  output_shape: Shape;
-  params: number;
+  output_shape: Shape | null; // null only in invalid candidates' glyphs
+  params: number | null; // null only in invalid candidates' glyphs
   fn?: string; // activations
   rate?: number; // dropout
 }
@@ -53,6 +53,8 @@ export interface Experiment {
   dataset: string;
   class_names: string[];
   n_models: number;
+  input_shape: Shape; // [C, H, W] every spec of this experiment uses
+  num_classes: number;
   fingerprint: Record<string, unknown>;
 }
 
@@ -154,6 +156,26 @@ export interface CompareResponse {
 // GET export?run=RUN&format=... ---------------------------------------------
 export type ExportFormat = "json" | "pytorch" | "state_dict";
 
+// GET schema ------------------------------------------------------------------
+/** One field of a layer type (spec schema 1). */
+export interface SchemaField {
+  name: string;
+  kind: "int" | "float" | "choice";
+  min: number | null;
+  max: number | null;
+  max_inclusive: boolean;
+  choices: string[] | null;
+  required: boolean;
+  default: number | string | null; // "pool_size": a pool's stride defaults to its pool size
+}
+
+export interface SchemaResponse {
+  schema: 1;
+  layer_types: string[];
+  fields: { [type: string]: SchemaField[] };
+  max_params: number | null; // the server's cap
+}
+
 // POST validate ---------------------------------------------------------------
 export interface ValidateRequest {
   spec: Spec;
@@ -248,12 +270,13 @@ export interface EnqueueRequest {
 }
 
 export interface EnqueueResponse {
-  request_ids: string[];
+  request_ids: string[]; // each is also the model id and run name of the model it trains
 }
 
 // GET queue -----------------------------------------------------------------------
 export type QueueState = "pending" | "running" | "done" | "failed" | "cancelled";
 
+/** A request's `id` is also the model id and the run name of the model it trains. */
 export interface QueueRequest {
   id: string;
   state: QueueState;

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alignModels, alignPair, specLayerSignature } from "../src/lib/align";
-import type { Layer } from "../src/types";
+import { alignModels, alignPair, glyphSignature, specLayerSignature } from "../src/lib/align";
+import { describeGlyphLayer } from "../src/lib/layers";
+import type { GlyphLayer, Layer } from "../src/types";
 
 const conv = (f: number, k = 3): Layer => ({ type: "conv2d", filters: f, kernel_size: k });
 const relu: Layer = { type: "activation", fn: "relu" };
@@ -52,4 +53,13 @@ test("empty models", () => {
   assert.equal(a.columns, 1);
   assert.equal(a.rows[1][0].op, "inserted");
   assert.equal(alignModels([]).columns, 0);
+});
+
+test("glyph layers with unknown shapes (invalid candidates) still align and describe", () => {
+  const a: GlyphLayer = { index: 1, type: "dense", output_shape: null, params: null };
+  const b: GlyphLayer = { index: 1, type: "dense", output_shape: [32], params: 2080 };
+  assert.equal(glyphSignature(a).type, "dense");
+  assert.notEqual(glyphSignature(a).sig, glyphSignature(b).sig);
+  assert.equal(describeGlyphLayer(a), "Dense → ?");
+  assert.equal(describeGlyphLayer(b), "Dense → 32");
 });

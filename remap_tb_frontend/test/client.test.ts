@@ -64,3 +64,19 @@ test("non-JSON errors and network failures become readable errors", async () => 
   });
   await assert.rejects(d.queue(), /queue: cannot reach the server \(Failed to fetch\)/);
 });
+
+test("schema and experiments routes", async () => {
+  const calls: Call[] = [];
+  const body = { schema: 1, layer_types: ["dense"], fields: { dense: [{ name: "units", kind: "int", min: 1, max: 65536, max_inclusive: true, choices: null, required: true, default: null }] }, max_params: null };
+  const c = new RemapClient(fakeFetch(200, JSON.stringify(body), calls));
+  const res = await c.schema();
+  assert.equal(calls[0].url, "./schema");
+  assert.equal(calls[0].init?.method, "GET");
+  assert.deepEqual(res.layer_types, ["dense"]);
+  assert.equal(res.fields.dense[0].max_inclusive, true);
+  const ex = { experiments: [{ id: "e", dataset: "digits", class_names: ["0"], n_models: 1, input_shape: [1, 8, 8], num_classes: 10, fingerprint: {} }], unreadable: [] };
+  const d = new RemapClient(fakeFetch(200, JSON.stringify(ex), calls));
+  const got = await d.experiments();
+  assert.deepEqual(got.experiments[0].input_shape, [1, 8, 8]);
+  assert.equal(got.experiments[0].num_classes, 10);
+});

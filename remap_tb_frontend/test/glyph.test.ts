@@ -61,3 +61,20 @@ test("empty glyph and zero-size tensors", () => {
   assert.equal(blockHeight(0, 100, 3, 30), 3);
   assert.equal(blockHeight(100, 100, 3, 30), 30);
 });
+
+test("invalid candidates: null shapes and parameters draw as unknown blocks", () => {
+  const bad: GlyphLayer[] = [
+    { index: 0, type: "conv2d", output_shape: [16, 6, 6], params: 160 },
+    { index: 1, type: "maxpool2d", output_shape: null, params: null },
+    { index: 2, type: "dense", output_shape: null, params: null },
+    { index: 3, type: "classifier", output_shape: [10], params: null },
+  ];
+  const l = layoutGlyph(bad, { height: 30, minBlockHeight: 3 });
+  assert.equal(l.blocks.length, 4);
+  assert.deepEqual(l.blocks.map((b) => b.unknown), [false, true, true, false]);
+  assert.equal(l.blocks[1].height, 3);
+  assert.equal(l.blocks[1].params, 0);
+  assert.equal(l.totalParams, 160);
+  assert.equal(l.blocks[0].paramShare, 1);
+  for (const b of l.blocks) assert.ok(Number.isFinite(b.y) && Number.isFinite(b.height));
+});

@@ -92,3 +92,17 @@ test("seeded randomness is reproducible", () => {
   const c = mulberry32(43);
   assert.notEqual(mulberry32(42)(), c());
 });
+
+test("a robust unit scale starts at a low quantile so one failed model does not wash out the rest", () => {
+  const acc = [0.1, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99];
+  const plain = makeUnitScale(acc);
+  const robust = makeUnitScale(acc, 0.1);
+  assert.ok(plain(0.9)! > 0.85); // everything good looks the same
+  assert.equal(robust(0.9), 0);
+  assert.equal(robust(0.1), 0); // below the quantile: clamped
+  assert.equal(robust(0.99), 1);
+  assert.ok(Math.abs(robust(0.945)! - 0.5) < 1e-9);
+  // too few values: the plain range
+  assert.equal(makeUnitScale([0.1, 0.5, 0.9], 0.1)(0.5), 0.5);
+  assert.equal(makeUnitScale([null, null], 0.1)(0.5), null);
+});

@@ -50,7 +50,7 @@ export class ClassBars {
     const barH = k === 1 ? 12 : Math.max(3, Math.min(8, Math.floor(24 / k)));
     const rowH = barH * k + 6;
     const labelW = 90,
-      valueW = k === 1 ? 46 : 0,
+      valueW = k === 1 ? 46 : 14, // room for the "100%" tick label
       W = 400;
     const H = d.classNames.length * rowH + 18;
     const svg = s("svg", { width: "100%", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMinYMin meet", style: `max-width:${W}px` });

@@ -4,7 +4,7 @@
 import type { GlyphLayer } from "../types";
 import { formatParams, formatShape } from "../lib/format";
 import { GlyphBlock, GlyphOptions, layoutGlyph } from "../lib/glyph";
-import { LAYER_TYPES, TYPE_COLORS, TYPE_LABELS, ACTIVATION_COLORS } from "../lib/layers";
+import { LEGEND_TYPES, TYPE_COLORS, TYPE_LABELS, ACTIVATION_COLORS } from "../lib/layers";
 import { h, s } from "../lib/dom";
 
 export type BlockMark = "changed" | "inserted" | "deleted" | null;
@@ -12,16 +12,19 @@ export type BlockMark = "changed" | "inserted" | "deleted" | null;
 /** Append the SVG shapes of one block to `g`. */
 export function drawBlock(g: SVGGElement, b: GlyphBlock, mark: BlockMark = null, withTitle = true): void {
   const rect = s("rect", {
-    x: b.x,
-    y: b.y,
-    width: b.width,
-    height: b.height,
+    x: b.unknown ? b.x + 0.5 : b.x,
+    y: b.unknown ? b.y + 0.5 : b.y,
+    width: b.unknown ? Math.max(0, b.width - 1) : b.width,
+    height: b.unknown ? Math.max(0, b.height - 1) : b.height,
     rx: 1,
-    fill: b.fill,
+    fill: b.unknown ? "#fff" : b.fill,
+    stroke: b.unknown ? b.fill : null,
+    "stroke-dasharray": b.unknown ? "2,1" : null,
     "data-layer": b.index,
+    "data-unknown": b.unknown ? "true" : null,
   });
   g.appendChild(rect);
-  if (b.type === "dropout") {
+  if (b.type === "dropout" && !b.unknown) {
     // Hatching: dropout is "holes" in the signal.
     const lines: string[] = [];
     for (let yy = b.y + 3; yy < b.y + b.height + b.width; yy += 4) {
@@ -60,7 +63,7 @@ export function drawBlock(g: SVGGElement, b: GlyphBlock, mark: BlockMark = null,
           ? `dropout ${b.rate ?? ""}`
           : TYPE_LABELS[b.type] ?? b.type;
     rect.appendChild(
-      s("title", {}, `${b.type === "classifier" ? "classifier" : "layer " + b.index}: ${what}\nout ${b.size.toLocaleString()} values · ${formatParams(b.params)} params (${(b.paramShare * 100).toFixed(0)}%)`),
+      s("title", {}, `${b.type === "classifier" ? "classifier" : "layer " + b.index}: ${what}\n${b.unknown ? "output shape unknown (invalid)" : `out ${b.size.toLocaleString()} values · ${formatParams(b.params)} params (${(b.paramShare * 100).toFixed(0)}%)`}`),
     );
   }
 }
@@ -86,7 +89,7 @@ export function glyphSvg(glyph: GlyphLayer[], options: GlyphOptions = {}, marks?
 /** The fixed legend of layer colours. */
 export function glyphLegend(): HTMLElement {
   const el = h("div", { class: "rm-legend-glyph", "data-testid": "glyph-legend" });
-  for (const t of [...LAYER_TYPES, "classifier"]) {
+  for (const t of [...LEGEND_TYPES, "classifier"]) {
     if (t === "activation") continue;
     el.appendChild(h("span", {}, h("i", { class: "rm-swatch sq", style: `background:${TYPE_COLORS[t]}` }), TYPE_LABELS[t]));
   }

@@ -18,6 +18,9 @@ import { paretoFront } from "../lib/pareto";
 import { applyFit, easeCubicInOut, FitTransform, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../lib/scales";
 import { formatParams } from "../lib/format";
 
+/** Colour ranges start at this quantile, so a few failed models do not wash out the rest. */
+const ROBUST_LOW = 0.1;
+
 export interface MapData {
   models: ModelSummary[];
   /** Data coordinates per model id (absent = no position yet). */
@@ -224,7 +227,7 @@ export class ModelMap {
     this.radius = new Float32Array(n);
     // Fewer, larger points for small populations; smaller ones when thousands overlap.
     const rMax = Math.max(3.5, Math.min(8, 8 * Math.sqrt(300 / Math.max(1, n))));
-    const rScale = makeRadiusScale(data.models.map((m) => m.params), Math.max(1.5, rMax * 0.32), rMax);
+    const rScale = makeRadiusScale(data.models.map((m) => m.params), Math.max(2.5, rMax * 0.38), rMax);
     for (let i = 0; i < n; i++) this.radius[i] = rScale(data.models[i].params);
     this.computeBase();
     // Start positions: where each point is drawn now (new points start at their target).
@@ -285,10 +288,10 @@ export class ModelMap {
     const d = this.data;
     if (!d) return;
     const n = this.ids.length;
-    const accUnit = makeUnitScale(d.models.map((m) => m.val_accuracy));
+    const accUnit = makeUnitScale(d.models.map((m) => m.val_accuracy), ROBUST_LOW);
     const classIdx = d.hoverClass ?? (d.colorBy.kind === "class" ? d.colorBy.index : null);
     const classUnit =
-      classIdx !== null ? makeUnitScale(d.models.map((m) => (m.per_class_accuracy ? m.per_class_accuracy[classIdx] ?? null : null))) : null;
+      classIdx !== null ? makeUnitScale(d.models.map((m) => (m.per_class_accuracy ? m.per_class_accuracy[classIdx] ?? null : null)), ROBUST_LOW) : null;
     this.fill = new Array(n);
     this.groups = new Map();
     for (let i = 0; i < n; i++) {

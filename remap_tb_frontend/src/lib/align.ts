@@ -130,7 +130,7 @@ export function alignModels(models: AlignLayer[][]): Alignment {
 export function glyphSignature(g: GlyphLayer): AlignLayer {
   return {
     type: g.type,
-    sig: `${g.type}|${g.output_shape.join("x")}|${g.params}|${g.fn ?? ""}|${g.rate ?? ""}`,
+    sig: `${g.type}|${g.output_shape ? g.output_shape.join("x") : "?"}|${g.params ?? "?"}|${g.fn ?? ""}|${g.rate ?? ""}`,
   };
 }
 

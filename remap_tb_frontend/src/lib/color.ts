@@ -42,7 +42,7 @@ export function quantise(t: number, levels = LEVELS): number {
   return Math.round(c * (levels - 1)) / (levels - 1);
 }
 
-const GREY_LIGHT: RGB = [222, 222, 222];
+const GREY_LIGHT: RGB = [192, 192, 192]; // the worst model stays visible on white
 const GREY_DARK: RGB = [33, 33, 33];
 const BLUE_LIGHT: RGB = [214, 230, 244];
 const BLUE_DARK: RGB = [8, 48, 107];

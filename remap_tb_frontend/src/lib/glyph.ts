@@ -31,8 +31,10 @@ export interface GlyphBlock {
   width: number;
   height: number;
   fill: string;
-  size: number; // output tensor size
-  params: number;
+  size: number; // output tensor size (0 when unknown)
+  params: number; // 0 when unknown
+  /** The layer's output shape is unknown (an invalid candidate or edit): drawn as an outline. */
+  unknown: boolean;
   paramShare: number; // 0..1
   paramBar: { x: number; y: number; width: number; height: number };
 }
@@ -93,6 +95,7 @@ export function layoutGlyph(glyph: GlyphLayer[], options: GlyphOptions = {}): Gl
       fill: layerColor(g.type, g.fn),
       size,
       params: g.params || 0,
+      unknown: g.output_shape === null,
       paramShare: share,
       paramBar: { x, y: o.height + 1 + (o.paramRow - barH), width: w, height: barH },
     };

@@ -1,13 +1,11 @@
-// The layer-type catalogue the dashboard draws and edits with: a fixed colour per
-// type (the glyph legend), short labels, and the editable fields of each type.
-//
-// The fields mirror remap_tb/spec/schema.py (LAYER_FIELDS). The wire contract has
-// no route that serves the schema yet, so this is a presentation copy; validation
-// itself is always the server's (POST validate).
+// How layer types look: a fixed colour per type (the glyph legend) and short
+// labels. Which types exist and what fields they take comes from the server
+// (GET schema, see lib/schema.ts); a type missing here is drawn grey.
 
 import type { GlyphLayer, Layer } from "../types";
 
-export const LAYER_TYPES = [
+/** The order of the glyph legend (and of the "has layers" filter). */
+export const LEGEND_TYPES = [
   "conv2d",
   "maxpool2d",
   "avgpool2d",
@@ -17,9 +15,6 @@ export const LAYER_TYPES = [
   "dropout",
   "batchnorm",
 ] as const;
-
-export const ACTIVATIONS = ["relu", "leaky_relu", "elu", "tanh", "sigmoid"] as const;
-export const PADDINGS = ["valid", "same"] as const;
 
 /** Fixed colours per layer type (Tableau-like, readable on white). */
 export const TYPE_COLORS: Record<string, string> = {
@@ -67,46 +62,6 @@ export function isThinLayer(type: string): boolean {
   return type === "activation" || type === "dropout" || type === "batchnorm";
 }
 
-export interface FieldDef {
-  name: string;
-  kind: "int" | "float" | "choice";
-  min?: number;
-  max?: number;
-  step?: number;
-  choices?: readonly string[];
-  required: boolean;
-  defaultValue: number | string;
-}
-
-export const LAYER_FIELDS: Record<string, FieldDef[]> = {
-  conv2d: [
-    { name: "filters", kind: "int", min: 1, max: 4096, required: true, defaultValue: 16 },
-    { name: "kernel_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 3 },
-    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 1 },
-    { name: "padding", kind: "choice", choices: PADDINGS, required: false, defaultValue: "valid" },
-  ],
-  maxpool2d: [
-    { name: "pool_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 2 },
-    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 2 },
-  ],
-  avgpool2d: [
-    { name: "pool_size", kind: "int", min: 1, max: 64, required: true, defaultValue: 2 },
-    { name: "stride", kind: "int", min: 1, max: 64, required: false, defaultValue: 2 },
-  ],
-  globalavgpool: [],
-  dense: [{ name: "units", kind: "int", min: 1, max: 65536, required: true, defaultValue: 64 }],
-  activation: [{ name: "fn", kind: "choice", choices: ACTIVATIONS, required: true, defaultValue: "relu" }],
-  dropout: [{ name: "rate", kind: "float", min: 0, max: 0.99, step: 0.05, required: true, defaultValue: 0.25 }],
-  batchnorm: [],
-};
-
-/** A new layer of `type` with every field at its default. */
-export function defaultLayer(type: string): Layer {
-  const layer: Layer = { type };
-  for (const f of LAYER_FIELDS[type] ?? []) layer[f.name] = f.defaultValue;
-  return layer;
-}
-
 /** One-line description of a spec layer, e.g. "conv2d 16 k3 s1 same". */
 export function describeLayer(layer: Layer): string {
   switch (layer.type) {
@@ -130,7 +85,7 @@ export function describeLayer(layer: Layer): string {
 export function describeGlyphLayer(g: GlyphLayer): string {
   if (g.type === "activation") return g.fn ?? "activation";
   if (g.type === "dropout") return `dropout ${g.rate ?? ""}`.trim();
-  return `${TYPE_LABELS[g.type] ?? g.type} → ${g.output_shape.join("×")}`;
+  return `${TYPE_LABELS[g.type] ?? g.type} → ${g.output_shape ? g.output_shape.join("×") : "?"}`;
 }
 
 /** Which layer types a glyph contains (the classifier is not counted). */

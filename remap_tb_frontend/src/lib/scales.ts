@@ -30,9 +30,25 @@ export function makeRadiusScale(params: number[], rMin = 2.5, rMax = 8): (p: num
   };
 }
 
-/** 0..1 position of an accuracy within the population's range (null stays null). */
-export function makeUnitScale(values: (number | null)[]): (v: number | null) => number | null {
+/** The value below which a fraction `q` of the finite values lie (nearest rank). */
+export function quantileOf(values: (number | null | undefined)[], q: number): number | null {
+  const v = values.filter((x): x is number => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v[Math.min(v.length - 1, Math.max(0, Math.round(q * (v.length - 1))))];
+}
+
+/**
+ * 0..1 position of an accuracy within the population's range (null stays null).
+ * With `lowQuantile` > 0 (and at least 10 values) the range starts at that
+ * quantile instead of the minimum, so one or two failed models do not wash out the
+ * differences among the rest; values below it map to 0.
+ */
+export function makeUnitScale(values: (number | null)[], lowQuantile = 0): (v: number | null) => number | null {
   const e = extentOf(values);
+  if (e && lowQuantile > 0 && values.filter((v) => v !== null && Number.isFinite(v)).length >= 10) {
+    const lo = quantileOf(values, lowQuantile);
+    if (lo !== null && lo < e.max) e.min = lo;
+  }
   return (v) => {
     if (v === null || !Number.isFinite(v) || !e) return null;
     const span = e.max - e.min;

@@ -102,7 +102,7 @@ export class CompareView {
           h("td", {}, radio),
           h("td", {}, h("i", { class: "rm-swatch sq", style: `background:${color.get(m.id)};margin-right:5px` }), link),
           h("td", { class: "num" }, formatPct(m.val_accuracy)),
-          h("td", { class: `num ${dv === null ? "" : dv >= 0 ? "rm-pos" : "rm-neg"}` }, dv === null ? "" : formatDelta(dv)),
+          h("td", { class: `num ${dv === null ? "" : dv >= 0 ? "rm-pos" : "rm-neg"}`, style: "white-space:nowrap" }, dv === null ? "" : formatDelta(dv)),
           h("td", { class: "num", title: m.params.toLocaleString() }, formatParams(m.params)),
           h("td", { class: "num" }, String(m.depth)),
           h("td", {}, rm),
@@ -237,15 +237,16 @@ function sizeScatter(models: ModelDetail[], color: Map<string, string>): SVGSVGE
     y0 -= 0.01;
     y1 += 0.01;
   }
-  const px = (v: number) => m.l + ((v - x0) / (x1 - x0)) * (W - m.l - m.r);
-  const py = (v: number) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const inset = 8; // keep the dots inside the axes
+  const px = (v: number) => m.l + inset + ((v - x0) / (x1 - x0)) * (W - m.l - m.r - 2 * inset);
+  const py = (v: number) => H - m.b - inset - ((v - y0) / (y1 - y0)) * (H - m.t - m.b - 2 * inset);
   svg.appendChild(s("line", { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, stroke: "#bdbdbd" }));
   svg.appendChild(s("line", { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, stroke: "#bdbdbd" }));
   svg.appendChild(s("text", { x: m.l, y: H - 8, "font-size": 10, fill: "#757575" }, formatParams(Math.pow(10, x0))));
   svg.appendChild(s("text", { x: W - m.r, y: H - 8, "font-size": 10, fill: "#757575", "text-anchor": "end" }, formatParams(Math.pow(10, x1))));
   svg.appendChild(s("text", { x: (W + m.l) / 2, y: H - 8, "font-size": 10, fill: "#757575", "text-anchor": "middle" }, "parameters (log)"));
-  svg.appendChild(s("text", { x: m.l - 4, y: m.t + 8, "font-size": 10, fill: "#757575", "text-anchor": "end" }, formatPct(y1)));
-  svg.appendChild(s("text", { x: m.l - 4, y: H - m.b, "font-size": 10, fill: "#757575", "text-anchor": "end" }, formatPct(y0)));
+  svg.appendChild(s("text", { x: m.l - 4, y: py(y1) + 3, "font-size": 10, fill: "#757575", "text-anchor": "end" }, formatPct(y1)));
+  svg.appendChild(s("text", { x: m.l - 4, y: py(y0) + 3, "font-size": 10, fill: "#757575", "text-anchor": "end" }, formatPct(y0)));
   models.forEach((d, i) => {
     const c = s("circle", { cx: px(lp[i]), cy: py(acc[i]), r: 5, fill: color.get(d.id) ?? "#999", stroke: "#fff" });
     c.appendChild(s("title", {}, `${d.id}: ${formatPct(d.val_accuracy)}, ${formatParams(d.params)} params`));

@@ -1,14 +1,16 @@
 // The layer editor: start from a model or from empty; a palette of layer types
 // (drag onto a slot, or click to insert at the active slot); edit fields in
-// place; move and remove layers. Every change is validated live by the server
+// place; move and remove layers. The palette and the field editors come from the
+// server's schema (GET schema), handed in by the app with setSchema(). Every change is validated live by the server
 // (POST validate): per-layer shapes and parameters, the total against the
 // budget, and each error next to the layer at fault. Enqueue as handcrafted.
 
-import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, Spec, ValidateRequest, ValidateResponse } from "../types";
+import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, SchemaResponse, Spec, ValidateRequest, ValidateResponse } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams, formatShape } from "../lib/format";
-import { defaultLayer, LAYER_FIELDS, LAYER_TYPES, TYPE_LABELS, layerColor } from "../lib/layers";
+import { TYPE_LABELS, layerColor } from "../lib/layers";
+import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, placeholderText } from "../lib/schema";
 import { mulberry32, randomKey } from "../lib/random";
 
 export interface EditorData {
@@ -22,7 +24,7 @@ export interface EditorCallbacks {
   enqueue(req: EnqueueRequest): Promise<EnqueueResponse>;
   loadModel(run: string): Promise<ModelDetail>;
   /** The experiment's input (shape, classes) for a model started from empty. */
-  defaultInput(): Promise<Spec["input"] | null>;
+  defaultInput(): Spec["input"] | null;
   onEnqueued(ids: string[]): void;
 }
 
@@ -30,12 +32,12 @@ export interface EditorCallbacks {
 export function glyphFromValidation(v: ValidateResponse, spec: Spec): GlyphLayer[] {
   const out: GlyphLayer[] = v.layers.map((l) => {
     const layer = spec.layers[l.index];
-    const g: GlyphLayer = { index: l.index, type: l.type, output_shape: l.output_shape ?? [1], params: l.params ?? 0 };
+    const g: GlyphLayer = { index: l.index, type: l.type, output_shape: l.output_shape, params: l.params };
     if (layer && typeof layer["fn"] === "string") g.fn = layer["fn"] as string;
     if (layer && typeof layer["rate"] === "number") g.rate = layer["rate"] as number;
     return g;
   });
-  out.push({ index: spec.layers.length, type: "classifier", output_shape: [spec.input.num_classes], params: v.classifier_params ?? 0 });
+  out.push({ index: spec.layers.length, type: "classifier", output_shape: [spec.input.num_classes], params: v.classifier_params });
   return out;
 }
 
@@ -56,6 +58,8 @@ export class EditorView {
   private readonly messageEl: HTMLElement;
   private readonly enqueueBtn: HTMLButtonElement;
   private readonly epochs: HTMLInputElement;
+  private readonly paletteEl: HTMLElement;
+  private schema: SchemaResponse | null = null;
   private spec: Spec | null = null;
   private parent: string | null = null;
   private activeSlot: number | null = null; // insert position for palette clicks (null = end)
@@ -72,17 +76,8 @@ export class EditorView {
     container.appendChild(this.root);
     this.headEl = h("div", { class: "rm-section" });
     this.root.appendChild(this.headEl);
-    const palette = h("div", { class: "rm-palette", "data-testid": "editor-palette" });
-    for (const t of LAYER_TYPES) {
-      const chip = h("span", { class: "rm-chip", draggable: "true", "data-type": t, "data-testid": `palette-${t}`, title: `Drag onto a slot, or click to insert ${TYPE_LABELS[t]} at the highlighted slot` }, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t]);
-      chip.addEventListener("dragstart", (e) => {
-        e.dataTransfer?.setData("text/x-remap-layer", t);
-        e.dataTransfer?.setData("text/plain", t);
-      });
-      chip.addEventListener("click", () => this.insert(t, this.activeSlot ?? this.spec?.layers.length ?? 0));
-      palette.appendChild(chip);
-    }
-    this.root.appendChild(h("div", { class: "rm-section" }, h("h3", {}, "Palette"), palette));
+    this.paletteEl = h("div", { class: "rm-palette", "data-testid": "editor-palette" }, h("span", { class: "rm-muted rm-small" }, "Loading the layer types…"));
+    this.root.appendChild(h("div", { class: "rm-section" }, h("h3", {}, "Palette"), this.paletteEl));
     this.glyphEl = h("div", { style: "margin-bottom:8px;min-height:30px", "data-testid": "editor-glyph" });
     this.specErrEl = h("div", {});
     this.listEl = h("div", { "data-testid": "editor-layers" });
@@ -94,6 +89,26 @@ export class EditorView {
     this.messageEl = h("div", { "data-testid": "editor-message" });
     this.root.append(h("div", { style: "display:flex;gap:8px;align-items:center;margin:8px 0" }, this.enqueueBtn, h("label", { class: "rm-muted rm-small" }, "epochs "), this.epochs), this.messageEl);
     this.render();
+  }
+
+  /** The layer schema from the server (null with an error message when it could not be read). */
+  setSchema(schema: SchemaResponse | null, error: string | null = null): void {
+    this.schema = schema;
+    clear(this.paletteEl);
+    if (!schema) {
+      this.paletteEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "editor-schema-error" }, `Could not read the layer schema: ${error ?? "unknown error"}. Reload the tab to try again.`));
+    } else {
+      for (const t of schema.layer_types) {
+        const chip = h("span", { class: "rm-chip", draggable: "true", "data-type": t, "data-testid": `palette-${t}`, title: `Drag onto a slot, or click to insert ${TYPE_LABELS[t] ?? t} at the highlighted slot` }, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t] ?? t);
+        chip.addEventListener("dragstart", (e) => {
+          e.dataTransfer?.setData("text/x-remap-layer", t);
+          e.dataTransfer?.setData("text/plain", t);
+        });
+        chip.addEventListener("click", () => this.insert(t, this.activeSlot ?? this.spec?.layers.length ?? 0));
+        this.paletteEl.appendChild(chip);
+      }
+    }
+    if (this.spec) this.render();
   }
 
   update(d: EditorData): void {
@@ -114,23 +129,19 @@ export class EditorView {
     this.scheduleValidate(0);
   }
 
-  private async startEmpty(): Promise<void> {
-    try {
-      const input = await this.cb.defaultInput();
-      if (!input) {
-        this.showMessage("warn", "No experiment to take the input shape from: train a first population with remap init.");
-        return;
-      }
-      this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
-      this.parent = null;
-      this.activeSlot = null;
-      this.clientKey = "";
-      clear(this.messageEl);
-      this.render();
-      this.scheduleValidate(0);
-    } catch (e) {
-      this.showMessage("err", `Could not start an empty model: ${(e as Error).message}`);
+  private startEmpty(): void {
+    const input = this.cb.defaultInput();
+    if (!input) {
+      this.showMessage("warn", "No experiment to take the input shape from: train a first population with remap init.");
+      return;
     }
+    this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
+    this.parent = null;
+    this.activeSlot = null;
+    this.clientKey = "";
+    clear(this.messageEl);
+    this.render();
+    this.scheduleValidate(0);
   }
 
   private async loadInspected(): Promise<void> {
@@ -148,7 +159,7 @@ export class EditorView {
     const fromInspected = h("button", { class: "rm-btn small", "data-testid": "editor-load-inspected", disabled: !this.data?.inspected }, this.data?.inspected ? `Start from ${this.data.inspected.id}` : "Start from the inspected model");
     fromInspected.addEventListener("click", () => void this.loadInspected());
     const empty = h("button", { class: "rm-btn small", "data-testid": "editor-empty" }, "Start empty");
-    empty.addEventListener("click", () => void this.startEmpty());
+    empty.addEventListener("click", () => this.startEmpty());
     this.headEl.append(
       h("div", { style: "display:flex;gap:6px;align-items:center;flex-wrap:wrap" }, fromInspected, empty),
       this.spec
@@ -194,7 +205,7 @@ export class EditorView {
       e.preventDefault();
       el.classList.remove("drop");
       const t = e.dataTransfer?.getData("text/x-remap-layer") || e.dataTransfer?.getData("text/plain");
-      if (t && LAYER_FIELDS[t]) this.insert(t, pos);
+      if (t && knowsType(this.schema, t)) this.insert(t, pos);
     });
     return el;
   }
@@ -202,24 +213,30 @@ export class EditorView {
   private layerRow(layer: Layer, i: number): HTMLElement {
     const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
     const fields = h("div", { class: "fields" });
-    const known = LAYER_FIELDS[layer.type];
+    const known = this.schema?.fields[layer.type];
     if (known) {
       for (const f of known) {
         let input: HTMLInputElement | HTMLSelectElement;
+        const current = layer[f.name] === undefined ? "" : String(layer[f.name]);
         if (f.kind === "choice") {
           input = h("select", { "data-field": f.name });
-          if (!f.required) input.appendChild(h("option", { value: "" }, `(default ${f.defaultValue})`));
-          for (const c of f.choices ?? []) input.appendChild(h("option", { value: c }, c));
-          input.value = layer[f.name] === undefined ? "" : String(layer[f.name]);
+          if (!f.required) input.appendChild(h("option", { value: "" }, `(${defaultText(f)})`));
+          const choices = [...(f.choices ?? [])];
+          if (current !== "" && !choices.includes(current)) choices.push(current); // show what the spec holds, the server flags it
+          for (const c of choices) input.appendChild(h("option", { value: c }, c));
+          input.value = current;
         } else {
-          input = h("input", { type: "number", "data-field": f.name, step: f.kind === "float" ? f.step ?? 0.05 : 1, min: f.min ?? null, placeholder: f.required ? "" : `default` });
-          input.value = layer[f.name] === undefined ? "" : String(layer[f.name]);
+          input = h("input", { type: "number", "data-field": f.name, step: fieldStep(f), min: f.min, max: f.max !== null && f.max_inclusive ? f.max : null, placeholder: placeholderText(f), title: f.required ? f.name : `${f.name} (${defaultText(f)})` });
+          input.value = current;
         }
         input.addEventListener("input", () => this.setField(i, f.name, input.value, f.kind !== "choice"));
         inputs.set(f.name, input);
-        fields.appendChild(h("label", {}, f.name.replace("_size", "").replace("kernel", "kernel"), input));
+        fields.appendChild(h("label", {}, fieldLabel(f.name), input));
       }
       if (!known.length) fields.appendChild(h("span", { class: "rm-muted rm-small" }, "no settings"));
+      for (const k of Object.keys(layer)) {
+        if (k !== "type" && !known.some((f) => f.name === k)) fields.appendChild(h("span", { class: "rm-muted rm-small", title: "not a field of this layer type" }, `${k}=${layer[k]}`));
+      }
     } else {
       fields.appendChild(h("span", { class: "rm-muted rm-small" }, JSON.stringify(layer)));
     }
@@ -262,7 +279,8 @@ export class EditorView {
       this.showMessage("warn", "Start from a model or from empty first.");
       return;
     }
-    this.spec.layers.splice(pos, 0, defaultLayer(type));
+    if (!this.schema) return;
+    this.spec.layers.splice(pos, 0, newLayer(this.schema, type));
     this.activeSlot = this.activeSlot === null ? null : pos + 1;
     this.clientKey = "";
     this.render();
@@ -337,7 +355,7 @@ export class EditorView {
     }
     this.rows.forEach((r, i) => {
       const info = v?.layers.find((l) => l.index === i);
-      r.shape.textContent = info ? `→ ${formatShape(info.output_shape)} · ${info.params === null ? "?" : formatParams(info.params)} params` : "";
+      r.shape.textContent = !info ? "" : info.output_shape === null ? "→ ?" : `→ ${formatShape(info.output_shape)} · ${info.params === null ? "?" : formatParams(info.params)} params`;
       const errs = byIndex.get(i);
       r.row.classList.toggle("err", !!errs);
       r.err.style.display = errs ? "" : "none";
@@ -377,7 +395,8 @@ export class EditorView {
     this.enqueueBtn.disabled = true;
     try {
       const res = await this.cb.enqueue(req);
-      this.showMessage("ok", `Queued ${res.request_ids.join(", ")} for training.`);
+      this.showMessage("ok", `Queued ${res.request_ids.join(", ")} for training. It appears on the map when it finishes (see the Queue tab).`);
+      this.messageEl.firstElementChild?.setAttribute("data-request-ids", res.request_ids.join(","));
       this.cb.onEnqueued(res.request_ids);
     } catch (e) {
       this.showMessage("err", `Enqueue failed: ${(e as Error).message}`);

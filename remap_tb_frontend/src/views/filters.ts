@@ -2,7 +2,7 @@
 
 import type { Origin, State } from "../types";
 import { emptyFilters, Filters } from "../lib/filters";
-import { LAYER_TYPES, TYPE_LABELS } from "../lib/layers";
+import { LEGEND_TYPES, TYPE_LABELS } from "../lib/layers";
 import { h } from "../lib/dom";
 
 const STATES: State[] = ["done", "running", "queued", "failed", "diverged", "cancelled"];
@@ -47,7 +47,7 @@ export class FiltersPanel {
       h("label", {}, "Origin"),
       checks(ORIGINS, this.originBoxes, (v) => v, "origin"),
       h("label", {}, "Has layers"),
-      checks(LAYER_TYPES, this.typeBoxes, (v) => TYPE_LABELS[v], "type"),
+      checks(LEGEND_TYPES, this.typeBoxes, (v) => TYPE_LABELS[v], "type"),
     );
     this.root.appendChild(form);
     this.countEl = h("span", { class: "rm-muted rm-small" });

@@ -7,7 +7,7 @@ import type { Candidate, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKi
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams } from "../lib/format";
-import { LAYER_TYPES, TYPE_LABELS, layerColor } from "../lib/layers";
+import { TYPE_LABELS, layerColor } from "../lib/layers";
 import { mulberry32, randomKey } from "../lib/random";
 
 export interface GenerateData {
@@ -64,6 +64,7 @@ export class GenerateView {
   private readonly maxParams: HTMLInputElement;
   private readonly maxDepth: HTMLInputElement;
   private readonly typeBoxes = new Map<string, HTMLInputElement>();
+  private readonly typesEl: HTMLElement;
   private readonly epochs: HTMLInputElement;
   private readonly previewBtn: HTMLButtonElement;
   private layerBoxes: HTMLInputElement[] = [];
@@ -106,12 +107,8 @@ export class GenerateView {
       this.cb.onBudget(this.maxParams.value === "" || !(v > 0) ? null : Math.round(v));
     });
     this.maxDepth = num({ min: 0, placeholder: "none", "data-testid": "generate-max-depth" });
-    const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" });
-    for (const t of LAYER_TYPES) {
-      const box = h("input", { type: "checkbox", checked: true, value: t }) as HTMLInputElement;
-      this.typeBoxes.set(t, box);
-      types.appendChild(h("label", {}, box, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t]));
-    }
+    const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" }, h("span", { class: "rm-muted rm-small" }, "all (loading the layer types…)"));
+    this.typesEl = types;
     this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
 
     const row = (label: string, el: Node, variationOnly = false) => {
@@ -155,6 +152,18 @@ export class GenerateView {
     if (!d) return [];
     if (this.source === "selection" && d.selected.length) return d.selected;
     return d.inspected ? [d.inspected] : d.selected.length ? d.selected : [];
+  }
+
+  /** The layer types the server knows (GET schema), for the "allowed layers" constraint. */
+  setLayerTypes(types: string[]): void {
+    const was = new Map([...this.typeBoxes].map(([t, b]) => [t, b.checked]));
+    this.typeBoxes.clear();
+    clear(this.typesEl);
+    for (const t of types) {
+      const box = h("input", { type: "checkbox", checked: was.get(t) ?? true, value: t }) as HTMLInputElement;
+      this.typeBoxes.set(t, box);
+      this.typesEl.appendChild(h("label", {}, box, h("i", { class: "rm-swatch sq", style: `background:${layerColor(t)}` }), TYPE_LABELS[t] ?? t));
+    }
   }
 
   update(d: GenerateData): void {
@@ -247,8 +256,8 @@ export class GenerateView {
     if (minP !== null) c.min_params = minP;
     if (maxP !== null) c.max_params = maxP;
     if (depth !== null) c.max_depth = depth;
-    const allowed = LAYER_TYPES.filter((t) => this.typeBoxes.get(t)!.checked);
-    if (allowed.length < LAYER_TYPES.length) c.allowed_types = [...allowed];
+    const allowed = [...this.typeBoxes].filter(([, box]) => box.checked).map(([t]) => t);
+    if (allowed.length < this.typeBoxes.size) c.allowed_types = allowed;
     return req;
   }
 
@@ -363,7 +372,7 @@ export class GenerateView {
     try {
       const res = await this.cb.enqueue(req);
       clear(this.messageEl);
-      this.messageEl.appendChild(h("div", { class: "rm-banner ok", "data-testid": "enqueue-result" }, `Queued ${res.request_ids.length} model${res.request_ids.length === 1 ? "" : "s"} for training. They appear on the map as they finish (see the Queue tab).`));
+      this.messageEl.appendChild(h("div", { class: "rm-banner ok", "data-testid": "enqueue-result", "data-request-ids": res.request_ids.join(",") }, `Queued ${res.request_ids.length} model${res.request_ids.length === 1 ? "" : "s"} for training. They appear on the map as they finish (see the Queue tab).`));
       this.candidates = [];
       this.ticked.clear();
       clear(this.resultEl);

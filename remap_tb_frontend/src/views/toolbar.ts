@@ -91,7 +91,8 @@ export class Toolbar {
       cb.onBudget(this.budgetInput.value === "" || !(v > 0) ? null : Math.round(v));
     });
     this.root.appendChild(h("div", { class: "rm-group" }, h("label", { class: "rm-lbl" }, "Budget"), this.budgetInput, h("span", { class: "rm-lbl" }, "params")));
-    this.statusEl = h("span", { class: "rm-muted rm-small", style: "margin-left:auto", "data-testid": "map-status" });
+    // Shrinks (with an ellipsis; the full text is its title) before the toolbar wraps.
+    this.statusEl = h("span", { class: "rm-muted rm-small", style: "margin-left:auto;flex:1 1 120px;min-width:0;text-align:right;white-space:nowrap;overflow:hidden;text-overflow:ellipsis", "data-testid": "map-status" });
     this.root.appendChild(this.statusEl);
   }
 
@@ -121,6 +122,7 @@ export class Toolbar {
     this.lassoBtn.classList.toggle("on", d.lassoMode);
     if (document.activeElement !== this.budgetInput) this.budgetInput.value = d.budget === null ? "" : String(d.budget);
     this.statusEl.textContent = d.status;
+    this.statusEl.title = d.status;
   }
 
   dispose(): void {
