@@ -16,7 +16,6 @@ import json
 import re
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 

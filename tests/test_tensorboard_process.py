@@ -1,18 +1,14 @@
 """Real ``tensorboard`` processes (Rust data server and Python loader) serve the plugin.
 
-Both are started at once on the trained fixture logdir with ``--port 0`` (each
-prints the port it got), asked for the plugin listing and every read route,
-and stopped by PID.
+Both are started at once on the trained fixture logdir (``tests.browser.TensorBoardProcess``:
+``--port 0``, each prints the port it got), asked for the plugin listing and every
+read route, and stopped by PID.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,65 +16,17 @@ import urllib.request
 import pytest
 
 from remap_tb import metadata
+from tests.browser import TensorBoardProcess
 from tests.fixtures_runs import GOOD_RUNS
 
 STARTUP_SECONDS = 60
 
 
-class Server:
-    def __init__(self, logdir: str, load_fast: str, log_path: str):
-        self.load_fast = load_fast
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
-             "--port", "0", f"--load_fast={load_fast}", "--reload_interval", "1", "--remap_workers", "0"],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        self.base: str | None = None
-
-    def wait_for_port(self, deadline: float) -> str:
-        while self.base is None:
-            with open(self.log_path, "rb") as handle:
-                found = re.search(rb"http://127\.0\.0\.1:(\d+)/", handle.read())
-            if found:
-                self.base = f"http://127.0.0.1:{int(found.group(1))}"
-            elif self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"tensorboard (load_fast={self.load_fast}) did not start:\n{self.log()}")
-            else:
-                time.sleep(0.1)
-        return self.base
-
-    def get(self, path: str) -> tuple[int, str, bytes]:
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=30) as response:
-                return response.status, response.headers.get("Content-Type", ""), response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get("Content-Type", ""), e.read()
-
-    def get_json(self, path: str):
-        status, _, body = self.get(path)
-        assert status == 200, (self.load_fast, path, status, body[:300])
-        return json.loads(body)
-
-    def log(self) -> str:
-        with open(self.log_path, "rb") as handle:
-            return handle.read().decode(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        self._log.close()
-
-
 @pytest.fixture(scope="module")
 def servers(remap_logdir, tmp_path_factory):
     logs = tmp_path_factory.mktemp("tb_logs")
-    started = [Server(remap_logdir.path, value, str(logs / f"tb-{value}.log")) for value in ("true", "false")]
+    started = [TensorBoardProcess(remap_logdir.path, logs / f"tb-{value}.log", load_fast=value, workers=0).start()
+               for value in ("true", "false")]
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         for server in started:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from remap_tb.spec.analysis import analyse
 from remap_tb.spec.constraints import Constraints
 from remap_tb.spec.hashing import spec_hash
-from remap_tb.spec.schema import ACTIVATIONS, SCHEMA_VERSION, Limits
+from remap_tb.spec.schema import SCHEMA_VERSION, Limits
 
 END = "end"
 
