@@ -21,9 +21,10 @@ import atexit
 
 from tensorboard.plugins import base_plugin
 
+from remap_tb.spec.schema import DEFAULT_LIMITS
+
 DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
-DEFAULT_MAX_PARAMS = 50_000_000
 MAX_MAX_PARAMS = 10**12
 
 
@@ -37,7 +38,7 @@ class RemapLoader(base_plugin.TBLoader):
             help=f"REMAP: number of local queue workers to start with TensorBoard on --logdir "
                  f"(0 to {MAX_WORKERS}; 0 starts none). (default: %(default)s)")
         group.add_argument(
-            "--remap_max_params", metavar="N", type=int, default=DEFAULT_MAX_PARAMS,
+            "--remap_max_params", metavar="N", type=int, default=DEFAULT_LIMITS.max_params,
             help="REMAP: largest parameter count a model may have to be validated as fine "
                  "or queued for training. (default: %(default)s)")
 
@@ -46,7 +47,7 @@ class RemapLoader(base_plugin.TBLoader):
         if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
             raise base_plugin.FlagsError(f"--remap_workers must be an integer from 0 to {MAX_WORKERS}, "
                                          f"got {workers!r}")
-        max_params = getattr(flags, "remap_max_params", DEFAULT_MAX_PARAMS)
+        max_params = getattr(flags, "remap_max_params", DEFAULT_LIMITS.max_params)
         if isinstance(max_params, bool) or not isinstance(max_params, int) or not 1 <= max_params <= MAX_MAX_PARAMS:
             raise base_plugin.FlagsError(f"--remap_max_params must be an integer from 1 to {MAX_MAX_PARAMS:,}, "
                                          f"got {max_params!r}")

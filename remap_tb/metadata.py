@@ -16,7 +16,8 @@ tag                    step  content
 ``remap/status``       e     JSON: state running|done|failed|diverged|cancelled,
                              epoch e of epochs, losses/accuracies so far, reason
 ``remap/evaluation``   e     JSON: per-class validation accuracy, confusion matrix
-``remap/predictions``  e     int16 tensor [n_val]: predicted label per validation sample
+``remap/predictions``  a     uint8 tensor [n_val] (int16 above 256 classes): predicted
+                             label per validation sample; its step is the attempt ``a``
 ``remap/test``         0     JSON: accuracy on the held-out test split (``remap evaluate``)
 =====================  ====  ==========================================================
 
@@ -32,6 +33,7 @@ attempt never shows.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 PLUGIN_NAME = "remap"
@@ -63,9 +65,31 @@ STATES = (RUNNING,) + FINAL_STATES
 WEIGHTS_FILE = "weights.pt"  # torch state_dict of the trained model
 REQUEST_FILE = "request.json"  # the training request the run came from
 
-# The plugin's own folder inside a logdir (queue, caches, experiment config).
+# The plugin's own folder inside a logdir (queue, caches, experiment configs).
 STATE_DIR = ".remap"
-EXPERIMENT_FILE = "experiment.json"
+# ``remap init`` writes one experiment config per dataset fingerprint:
+# ``<logdir>/.remap/experiments/<fingerprint id>.json`` =
+# ``{"version", "dataset", "training", "constraints", "seed", "models", "fingerprint"}``;
+# enqueue takes a hand-crafted model's dataset and training config from it.
+EXPERIMENTS_DIR = "experiments"
+
+
+def experiments_dir(logdir: str) -> str:
+    return os.path.join(logdir, STATE_DIR, EXPERIMENTS_DIR)
+
+
+def experiment_path(logdir: str, fingerprint_id: str) -> str:
+    """Where the config of experiment ``fingerprint_id`` lives in ``logdir``."""
+    return os.path.join(experiments_dir(logdir), f"{fingerprint_id}.json")
+
+
+def experiment_ids(logdir: str) -> list[str]:
+    """The fingerprint ids of the experiment configs in ``logdir`` (sorted)."""
+    try:
+        names = os.listdir(experiments_dir(logdir))
+    except OSError:
+        return []
+    return sorted(name[:-5] for name in names if name.endswith(".json") and not name.startswith("."))
 
 
 class RecordError(ValueError):

@@ -3,7 +3,7 @@
 Routes are listed in ``http_api.md``. Each ``_*_route`` only parses and checks
 the request; the data comes from ``views.*_impl`` over a ``reader.Snapshot``.
 The queue routes (generate, enqueue, queue, cancel, reorder) come from
-``search_routes.make_routes`` and are mounted when that module is installed.
+``search_routes.make_routes`` (mounted when TensorBoard has a local logdir).
 
 Owns its background work: the projection service (created on the first
 projection request) and the local queue workers (``start_workers``, called by
@@ -12,7 +12,6 @@ the loader), both stopped by ``close()``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -27,10 +26,10 @@ from werkzeug import wrappers, wsgi
 from remap_tb import assets, export, metadata, views
 from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
 from remap_tb.reader import RunReader
+from remap_tb.spec.schema import DEFAULT_LIMITS, Limits
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_PARAMS = 50_000_000
 EXPORT_FORMATS = ("json", "pytorch", "state_dict")
 QUEUE_ROUTES = ("generate", "enqueue", "queue", "cancel", "reorder")
 
@@ -42,7 +41,7 @@ class RemapPlugin(base_plugin.TBPlugin):
         self._context = context
         self._logdir = context.logdir or ""
         flags = context.flags
-        self._max_params = getattr(flags, "remap_max_params", DEFAULT_MAX_PARAMS)
+        self._max_params = getattr(flags, "remap_max_params", DEFAULT_LIMITS.max_params)
         self._reader = RunReader(context.data_provider)
         self._lock = threading.Lock()
         self._projections = None
@@ -173,9 +172,8 @@ class RemapPlugin(base_plugin.TBPlugin):
     def _projection_service(self):
         with self._lock:
             if self._projections is None:
-                projection = _optional_module("remap_tb.projection")
-                if projection is None:
-                    raise HttpError(503, "MDS projections are not available in this build; use kind=size")
+                from remap_tb import projection  # numpy/scikit-learn work: loaded on first use
+
                 local = self._local_logdir()
                 self._projections = projection.ProjectionService(
                     projection.default_state_dir(local) if local else None)
@@ -186,11 +184,10 @@ class RemapPlugin(base_plugin.TBPlugin):
         if logdir is None:
             logger.info("remap: no local --logdir, so the queue routes are not mounted")
             return {}
-        search_routes = _optional_module("remap_tb.search_routes")
-        if search_routes is None:
-            logger.info("remap: remap_tb.search_routes is not installed; queue routes not mounted")
-            return {}
-        routes = search_routes.make_routes(logdir, self._reader.find_model, self._reader.list_models)
+        from remap_tb import search_routes
+
+        routes = search_routes.make_routes(logdir, self._reader.find_model, self._reader.list_models,
+                                           limits=Limits(max_params=self._max_params))
         return {"/" + name.lstrip("/"): handler for name, handler in routes.items()}
 
     def start_workers(self, count: int) -> None:
@@ -201,10 +198,8 @@ class RemapPlugin(base_plugin.TBPlugin):
         if logdir is None:
             logger.warning("remap: --remap_workers needs a local --logdir; no workers started")
             return
-        worker_manager = _optional_module("remap_tb.worker_manager")
-        if worker_manager is None:
-            logger.warning("remap: remap_tb.worker_manager is not installed; no workers started")
-            return
+        from remap_tb import worker_manager
+
         self._workers = worker_manager.LocalWorkers(logdir, count)
         self._workers.start()
         logger.info("remap: started %d local worker(s) on %s", count, logdir)
@@ -244,16 +239,6 @@ def _nosniff(app: Callable) -> Callable:
         return app(environ, start)
 
     return wrapped
-
-
-def _optional_module(name: str):
-    """``name`` imported, or None if that module does not exist (errors inside it still raise)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return None
 
 
 def _cached_json(memo: dict, key: tuple, build: Callable[[], Any]) -> wrappers.Response:

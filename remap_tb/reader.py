@@ -39,6 +39,7 @@ from tensorboard.context import RequestContext
 from tensorboard.data import provider
 
 from remap_tb import metadata
+from remap_tb.requests import check_provenance
 from remap_tb.spec import Analysis, analyse
 from remap_tb.spec.schema import Limits
 
@@ -329,7 +330,15 @@ def _model_problem(model: dict[str, Any]) -> str | None:
     for key, kind in (("provenance", dict), ("dataset", dict), ("training", dict), ("class_names", list)):
         if not isinstance(model.get(key), kind):
             return f"no {key}"
-    return None
+    for key in ("params", "depth"):
+        value = model.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{key} is not a non-negative integer"
+    if not all(isinstance(name, str) for name in model["class_names"]):
+        return "class_names holds something other than strings"
+    problems: list[str] = []
+    check_provenance(model["provenance"], problems)
+    return "; ".join(problems) or None
 
 
 def _tensor_bytes(value: Any) -> bytes:

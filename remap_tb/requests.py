@@ -19,6 +19,7 @@ normalised request; it raises ``RequestError`` listing every problem. Torch-free
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -111,7 +112,7 @@ def parse_request(value: Any, limits: Limits = DEFAULT_LIMITS) -> dict:
     if training is not None:
         _check_training(training, problems)
     if provenance is not None:
-        _check_provenance(provenance, problems)
+        check_provenance(provenance, problems)
     created = value.get("created")
     if created is not None and (not isinstance(created, str) or len(created) > 40):
         problems.append("created must be an ISO 8601 time string")
@@ -159,7 +160,7 @@ def _section(value: Any, defaults: dict, name: str, problems: list[str]) -> dict
     unknown = sorted(set(value) - set(defaults), key=str)
     for key in unknown:
         problems.append(f"{name}: unknown field {key!r:.40} (known: {', '.join(defaults)})")
-    merged = {key: value.get(key, default) for key, default in defaults.items()}
+    merged = {key: value.get(key, copy.deepcopy(default)) for key, default in defaults.items()}
     if name == "training":
         merged["early_stopping"] = _early_stopping(value.get("early_stopping"), problems)
     return merged
@@ -225,13 +226,14 @@ def _check_training(t: dict, problems: list[str]) -> None:
         problems.append("training.seed must be an integer in [0, 2**32)")
 
 
-def _check_provenance(p: dict, problems: list[str]) -> None:
-    if p["origin"] not in ORIGINS:
-        problems.append(f"provenance.origin must be one of {', '.join(ORIGINS)}, got {p['origin']!r:.40}")
-    parent = p["parent"]
+def check_provenance(p: dict, problems: list[str]) -> None:
+    """Append what is wrong with a provenance object (origin, parent, changes) to ``problems``."""
+    if p.get("origin") not in ORIGINS:
+        problems.append(f"provenance.origin must be one of {', '.join(ORIGINS)}, got {p.get('origin')!r:.40}")
+    parent = p.get("parent")
     if parent is not None and not is_valid_id(parent):
         problems.append(f"provenance.parent must be null or a model id, got {parent!r:.60}")
-    changes = p["changes"]
+    changes = p.get("changes")
     if (not isinstance(changes, list) or len(changes) > MAX_CHANGES
             or not all(isinstance(c, str) and len(c) <= MAX_CHANGE_LENGTH for c in changes)):
         problems.append(f"provenance.changes must be a list of at most {MAX_CHANGES} strings "

@@ -22,13 +22,12 @@ from remap_tb.atomic import read_json
 from remap_tb.http_util import HttpError, json_route, read_json_body
 from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
 from remap_tb.requests import ORIGINS, MAX_EPOCHS, RequestError, is_valid_id, make_request
-from remap_tb.spec import Constraints, spec_hash
+from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
 
 MAX_ITEMS = 200  # requests per enqueue
 MAX_PARENTS = 50  # models per generate (a region of the map)
 MAX_RUN_NAME = 500
 KINDS = ("ablation", "variation")
-EXPERIMENTS_DIR = "experiments"
 _FINGERPRINT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 FindModel = Callable[[str], "dict | None"]
@@ -37,17 +36,22 @@ Generate = Callable[..., dict]
 
 
 def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
-                queue: Queue | None = None, generate: Generate | None = None) -> dict[str, Callable]:
-    """The route table ``{"/generate": handler, ...}`` for the plugin's ``get_plugin_apps``."""
+                queue: Queue | None = None, generate: Generate | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> dict[str, Callable]:
+    """The route table ``{"/generate": handler, ...}`` for the plugin's ``get_plugin_apps``.
+
+    ``limits`` caps what generate proposes and enqueue accepts (TensorBoard's
+    ``--remap_max_params``).
+    """
     queue = queue or Queue(logdir)
 
     @json_route(("POST",))
     def generate_route(request):
-        return generate_impl(read_json_body(request), find_model, list_models, queue, generate)
+        return generate_impl(read_json_body(request), find_model, list_models, queue, generate, limits)
 
     @json_route(("POST",))
     def enqueue_route(request):
-        return enqueue_impl(read_json_body(request), logdir, find_model, list_models, queue)
+        return enqueue_impl(read_json_body(request), logdir, find_model, list_models, queue, limits)
 
     @json_route(("GET",))
     def queue_route(request):
@@ -68,7 +72,7 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
 # ---------------------------------------------------------------------- generate
 
 def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, queue: Queue,
-                  generate: Generate | None = None) -> dict:
+                  generate: Generate | None = None, limits: Limits = DEFAULT_LIMITS) -> dict:
     """Candidates around one or more parent runs; no side effect."""
     body = _object(body, "body", required=("parents", "kind"), optional=("options", "constraints"))
     parents = body["parents"]
@@ -97,7 +101,7 @@ def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, que
     if generate is None:
         from remap_tb.spec.operators import generate
     try:
-        return generate(records, kind, options, constraints, existing)
+        return generate(records, kind, options, constraints, existing, limits)
     except (ValueError, TypeError) as e:  # bad options are the caller's error
         raise HttpError(400, str(e)[:1000]) from None
 
@@ -124,7 +128,8 @@ def _existing_hashes(models: list[dict], queue: Queue) -> set[str]:
 
 # ---------------------------------------------------------------------- enqueue
 
-def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: ListModels, queue: Queue) -> dict:
+def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: ListModels, queue: Queue,
+                 limits: Limits = DEFAULT_LIMITS) -> dict:
     """Validate every item into a training request, then enqueue them all (or nothing)."""
     body = _object(body, "body", required=("items",), optional=("epochs", "experiment", "client_key"))
     items = body["items"]
@@ -169,7 +174,7 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
         provenance = {"parent": parent_id, "origin": origin, "changes": item.get("changes", [])}
         _check_fits(item["spec"], config, where)
         try:
-            requests.append(make_request(item["spec"], config["dataset"], training, provenance))
+            requests.append(make_request(item["spec"], config["dataset"], training, provenance, limits=limits))
         except RequestError as e:
             raise HttpError(400, f"{where}: " + "; ".join(e.problems)[:2000]) from None
     try:
@@ -181,15 +186,10 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
     return {"request_ids": result.ids}
 
 
-def experiment_path(logdir: str, experiment_id: str) -> str:
-    return os.path.join(logdir, metadata.STATE_DIR, EXPERIMENTS_DIR, f"{experiment_id}.json")
-
-
 def experiment_config(logdir: str, experiment: str | None, list_models: ListModels) -> dict:
     """{dataset, training, fingerprint} of an experiment, from ``remap init``'s file or a model of it."""
-    folder = os.path.join(logdir, metadata.STATE_DIR, EXPERIMENTS_DIR)
     if experiment is None:
-        known = sorted(name[:-5] for name in _listdir(folder) if name.endswith(".json"))
+        known = metadata.experiment_ids(logdir)
         if not known:
             known = sorted({(m.get("fingerprint") or {}).get("id") for m in list_models()
                             if isinstance(m, dict) and isinstance(m.get("fingerprint"), dict)} - {None})
@@ -197,7 +197,7 @@ def experiment_config(logdir: str, experiment: str | None, list_models: ListMode
             raise HttpError(400, "a model without a parent needs 'experiment' (the experiment id whose dataset "
                                  f"and training config to use); this logdir has {len(known)} experiment(s)")
         experiment = known[0]
-    path = experiment_path(logdir, experiment)
+    path = metadata.experiment_path(logdir, experiment)
     if os.path.isfile(path):
         try:
             value = read_json(path)
@@ -299,9 +299,3 @@ def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []

@@ -13,6 +13,7 @@ run           what it is
               says "running" (the reader must show attempt 2 only)
 ``half``      a model record and a "running" status, no final record
 ``newer``     a model record of a newer record version than this plugin reads
+``mistyped``  a current-version model record with params null and changes not a list
 ``corrupt``   an event file of random bytes
 ``partial``   remap status records but no model record
 ============  ==================================================================
@@ -49,7 +50,7 @@ DENSE = {"schema": 1, "input": INPUT, "layers": [
 RETRY = {"schema": 1, "input": INPUT, "layers": [{"type": "dense", "units": 8}]}
 
 GOOD_RUNS = ("m-base", "m-child", "m-dense", "m-retry")
-UNREADABLE_RUNS = ("newer", "corrupt", "partial")  # "corrupt" is listed by the Python loader only
+UNREADABLE_RUNS = ("newer", "corrupt", "partial", "mistyped")  # "corrupt" is listed by the Python loader only
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,13 @@ def build_logdir(path: str) -> Logdir:
     with RunWriter(os.path.join(path, "newer")) as writer:
         record = {**metadata.model_record(request(BASE, "newer"), 1, [], fingerprint, 1, 3, "x"),
                   "version": metadata.RECORD_VERSION + 1}
+        writer.add(_raw_json_summary(metadata.MODEL_TAG, json.dumps(record).encode()), 0)
+
+    # A model record of the current version with mistyped fields.
+    with RunWriter(os.path.join(path, "mistyped")) as writer:
+        record = {**metadata.model_record(request(BASE, "mistyped"), 1, [str(i) for i in range(10)], fingerprint,
+                                          1, 3, "x"), "params": None, "version": metadata.RECORD_VERSION}
+        record["provenance"] = {**record["provenance"], "changes": 3}
         writer.add(_raw_json_summary(metadata.MODEL_TAG, json.dumps(record).encode()), 0)
 
     # Status records without a model record.

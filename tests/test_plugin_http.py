@@ -133,7 +133,8 @@ def test_experiments_group_models_by_fingerprint_and_list_unreadable_runs(served
     assert experiment["n_models"] == len(GOOD_RUNS) + 1  # + the half-written run
     assert experiment["input_shape"] == [1, 8, 8] and experiment["num_classes"] == 10
     reasons = {u["run"]: u["reason"] for u in body["unreadable"]}
-    assert set(reasons) == {"newer", "corrupt", "partial"}
+    assert set(reasons) == {"newer", "corrupt", "partial", "mistyped"}
+    assert "params is not a non-negative integer" in reasons["mistyped"]
     assert "newer than this plugin reads" in reasons["newer"]
     assert "no remap/model record" in reasons["partial"]
     assert "corrupt" in reasons["corrupt"]
@@ -276,7 +277,6 @@ def test_projection_checks_its_arguments(served, query, status):
 
 
 def test_mds_projections_lay_out_the_experiment_in_the_background(served, remap_logdir):
-    pytest.importorskip("remap_tb.projection")
     client, logdir = served[:2]
     plugin = served[2]
     every = set(models_by_run(client, logdir.fingerprint_id))

@@ -48,7 +48,7 @@ def server(tmp_path, records):
     logdir.mkdir()
     calls = []
 
-    def fake_generate(parents, kind, options, constraints, existing_hashes):
+    def fake_generate(parents, kind, options, constraints, existing_hashes, limits):
         calls.append((parents, kind, options, constraints, existing_hashes))
         if options.get("count") == "explode":
             raise ValueError("options.count must be an integer")
@@ -113,7 +113,7 @@ def test_generate_refuses_bad_input_with_a_message(server, body, code, words):
 
 
 def test_generate_with_the_real_operators(tmp_path, records):
-    operators = pytest.importorskip("remap_tb.spec.operators")
+    from remap_tb.spec import operators
     routes = make_routes(str(tmp_path), records.get, lambda: list(records.values()))
     client = Client(_app(routes))
     response = client.post("/generate", json={"parents": ["base"], "kind": "ablation"}, headers=HEADERS)
@@ -382,3 +382,20 @@ def _model_record(run_dir):
                 if value.tag == metadata.MODEL_TAG:
                     return metadata.decode_json(value.tensor.string_val[0])
     raise LookupError(f"no model record in {run_dir}")
+
+
+def test_enqueue_and_generate_apply_the_servers_parameter_cap(tmp_path, records):
+    from remap_tb.spec.schema import Limits
+
+    logdir = tmp_path / "logdir"
+    logdir.mkdir()
+    routes = make_routes(str(logdir), records.get, lambda: list(records.values()), limits=Limits(max_params=5_000))
+    server = Server(Client(_app(routes)), logdir, [])
+    big = {**records["base"]["spec"], "layers": [{"type": "dense", "units": 1000}]}
+    status, body = server.post("/enqueue", {"items": [{"spec": big, "parent": "base", "origin": "handcrafted"}]})
+    assert status == 400 and "over the cap of 5,000" in body["error"]
+    assert not [f for f in server.files() if "/pending/" in f or f.startswith(".remap/queue/pending")]
+    status, body = server.post("/generate", {"parents": ["base"], "kind": "variation",
+                                             "options": {"count": 5, "seed": 1, "max_changes": 3}})
+    assert status == 200
+    assert all(c["params"] <= 5_000 for c in body["candidates"] if c["valid"])

@@ -92,8 +92,8 @@ def test_unreadable_runs_are_reported_not_crashed_on(servers):
     """Rust lists no run for a corrupt event file; the Python loader lists it with no data."""
     rust = {u["run"] for u in servers["true"].get_json("/data/plugin/remap/experiments")["unreadable"]}
     python = {u["run"] for u in servers["false"].get_json("/data/plugin/remap/experiments")["unreadable"]}
-    assert rust == {"newer", "partial"}
-    assert python == {"newer", "partial", "corrupt"}
+    assert rust == {"newer", "partial", "mistyped"}
+    assert python == {"newer", "partial", "corrupt", "mistyped"}
 
 
 @pytest.mark.parametrize("load_fast", ["true", "false"])

@@ -160,10 +160,6 @@ def training_from_args(args: argparse.Namespace, seed: int = 0) -> dict:
     })
 
 
-def experiment_path(logdir: str, fingerprint_id: str) -> str:
-    return os.path.join(logdir, metadata.STATE_DIR, "experiments", f"{fingerprint_id}.json")
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     from remap_tb.spec.sampler import sample_specs
     from trainer.datasets import load_dataset
@@ -183,7 +179,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         "seed": args.seed, "models": args.models, "fingerprint": data.fingerprint,
     }
     os.makedirs(args.logdir, exist_ok=True)
-    atomic_write_json(experiment_path(args.logdir, data.fingerprint["id"]), experiment)
+    atomic_write_json(metadata.experiment_path(args.logdir, data.fingerprint["id"]), experiment)
     requests = [
         make_request(spec, dataset, {**training, "seed": args.seed + i},
                      {"origin": "initial", "parent": None, "changes": []},
@@ -307,8 +303,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
 
 def _experiment_config(logdir: str, experiment: str | None) -> dict:
-    folder = os.path.join(logdir, metadata.STATE_DIR, "experiments")
-    known = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
+    known = metadata.experiment_ids(logdir)
     if experiment is None:
         if not known:
             raise UserError(f"{logdir} has no experiment config; run 'remap init' there first, "
@@ -318,7 +313,7 @@ def _experiment_config(logdir: str, experiment: str | None) -> dict:
         experiment = known[0]
     if experiment not in known:
         raise UserError(f"no experiment {experiment!r} in {logdir} (known: {', '.join(known) or 'none'})")
-    return read_json(experiment_path(logdir, experiment))
+    return read_json(metadata.experiment_path(logdir, experiment))
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
