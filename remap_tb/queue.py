@@ -11,11 +11,15 @@ Layout (every JSON file is written atomically: temp file + rename)::
         heartbeats/<id>.json   liveness and progress of a running request
                                {worker, attempt, time, epoch, epochs}
         cancel/<id>            a cancel marker; the owner stops after the current epoch
-        ids/<id>.json          registry of every id ever enqueued (exclusive create), holding
-                               the entry as enqueued: ids are never reused and a request lost
-                               in a crash between two steps is restored from here
+        ids/<id>.json          registry of every id ever enqueued, holding the entry as enqueued:
+                               ids are never reused and a request lost in a crash between two
+                               steps is restored from here
         keys/<sha256>.json     idempotency record of a client key {ids, body}
-    <logdir>/.remap/workers/<worker id>.json   {id, host, pid, started, last_seen, request}
+    <logdir>/.remap/workers/<worker id>.json   worker liveness (``remap_tb.workers_registry``)
+
+``ids/`` and ``keys/`` files are created exclusively and complete: a temp file
+in the same folder is written and fsynced, then hard-linked to its final name
+(``link`` fails when the name exists, on local file systems and NFS alike).
 
 An entry file is ``{"version": 1, "request": <training request>, "queue": {...}}``
 with queue fields ``priority, seq, enqueued, attempts, failures, last_error,
@@ -37,8 +41,9 @@ State machine (each arrow is one ``move``):
 A move is ownership-safe: the mover first renames ``<state>/<id>.json`` to a
 private name ``<state>/.<id>.json.<time>-<token>.moving`` (exactly one renamer
 wins), writes the new entry into the target folder, then deletes the private
-file. A private file orphaned by a crash is put back by ``sweep``. So two
-workers never hold the same request, and no request is lost or duplicated.
+file. A private file orphaned by a crash is put back by ``sweep`` (aged on the
+file server's clock, see ``_recover_orphans``). So two workers never hold the
+same request, and no request is lost or duplicated.
 
 ``attempts`` counts claims; a worker trains attempt N with ``attempt=N``, which
 wipes the files of an earlier, interrupted attempt, so exactly one complete
@@ -51,11 +56,12 @@ and that process is gone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
-import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -65,6 +71,12 @@ from remap_tb import metadata
 from remap_tb.atomic import atomic_write_json
 from remap_tb.requests import ORIGINS, is_valid_id, parse_request
 from remap_tb.spec import analyse
+from remap_tb.workers_registry import (WorkerRegistry, host_key, listdir_quiet, mtime_quiet, new_worker_id,
+                                       pid_alive, read_json_quiet, unlink_quiet)
+
+__all__ = ["Queue", "QueueError", "UnknownRequest", "StateConflict", "CorruptEntry", "Claim", "Enqueued",
+           "host_key", "pid_alive", "new_worker_id", "PENDING", "RUNNING", "DONE", "FAILED", "CANCELLED",
+           "QUEUE_STATES", "FINISHED", "DEFAULT_STALE_AFTER", "DEFAULT_MAX_ATTEMPTS"]
 
 ENTRY_VERSION = 1
 QUEUE_DIR = "queue"
@@ -80,7 +92,9 @@ DEFAULT_STALE_AFTER = 60.0
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_PRIORITY = 1e9
 MAX_CLIENT_KEY = 200
-ORPHAN_AGE = 30.0  # seconds before a private ".moving" file counts as orphaned
+ORPHAN_AGE = 30.0  # seconds (file server clock) before a private ".moving" file counts as orphaned
+TEMP_AGE = 3600.0  # seconds (file server clock) before a ".tmp-*.part" file counts as left over
+KEY_WAIT = (0, 0.01, 0.05, 0.1, 0.25, 0.5)  # delays while re-reading a client key record
 RAW_KEEP = 4096  # characters of a corrupt file kept in its failed entry
 
 
@@ -120,48 +134,10 @@ class Enqueued:
     new: list[str]  # the ones this call created (the others existed already)
 
 
-def host_key() -> str:
-    """This machine's identity: host name plus boot id (so a pid is checked on its own host)."""
-    boot = ""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            boot = handle.read().strip()[:8]
-    except OSError:
-        pass
-    return f"{socket.gethostname()}:{boot}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host and is not a zombie."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def new_worker_id(kind: str = "worker") -> str:
-    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())[:30] or "host"
-    return f"{kind}-{host}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-
-
 def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _mtime(path: str) -> float | None:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
+    """UTC time with milliseconds (ISO 8601); sorts as text in time order."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 class Queue:
@@ -183,6 +159,7 @@ class Queue:
         self.stale_after = float(stale_after)
         self.max_attempts = int(max_attempts)
         self._host = host_key()
+        self.registry = WorkerRegistry(self.workers_dir, self.stale_after, self._host)
         self._cache: dict[str, tuple[tuple, Any]] = {}  # path -> (stat key, parsed entry)
         self._lost_seen: set[str] = set()
 
@@ -199,12 +176,13 @@ class Queue:
             os.makedirs(self._dir(name), exist_ok=True)
 
     def _names(self, state: str) -> list[str]:
-        """Ids of the entry files in a state folder (private and temp files skipped)."""
-        try:
-            names = os.listdir(self._dir(state))
-        except FileNotFoundError:
-            return []
-        return [n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")]
+        """Ids of the entry files in a state folder.
+
+        Private and temp files are skipped, and so is any file whose name is not
+        a valid request id (only a hand-made file can have one: the queue never
+        writes such a name), so no invalid id ever reaches a route or a run dir.
+        """
+        return [n[:-5] for n in listdir_quiet(self._dir(state)) if n.endswith(".json") and is_valid_id(n[:-5])]
 
     # ------------------------------------------------------------------ enqueue
 
@@ -216,22 +194,18 @@ class Queue:
         nothing written). An id that was ever enqueued is not enqueued again
         (it is returned, not written). With ``client_key`` the ids are derived
         from the key, so the same key gives the same ids and writes nothing new;
-        the same key with a different body raises ``StateConflict``.
+        the same key with a different body raises ``StateConflict``. The key is
+        claimed before any request is created, so this holds for concurrent
+        calls too.
         """
         priority = _check_priority(priority)
         parsed = [parse_request(r) for r in requests]
-        key_path, body = None, None
+        key_path = None
         if client_key is not None:
             if not isinstance(client_key, str) or not 0 < len(client_key) <= MAX_CLIENT_KEY:
                 raise QueueError(f"client_key must be a string of 1-{MAX_CLIENT_KEY} characters")
             digest = hashlib.sha256(client_key.encode("utf-8")).hexdigest()
             key_path = os.path.join(self._dir("keys"), f"{digest[:32]}.json")
-            body = _body_hash(parsed, priority)
-            known = self._read_key(key_path)
-            if known is not None:
-                if known.get("body") != body:
-                    raise StateConflict("client_key was already used for a different enqueue; use a new key")
-                return Enqueued(list(known["ids"]), [])
             for index, request in enumerate(parsed):
                 origin = request["provenance"]["origin"]
                 tag = hashlib.sha256(f"{digest}/{index}".encode("utf-8")).hexdigest()[:12]
@@ -240,37 +214,58 @@ class Queue:
         if len(set(ids)) != len(ids):
             raise QueueError("the same request id appears more than once in one enqueue")
         self._ensure_dirs()
+        if key_path is not None:
+            known = self._claim_key(key_path, ids, _body_hash(parsed, priority))
+            if known is not None and known != ids:
+                return Enqueued(known, [])  # written under another id scheme; its requests are its own
+            # A repeat (known == ids) goes on: creating an existing id writes nothing, and the
+            # requests of a first call that crashed after claiming the key are completed here.
         base = time.time_ns()
         new = []
         for index, request in enumerate(parsed):
             entry = _new_entry(request, priority, base + index)
             if self._create(request["id"], entry):
                 new.append(request["id"])
-        if key_path is not None:
-            atomic_write_json(key_path, {"ids": ids, "body": body, "time": time.time()})
         return Enqueued(ids, new)
 
     def _create(self, rid: str, entry: dict) -> bool:
-        """Register ``rid`` exclusively, then publish its entry in ``pending``."""
-        data = (json.dumps(entry, indent=1) + "\n").encode("utf-8")
-        try:
-            fd = os.open(os.path.join(self._dir("ids"), f"{rid}.json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        """Register ``rid`` exclusively (a complete registry file or none), then publish it in ``pending``."""
+        if not _create_exclusive(os.path.join(self._dir("ids"), f"{rid}.json"), _json_bytes(entry)):
             return False
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
         atomic_write_json(self._path(PENDING, rid), entry)
         return True
 
+    def _claim_key(self, path: str, ids: list[str], body: str) -> list[str] | None:
+        """Claim a client key for ``ids`` before any request is created.
+
+        Returns None when this call claimed it, or the ids of the earlier
+        enqueue with the same body; raises ``StateConflict`` for a different
+        body. Of two concurrent calls exactly one creates the key file.
+        """
+        known = self._read_key(path, KEY_WAIT[:1])
+        if known is None:
+            if _create_exclusive(path, _json_bytes({"ids": ids, "body": body, "time": time.time()})):
+                return None
+            known = self._read_key(path, KEY_WAIT)
+        if known is None:
+            raise StateConflict("client_key has an unreadable record; use a new key")
+        if known.get("body") != body:
+            raise StateConflict("client_key was already used for a different enqueue; use a new key")
+        return [str(rid) for rid in known["ids"]]
+
     @staticmethod
-    def _read_key(path: str) -> dict | None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                value = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        if isinstance(value, dict) and isinstance(value.get("ids"), list):
-            return value
+    def _read_key(path: str, delays: Iterable[float]) -> dict | None:
+        """The key record at ``path``; re-read after each delay while it is missing or unreadable.
+
+        A record is published complete (``_create_exclusive``), so waiting only
+        covers a file system that shows a new name before its content.
+        """
+        for delay in delays:
+            if delay:
+                time.sleep(delay)
+            value = read_json_quiet(path)
+            if isinstance(value, dict) and isinstance(value.get("ids"), list):
+                return value
         return None
 
     def known(self, rid: str) -> bool:
@@ -329,9 +324,6 @@ class Queue:
         pending.
         """
         for rid in self._pending_order():
-            if not is_valid_id(rid):
-                self._fail_bad_name(rid)
-                continue
             private = self._take(PENDING, rid)
             if private is None:
                 continue
@@ -392,18 +384,6 @@ class Queue:
             value = e
         self._cache[path] = (key, value)
         return value
-
-    def _fail_bad_name(self, name: str) -> None:
-        """A pending file whose name is not a valid request id: fail it under a safe name."""
-        src = os.path.join(self._dir(PENDING), f"{name}.json")
-        safe = "corrupt-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
-        private = os.path.join(self._dir(PENDING), f".{safe}.json.{time.time_ns()}-bad.moving")
-        try:
-            os.rename(src, private)
-        except FileNotFoundError:
-            return
-        entry = self._corrupt_entry(private, f"file name {name[:60]!r}.json is not a valid request id")
-        self._put(FAILED, safe, entry, private)
 
     # ------------------------------------------------------------------ running
 
@@ -595,9 +575,9 @@ class Queue:
             outcome = self._requeue_if_stale(rid, now)
             if outcome:
                 moved.append((rid, outcome))
-        self._recover_orphans(now)
+        self._recover_orphans()
         moved.extend(self._recover_lost())
-        self._prune_workers(now)
+        self.registry.prune(now)
         return moved
 
     def _staleness(self, rid: str, now: float) -> str | None:
@@ -606,7 +586,7 @@ class Queue:
         entry = self._cached(path)
         if entry is None:
             return None
-        beat = max(_mtime(path) or 0, _mtime(os.path.join(self._dir("heartbeats"), f"{rid}.json")) or 0)
+        beat = max(mtime_quiet(path) or 0, mtime_quiet(os.path.join(self._dir("heartbeats"), f"{rid}.json")) or 0)
         worker = None
         if isinstance(entry, dict):
             q = entry["queue"]
@@ -639,7 +619,7 @@ class Queue:
         return target
 
     def _staleness_of_private(self, rid: str, private: str, now: float) -> str | None:
-        heartbeat = _mtime(os.path.join(self._dir("heartbeats"), f"{rid}.json")) or 0
+        heartbeat = mtime_quiet(os.path.join(self._dir("heartbeats"), f"{rid}.json")) or 0
         try:
             entry = self._load(private)
         except CorruptEntry:
@@ -647,30 +627,45 @@ class Queue:
         q = entry["queue"]
         if q.get("worker_host") == self._host and not pid_alive(q.get("worker_pid")):
             return "gone"
-        return "stale" if now - max(heartbeat, _mtime(private) or 0) > self.stale_after else None
+        return "stale" if now - max(heartbeat, mtime_quiet(private) or 0) > self.stale_after else None
 
-    def _recover_orphans(self, now: float) -> None:
-        """Put back private ``.moving`` files and remove temp files that a crash left behind."""
-        for state in QUEUE_STATES:
+    def _recover_orphans(self) -> None:
+        """Put back private ``.moving`` files and remove temp files that a crash left behind.
+
+        Ages are measured on the file server's clock only, never on this host's:
+        on a shared file system the time stamp in a private name comes from the
+        mover's clock, and a host whose clock is behind ours would have its
+        in-flight moves "recovered" under it. A rename sets the inode change time
+        (ctime) of the renamed file -- Linux local file systems, tmpfs and NFS
+        servers all do -- and the file server sets it from its own clock; a probe
+        file created in the same folder just now carries that clock's "now". So
+        ``probe mtime - max(ctime, mtime)`` is the time since the private rename,
+        whatever the clocks of the hosts involved. (The stamp in the name only
+        keeps private names unique.)
+        """
+        for state in QUEUE_STATES + ("ids", "keys", "heartbeats", "cancel"):
             folder = self._dir(state)
-            try:
-                names = os.listdir(folder)
-            except FileNotFoundError:
-                continue
-            for name in names:
+            server_now = None
+            for name in listdir_quiet(folder):
+                moving = state in QUEUE_STATES and name.startswith(".") and name.endswith(".moving")
+                temp = name.startswith(".tmp-") and name.endswith(".part")
+                if not (moving or temp):
+                    continue
+                if server_now is None:
+                    server_now = _server_now(folder)
+                    if server_now is None:
+                        break  # cannot write here (read-only?): cannot repair here either
                 path = os.path.join(folder, name)
-                if name.startswith(".tmp-") and name.endswith(".part"):
-                    if now - (_mtime(path) or now) > 3600:
-                        _unlink(path)
+                age = _server_age(path, server_now)
+                if age is None or age < (ORPHAN_AGE if moving else TEMP_AGE):
                     continue
-                if not (name.startswith(".") and name.endswith(".moving")):
+                if temp:
+                    unlink_quiet(path)
                     continue
-                rid, stamp = _parse_private(name)
-                if stamp is None or now - stamp / 1e9 < ORPHAN_AGE:
-                    continue
+                rid, _ = _parse_private(name)
                 if rid is None or not is_valid_id(rid) or any(
                         os.path.exists(self._path(s, rid)) for s in QUEUE_STATES):
-                    _unlink(path)
+                    unlink_quiet(path)
                     continue
                 try:
                     os.rename(path, self._path(state, rid))
@@ -678,13 +673,20 @@ class Queue:
                     pass
 
     def _recover_lost(self) -> list[tuple[str, str]]:
-        """Re-publish registered ids that are in no folder on two sweeps in a row."""
-        registered = set(n[:-5] for n in _listdir(self._dir("ids")) if n.endswith(".json"))
+        """Re-publish registered ids that are in no folder on two sweeps in a row.
+
+        A registry file truncated by a crash (versions before 2 wrote it in
+        place, without fsync) cannot give its request back: it is published in
+        ``failed`` with the text that survived, and the registry file is
+        replaced by that entry.
+        """
+        registered = set(n[:-5] for n in listdir_quiet(self._dir("ids"))
+                         if n.endswith(".json") and not n.startswith("."))
         if not registered:
             return []
         present = set()
         for state in QUEUE_STATES:
-            for name in _listdir(self._dir(state)):
+            for name in listdir_quiet(self._dir(state)):
                 if name.endswith(".json") and not name.startswith("."):
                     present.add(name[:-5])
                 elif name.endswith(".moving"):
@@ -696,83 +698,56 @@ class Queue:
         self._lost_seen = missing - lost
         restored = []
         for rid in sorted(lost):
+            registry = os.path.join(self._dir("ids"), f"{rid}.json")
+            repair = False
             try:
-                entry = self._load(os.path.join(self._dir("ids"), f"{rid}.json"))
-            except (CorruptEntry, OSError):
+                entry = self._load(registry)
+            except OSError:
                 continue
+            except CorruptEntry as e:
+                entry = self._corrupt_entry(registry, f"its registry file ids/{rid}.json is damaged ({e}); "
+                                                      "the request was lost in a crash while it was enqueued")
+                repair = True
             if any(os.path.exists(self._path(s, rid)) for s in QUEUE_STATES):
                 continue
-            atomic_write_json(self._path(PENDING, rid), entry)
-            restored.append((rid, PENDING))
+            target = PENDING if entry.get("request") is not None else FAILED
+            atomic_write_json(self._path(target, rid), entry)
+            if repair:
+                atomic_write_json(registry, entry)
+            restored.append((rid, target))
         return restored
 
-    # ------------------------------------------------------------------ workers
+    # ------------------------------------------------------------------ workers (see workers_registry)
 
     def touch_worker(self, worker: str, *, request: str | None = None, kind: str = "local",
                      started: float | None = None) -> None:
-        """Write the worker's heartbeat file ``.remap/workers/<id>.json``."""
-        atomic_write_json(os.path.join(self.workers_dir, f"{worker}.json"), {
-            "id": worker, "host": socket.gethostname(), "host_key": self._host, "pid": os.getpid(),
-            "kind": kind, "started": started or time.time(), "last_seen": time.time(), "request": request})
+        """Write the worker's liveness file ``.remap/workers/<id>.json``."""
+        self.registry.touch(worker, request=request, kind=kind, started=started)
 
     def remove_worker(self, worker: str) -> None:
-        _unlink(os.path.join(self.workers_dir, f"{worker}.json"))
+        self.registry.remove(worker)
 
     def workers(self) -> list[dict]:
         """Every worker that was seen recently, with ``alive`` (a heartbeat within ``stale_after``)."""
-        now = time.time()
-        result = []
-        for name in sorted(_listdir(self.workers_dir)):
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            try:
-                with open(os.path.join(self.workers_dir, name), encoding="utf-8") as handle:
-                    info = json.load(handle)
-                last_seen = float(info["last_seen"])
-                pid = int(info["pid"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            alive = now - last_seen <= self.stale_after
-            if alive and info.get("host_key") == self._host and not pid_alive(pid):
-                alive = False
-            result.append({"id": str(info.get("id", name[:-5])), "host": str(info.get("host", "")), "pid": pid,
-                           "last_seen": last_seen, "alive": alive, "kind": str(info.get("kind", "local")),
-                           "request": info.get("request")})
-        return result
+        return self.registry.list()
 
     def worker_alive(self) -> bool:
-        return any(w["alive"] for w in self.workers())
-
-    def _prune_workers(self, now: float) -> None:
-        """Forget worker files silent for a day, or whose process on this host is gone."""
-        for name in _listdir(self.workers_dir):
-            path = os.path.join(self.workers_dir, name)
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            if now - (_mtime(path) or now) > 86400:
-                _unlink(path)
-                continue
-            info = _read_json_quiet(path)
-            if isinstance(info, dict) and info.get("host_key") == self._host \
-                    and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
-                _unlink(path)
+        return self.registry.alive()
 
     # ------------------------------------------------------------------ listing
 
     def list(self) -> dict:
         """The queue route's answer: every request by state, the workers and liveness."""
-        requests = []
-        for state in QUEUE_STATES:
-            ids = self._pending_order() if state == PENDING else self._names(state)
-            rows = []
-            for rid in ids:
-                entry = self._cached(self._path(state, rid))
-                if entry is None:
-                    continue
-                rows.append(self._row(rid, state, entry))
-            if state != PENDING:
-                rows.sort(key=lambda r: r["_sort"], reverse=state != RUNNING)
-            requests.extend(rows)
+        def rows(state: str, ids: Iterable[str]) -> list[dict]:
+            entries = ((rid, self._cached(self._path(state, rid))) for rid in ids)
+            return [self._row(rid, state, entry) for rid, entry in entries if entry is not None]
+
+        running = sorted(rows(RUNNING, self._names(RUNNING)), key=lambda r: r["_sort"])
+        # Finished requests in one list, newest first, so a failed or cancelled one is not
+        # buried under every done request of the population.
+        finished = sorted((row for state in (DONE, FAILED, CANCELLED) for row in rows(state, self._names(state))),
+                          key=lambda r: r["_sort"], reverse=True)
+        requests = rows(PENDING, self._pending_order()) + running + finished
         for row in requests:
             row.pop("_sort", None)
         self._forget_deleted()
@@ -791,7 +766,7 @@ class Queue:
         provenance = request.get("provenance") or {}
         epoch = q.get("epoch", 0)
         if state == RUNNING:
-            beat = _read_json_quiet(os.path.join(self._dir("heartbeats"), f"{rid}.json"))
+            beat = read_json_quiet(os.path.join(self._dir("heartbeats"), f"{rid}.json"))
             if isinstance(beat, dict) and beat.get("attempt") == q.get("attempts"):
                 epoch = beat.get("epoch", epoch)
         error = q.get("reason") if state in (FAILED, CANCELLED) else q.get("last_error") if state != DONE else None
@@ -855,6 +830,79 @@ def _body_hash(requests: list[dict], priority: float) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=1) + "\n").encode("utf-8")
+
+
+# errors of a file system without hard links (some FUSE and SMB mounts)
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def _create_exclusive(path: str, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; False when it exists.
+
+    The data is written to a temp file in the same folder and fsynced, then
+    hard-linked to ``path``: ``link`` is atomic and fails when the name exists,
+    so ``path`` appears complete or not at all (a crash leaves at most a temp
+    file, removed by ``sweep``), and of two creators exactly one wins -- also
+    on NFS, where a link whose reply was lost is recognised by the temp file's
+    link count.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; a logdir may be shared with other users
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return os.stat(tmp).st_nlink == 2  # 2: our link landed and a retried request reported EEXIST
+        except OSError as e:
+            if e.errno not in _NO_LINKS:
+                raise
+            return _create_exclusive_without_links(path, data)
+        return True
+    finally:
+        unlink_quiet(tmp)
+
+
+def _create_exclusive_without_links(path: str, data: bytes) -> bool:
+    """``O_EXCL`` create, write and fsync: exclusive, but a crash can leave a partial file."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
+
+
+def _server_now(folder: str) -> float | None:
+    """The file server's clock now: the mtime of a probe file created in ``folder``; None if it cannot."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", suffix=".part", dir=folder)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        unlink_quiet(probe)
+
+
+def _server_age(path: str, server_now: float) -> float | None:
+    """Seconds since ``path`` was last written or renamed, on the file server's clock."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return server_now - max(st.st_ctime, st.st_mtime)
+
+
 def _parse_private(name: str) -> tuple[str | None, int | None]:
     """(id, time in ns) of a private name ``.<id>.json.<ns>-<token>.moving``."""
     body = name[1:-len(".moving")]
@@ -866,25 +914,3 @@ def _parse_private(name: str) -> tuple[str | None, int | None]:
     except ValueError:
         return None, None
     return (rid or None), stamp
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _read_json_quiet(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None

@@ -6,6 +6,9 @@ one process (a supervisor of ``count`` workers when ``count`` > 1) that exits
 by itself when its parent dies; ``stop`` sends SIGTERM (the workers put their
 requests back to pending), waits, then kills. ``start`` registers ``stop`` with
 ``atexit``, so workers never outlive a normally exiting owner.
+
+``child_env`` and ``send_signal`` are shared with ``trainer.worker`` (which may
+import this module; this module never imports ``trainer``).
 """
 
 from __future__ import annotations
@@ -59,16 +62,22 @@ class LocalWorkers:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> "LocalWorkers":
-        """Start the workers (no-op for count 0 or when already running)."""
+        """Start the workers (no-op for count 0 or when already running).
+
+        A start after the workers exited (``--once``, a crash) first reaps the
+        old process and closes its log handle.
+        """
         if self.count == 0 or self.running():
             return self
+        if self._process is not None or self._log_handle is not None:
+            self.stop()
         output = None
         if self.log_path:
             os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
             self._log_handle = open(self.log_path, "ab")
             output = self._log_handle
         self._process = subprocess.Popen(self.command(), stdout=output, stderr=subprocess.STDOUT if output else None,
-                                         stdin=subprocess.DEVNULL, env=_child_env(), start_new_session=True)
+                                         stdin=subprocess.DEVNULL, env=child_env(), start_new_session=True)
         if not self._atexit:
             atexit.register(self.stop)
             self._atexit = True
@@ -80,11 +89,11 @@ class LocalWorkers:
         code = None
         if process is not None:
             if process.poll() is None:
-                _send(process.pid, signal.SIGTERM)
+                send_signal(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=self.stop_timeout)
                 except subprocess.TimeoutExpired:
-                    _send(process.pid, signal.SIGKILL)
+                    send_signal(process.pid, signal.SIGKILL)
                     process.wait()
             code = process.returncode
         if self._log_handle is not None:
@@ -113,14 +122,16 @@ class LocalWorkers:
         self.stop()
 
 
-def _send(pid: int, sig: int) -> None:
+def send_signal(pid: int, sig: int) -> None:
+    """``os.kill`` that ignores a process that is already gone."""
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
+    """The environment for a worker subprocess: this project importable, output unbuffered."""
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

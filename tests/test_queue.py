@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from remap_tb import queue as queue_module
 from remap_tb.queue import (CANCELLED, DONE, FAILED, PENDING, RUNNING, Queue, QueueError, StateConflict,
                             UnknownRequest)
 from remap_tb.requests import make_request
@@ -43,6 +44,16 @@ def test_a_request_goes_pending_running_done(tmp_path):
     assert set(row) == {"id", "state", "origin", "parent", "changes", "epoch", "epochs", "attempts", "priority",
                         "error", "params", "enqueued", "worker"}
     assert not os.listdir(tmp_path / ".remap" / "queue" / "heartbeats")
+
+
+def test_finished_requests_are_listed_newest_first_whatever_their_state(tmp_path):
+    queue = Queue(tmp_path)
+    queue.enqueue([request("a"), request("b"), request("c"), request("d")])
+    queue.finish(queue.claim("w"), DONE)
+    queue.cancel("c")  # cancelled after a finished: it must not sink below the done ones
+    queue.finish(queue.claim("w"), DONE)
+    states = [(row["id"], row["state"]) for row in queue.list()["requests"]]
+    assert states == [("d", PENDING), ("b", DONE), ("c", CANCELLED), ("a", DONE)]
 
 
 def test_claims_follow_priority_then_enqueue_order_and_reorder_changes_it(tmp_path):
@@ -114,6 +125,92 @@ def test_the_same_client_key_gives_the_same_ids_and_writes_nothing(tmp_path):
         queue.enqueue([request(epochs=5)], client_key="click-1")
     assert queue.enqueue([request()], client_key="click-2").ids != first.ids
     assert len(queue.list()["requests"]) == 3
+
+
+def test_concurrent_enqueues_with_one_client_key_enqueue_one_body_once(tmp_path):
+    """Threads race with the same key: one body wins, its twins get its ids, the other body a conflict."""
+    for round_ in range(15):
+        key = f"race-{round_}"
+        start = threading.Barrier(6)
+        results, conflicts, errors = [], [], []
+
+        def enqueue(slot):
+            body = [request(), request()] if slot % 2 else [request(epochs=5)]
+            start.wait()
+            try:
+                results.append((slot % 2, Queue(tmp_path).enqueue(body, client_key=key).ids))
+            except StateConflict:
+                conflicts.append(slot % 2)
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=enqueue, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert len({kind for kind, _ in results}) == 1, f"round {round_}: both bodies were enqueued"
+        winner = results[0][0]
+        assert len(results) == 3 and conflicts == [1 - winner] * 3
+        assert len({tuple(ids) for _, ids in results}) == 1
+    queue = Queue(tmp_path)
+    rows = queue.list()["requests"]
+    assert len(rows) == len({r["id"] for r in rows}) == len(os.listdir(tmp_path / ".remap" / "queue" / "ids"))
+    assert not [p for p in files_under(tmp_path) if ".tmp-" in p]
+
+
+def test_a_repeat_of_a_client_key_completes_the_requests_of_a_crashed_first_call(tmp_path, monkeypatch):
+    queue = Queue(tmp_path)
+    real = Queue._create
+
+    def crash(self, rid, entry):
+        raise OSError("crash")
+
+    monkeypatch.setattr(Queue, "_create", crash)
+    with pytest.raises(OSError):
+        queue.enqueue([request(), request()], client_key="k")  # the key is claimed, no request created
+    monkeypatch.setattr(Queue, "_create", real)
+    result = queue.enqueue([request(), request()], client_key="k")
+    assert result.new == result.ids and [queue.state_of(rid) for rid in result.ids] == [PENDING, PENDING]
+
+
+def test_a_write_cut_short_leaves_no_partial_registry_file(tmp_path):
+    """A registry file is complete or absent: here a disk-full error (a file size limit) hits its write."""
+    body = json.dumps(request("cut", epochs=1))
+    script = (
+        "import json, resource, signal, sys\n"
+        "from remap_tb.queue import Queue\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (200, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+        "try:\n"
+        f"    Queue({str(tmp_path)!r}).enqueue([json.loads({body!r})])\n"
+        "except OSError as e:\n"
+        "    print('write failed:', e)\n"
+        "    sys.exit(0)\n"
+        "sys.exit(3)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ids = tmp_path / ".remap" / "queue" / "ids"
+    for name in os.listdir(ids):
+        json.loads((ids / name).read_text())  # no truncated registry file
+    queue = Queue(tmp_path)
+    assert queue.enqueue([request("cut", epochs=1)]).new == ["cut"]  # the id was not burned
+    assert queue.state_of("cut") == PENDING
+
+
+def test_sweep_repairs_a_truncated_registry_file_of_an_older_version(tmp_path):
+    queue = Queue(tmp_path)
+    queue.enqueue([request("fine")])
+    ids = tmp_path / ".remap" / "queue" / "ids"
+    (ids / "t-1.json").write_text('{"version": 1, "requ')  # created, then a crash mid-write; never published
+    assert queue.sweep() == []
+    assert queue.sweep() == [("t-1", FAILED)]
+    row = next(r for r in queue.list()["requests"] if r["id"] == "t-1")
+    assert row["state"] == FAILED and "registry file ids/t-1.json is damaged" in row["error"]
+    assert json.loads((ids / "t-1.json").read_text())["request"] is None  # repaired
+    assert queue.sweep() == [] and queue.sweep() == [] and queue.state_of("fine") == PENDING
 
 
 def test_a_known_id_is_never_enqueued_twice(tmp_path):
@@ -224,26 +321,31 @@ def test_a_corrupt_request_file_goes_to_failed_with_a_reason(tmp_path):
     pending = tmp_path / ".remap" / "queue" / "pending"
     (pending / "broken.json").write_text("{not json")
     (pending / "wrong-shape.json").write_text("[1, 2]")
-    (pending / "bad name!.json").write_text("{}")
+    (pending / "bad name!.json").write_text("{}")  # not a request id: ignored (the queue never writes one)
     claim = queue.claim("w")
     assert claim.id == "good"
     rows = {r["id"]: r for r in queue.list()["requests"] if r["state"] == FAILED}
     assert "not valid JSON" in rows["broken"]["error"] and "not a queue entry" in rows["wrong-shape"]["error"]
-    [bad] = [r for r in rows.values() if r["id"].startswith("corrupt-")]
-    assert "not a valid request id" in bad["error"]
+    assert set(rows) == {"broken", "wrong-shape"} and queue.claim("w") is None
     failed = json.loads((tmp_path / ".remap" / "queue" / "failed" / "broken.json").read_text())
     assert failed["raw"] == "{not json"
 
 
-def test_sweep_puts_back_a_request_orphaned_in_the_middle_of_a_move(tmp_path):
+def test_sweep_puts_back_an_orphaned_move_aged_on_the_file_servers_clock(tmp_path, monkeypatch):
     queue = Queue(tmp_path)
     queue.enqueue([request("o-1")])
     pending = tmp_path / ".remap" / "queue" / "pending"
-    stamp = time.time_ns() - 120 * 10**9  # a crash two minutes ago, right after the private rename
-    os.rename(pending / "o-1.json", pending / f".o-1.json.{stamp}-dead.moving")
+    # A move in flight on a host whose clock is two minutes behind: its name's stamp looks old here.
+    stamp = time.time_ns() - 120 * 10**9
+    os.rename(pending / "o-1.json", pending / f".o-1.json.{stamp}-skew.moving")
     assert queue.state_of("o-1") is None
     queue.sweep()
+    assert queue.state_of("o-1") is None, "another host's move in flight was taken back"
+    monkeypatch.setattr(queue_module, "ORPHAN_AGE", 0.3)
+    time.sleep(0.4)  # now it was renamed longer ago than ORPHAN_AGE (file system time): a crash left it
+    queue.sweep()
     assert queue.state_of("o-1") == PENDING and queue.claim("w").id == "o-1"
+    assert not [p for p in files_under(tmp_path) if ".tmp-" in p or ".moving" in p]
 
 
 def test_sweep_restores_a_registered_request_lost_before_it_was_published(tmp_path):

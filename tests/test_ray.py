@@ -1,4 +1,4 @@
-"""Requests trained as Ray tasks on a local Ray instance (loopback only, temp dir under /tmp)."""
+"""Requests trained as Ray tasks on one local Ray instance shared by the module (loopback, temp dir in /tmp)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import sys
 import tempfile
 
 import pytest
+import ray  # pinned in requirements.txt: a broken install must fail here, not skip
 
 from remap_tb import metadata
 from remap_tb.queue import DONE, Queue
 from remap_tb.requests import make_request
-
-ray = pytest.importorskip("ray")
+from trainer.ray_dispatch import RayDispatcher, RayOptions
 
 SPEC = {"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": [
     {"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "activation", "fn": "relu"}]}
@@ -36,34 +36,50 @@ def assert_complete_run(logdir, rid, epochs):
     assert (row["state"], row["epoch"], row["epochs"], row["attempts"]) == (DONE, epochs, epochs, 1)
 
 
-@pytest.fixture
-def short_tmp():
-    path = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture(scope="module")
+def ray_address():
+    """One local Ray instance for the module (starting one takes seconds); yields its address."""
+    temp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in RAY_ENV.items():
+            patch.setenv(key, value)
+        patch.setenv("RAY_TMPDIR", temp)
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp)
+        try:
+            yield ray.get_runtime_context().gcs_address
+        finally:
+            ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_worker_command_with_ray_local_trains_one_request_end_to_end(tmp_path, short_tmp):
+def test_worker_command_with_ray_trains_one_request_end_to_end(tmp_path, ray_address):
     logdir = str(tmp_path / "runs")
     Queue(logdir).enqueue([request("via-ray", epochs=2)])
-    env = {**os.environ, **RAY_ENV, "RAY_TMPDIR": short_tmp}
-    out = subprocess.run([sys.executable, "-m", "trainer.cli", "worker", logdir, "--ray", "local", "--once",
-                          "--ray-num-cpus", "1"], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-m", "trainer.cli", "worker", logdir, "--ray", ray_address, "--once",
+                          "--ray-num-cpus", "1"], capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "via-ray: done after 2/2 epoch(s)" in out.stdout
     assert_complete_run(logdir, "via-ray", 2)
     assert not Queue(logdir).workers()
 
 
-def test_without_a_shared_file_system_the_dispatcher_writes_the_returned_run(tmp_path, short_tmp, monkeypatch):
-    from trainer.ray_dispatch import RayDispatcher, RayOptions
-
-    for key, value in RAY_ENV.items():
-        monkeypatch.setenv(key, value)
+def test_without_a_shared_file_system_the_dispatcher_writes_the_returned_run(tmp_path, ray_address):
     logdir = str(tmp_path / "runs")
     Queue(logdir).enqueue([request("copied", epochs=1)])
-    options = RayOptions(address="local", once=True, shared_fs=False, quiet=True,
-                         init_kwargs={"num_cpus": 2, "_temp_dir": short_tmp})
+    options = RayOptions(address="local", once=True, shared_fs=False, quiet=True)
     assert RayDispatcher(logdir, options).run() == 0
-    assert not ray.is_initialized()  # the dispatcher started Ray, so it shut it down
+    assert ray.is_initialized()  # the dispatcher did not start this Ray, so it left it running
     assert_complete_run(logdir, "copied", 1)
+
+
+def test_ray_local_starts_ray_in_process_and_an_address_connects(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # _init_ray sets it by default
+    calls = []
+
+    class FakeRay:
+        def init(self, **kwargs):
+            calls.append(kwargs)
+
+    RayDispatcher(str(tmp_path), RayOptions(address="local", init_kwargs={"num_cpus": 2}))._init_ray(FakeRay())
+    RayDispatcher(str(tmp_path), RayOptions(address="10.0.0.1:6379"))._init_ray(FakeRay())
+    assert calls == [{"num_cpus": 2, "include_dashboard": False}, {"address": "10.0.0.1:6379"}]

@@ -203,6 +203,38 @@ def test_local_workers_start_idle_cheaply_and_stop_by_pid(tmp_path):
     assert "started (pid" in (tmp_path / ".remap" / "logs" / "workers.log").read_text()
 
 
+def test_local_workers_started_again_after_they_exited_reap_and_close_the_old_ones(tmp_path):
+    workers = LocalWorkers(str(tmp_path), 1, args=["--once", "--quiet"])
+    try:
+        workers.start()
+        assert workers.wait(timeout=60) == 0  # nothing pending: --once exits
+        first_process, first_log = workers._process, workers._log_handle
+        workers.start()
+        assert first_log.closed, "the first start's log handle leaked"
+        assert first_process.returncode == 0 and workers._process is not first_process
+        assert workers.wait(timeout=60) == 0
+    finally:
+        workers.stop()
+    assert workers._log_handle is None
+
+
+def test_stop_signals_installs_a_handler_for_the_block_and_restores_the_old_one():
+    from trainer.worker import stop_signals
+
+    seen = []
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with stop_signals(lambda signum, frame: seen.append(signum)):
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_for(lambda: seen, timeout=5, what="the handler")
+    assert seen == [signal.SIGTERM]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    done = []
+    thread = threading.Thread(target=lambda: done.append(stop_signals(print).__enter__() is None))
+    thread.start()
+    thread.join()
+    assert done == [True] and signal.getsignal(signal.SIGTERM) == before[0]  # no-op outside the main thread
+
+
 def test_workers_exit_by_themselves_when_their_owner_is_killed(tmp_path):
     owner = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"

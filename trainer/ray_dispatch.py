@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -32,7 +31,8 @@ from dataclasses import dataclass, field
 
 from remap_tb.atomic import atomic_write_bytes
 from remap_tb.queue import CANCELLED, FAILED, Claim, Queue, new_worker_id
-from trainer.worker import Heartbeats, describe, log_line, permanent_errors, result_state
+from trainer.worker import (Heartbeats, describe, heartbeat_interval, log_line, permanent_errors, result_state,
+                            stop_signals)
 
 EVENT_FILE_MARK = "tfevents"
 
@@ -158,31 +158,26 @@ class RayDispatcher:
     def run(self) -> int:
         import ray
 
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, lambda *_: self._stop.set())
-        owns_ray = not ray.is_initialized()
-        if owns_ray:
-            self._init_ray(ray)
-        interval = max(0.05, min(5.0, self.options.stale_after / 4))
-        beats = Heartbeats(self.queue, self.id, interval, kind="ray", log=self._log)
-        board = ray.remote(num_cpus=0)(ProgressBoard).remote()
-        task = ray.remote(train_task).options(num_cpus=self.options.num_cpus, num_gpus=self.options.num_gpus,
-                                              max_retries=self.options.max_retries, retry_exceptions=False)
-        beats.start()
-        self._log(f"dispatching {self.logdir} to Ray ({self._limit(ray)} task(s) at once)")
-        try:
-            self._loop(ray, task, board, beats)
-        finally:
-            self._abandon(ray, beats)
-            beats.stop()
-            ray.kill(board)
+        with stop_signals(lambda *_: self._stop.set()):
+            owns_ray = not ray.is_initialized()
             if owns_ray:
-                ray.shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self._log(f"stopped after {self.finished} request(s)")
+                self._init_ray(ray)
+            beats = Heartbeats(self.queue, self.id, heartbeat_interval(self.options.stale_after), kind="ray",
+                               log=self._log)
+            board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+            task = ray.remote(train_task).options(num_cpus=self.options.num_cpus, num_gpus=self.options.num_gpus,
+                                                  max_retries=self.options.max_retries, retry_exceptions=False)
+            beats.start()
+            self._log(f"dispatching {self.logdir} to Ray ({self._limit(ray)} task(s) at once)")
+            try:
+                self._loop(ray, task, board, beats)
+            finally:
+                self._abandon(ray, beats)
+                beats.stop()
+                ray.kill(board)
+                if owns_ray:
+                    ray.shutdown()
+                self._log(f"stopped after {self.finished} request(s)")
         return 0
 
     def _init_ray(self, ray) -> None:
@@ -251,15 +246,13 @@ class RayDispatcher:
         except ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None) or e
             permanent = isinstance(cause, permanent_errors())
-            with beats.io_lock:
+            with beats.moving(claim.id):
                 state = self.queue.retry_or_fail(claim, describe(cause), permanent=permanent)
-                beats.untrack(claim.id)
             self._log(f"{claim.id}: {describe(cause).splitlines()[0][:200]} -> {state or 'claim lost'}")
             return
         except ray.exceptions.RayError as e:  # the task was lost (node or worker died) beyond its retries
-            with beats.io_lock:
+            with beats.moving(claim.id):
                 state = self.queue.retry_or_fail(claim, describe(e), permanent=False)
-                beats.untrack(claim.id)
             self._log(f"{claim.id}: task lost ({type(e).__name__}) -> {state or 'claim lost'}")
             return
         if beats.lost(claim.id):
@@ -270,15 +263,13 @@ class RayDispatcher:
             try:
                 write_run_files(self.logdir, claim.id, outcome["files"])
             except (OSError, ValueError) as e:
-                with beats.io_lock:
+                with beats.moving(claim.id):
                     self.queue.retry_or_fail(claim, f"could not write the run: {describe(e)}")
-                    beats.untrack(claim.id)
                 return
         state = result_state(outcome["state"])
-        with beats.io_lock:
+        with beats.moving(claim.id):
             ok = self.queue.finish(claim, state, epoch=outcome["epoch"], reason=outcome["reason"],
                                    metrics=outcome["metrics"])
-            beats.untrack(claim.id)
         if ok:
             self.finished += 1
             self._log(f"{claim.id}: {outcome['state']} after {outcome['epoch']}/{outcome['epochs']} epoch(s)"
@@ -291,9 +282,8 @@ class RayDispatcher:
                 ray.cancel(ref, force=True)
             except Exception as e:  # a task that just finished cannot be cancelled; nothing to do
                 self._log(f"{claim.id}: cancel failed: {e}")
-            with beats.io_lock:
+            with beats.moving(claim.id):
                 self.queue.release(claim, f"dispatcher {self.id} stopped; the request will be trained again")
-                beats.untrack(claim.id)
         self._inflight.clear()
 
     def _log(self, message: str) -> None:

@@ -24,12 +24,16 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 from remap_tb import metadata
 from remap_tb.queue import (CANCELLED, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER, DONE, FAILED, Claim, Queue,
                             new_worker_id)
+from remap_tb.worker_manager import child_env, send_signal
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class WorkerStopping(BaseException):
@@ -54,7 +58,30 @@ class WorkerOptions:
 
     @property
     def beat_interval(self) -> float:
-        return max(0.05, min(5.0, self.stale_after / 4))
+        return heartbeat_interval(self.stale_after)
+
+
+def heartbeat_interval(stale_after: float) -> float:
+    """Seconds between heartbeats (and sweeps): four per ``stale_after``, between 0.05 and 5."""
+    return max(0.05, min(5.0, stale_after / 4))
+
+
+@contextmanager
+def stop_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Handle SIGTERM and SIGINT with ``handler`` inside the block, then restore the previous handlers.
+
+    Only the main thread can set signal handlers; elsewhere (a test running a
+    worker in a thread) the block runs with the handlers unchanged.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def permanent_errors() -> tuple[type[BaseException], ...]:
@@ -78,7 +105,7 @@ class Heartbeats:
     worker file and a heartbeat with the progress of every tracked claim,
     and marks a claim ``lost`` when another process has taken it over. With
     ``exit_with_parent`` it sends this process SIGTERM when the parent dies.
-    ``io_lock`` is held during a write; hold it while moving a tracked claim
+    ``io_lock`` is held during a write; move a tracked claim inside ``moving``
     so that no heartbeat of it lands afterwards.
     """
 
@@ -123,6 +150,16 @@ class Heartbeats:
         with self._lock:
             self._claims.pop(rid, None)
             self._lost.discard(rid)
+
+    @contextmanager
+    def moving(self, rid: str) -> Iterator[None]:
+        """Hold around moving tracked claim ``rid`` out of running: no heartbeat of it lands
+        afterwards (``io_lock``), and it is untracked at the end, also when the move raises."""
+        with self.io_lock:
+            try:
+                yield
+            finally:
+                self.untrack(rid)
 
     def progress(self, rid: str, epoch: int) -> None:
         with self._lock:
@@ -196,18 +233,17 @@ class Worker:
 
     def run(self) -> int:
         """Serve the queue until stopped (or, with ``once``, until nothing is pending)."""
-        previous = self._install_signals()
-        self._beats = Heartbeats(self.queue, self.id, self.options.beat_interval,
-                                 exit_with_parent=self.options.exit_with_parent, log=self._log)
-        self._beats.start()
-        self._log(f"started (pid {os.getpid()}) on {self.logdir}")
-        try:
-            self._loop()
-        finally:
-            self._stop.set()
-            self._beats.stop()
-            self._restore_signals(previous)
-            self._log(f"stopped after {self.trained} request(s)")
+        with stop_signals(self._on_signal):
+            self._beats = Heartbeats(self.queue, self.id, self.options.beat_interval,
+                                     exit_with_parent=self.options.exit_with_parent, log=self._log)
+            self._beats.start()
+            self._log(f"started (pid {os.getpid()}) on {self.logdir}")
+            try:
+                self._loop()
+            finally:
+                self._stop.set()
+                self._beats.stop()
+                self._log(f"stopped after {self.trained} request(s)")
         return 0
 
     def _loop(self) -> None:
@@ -239,11 +275,9 @@ class Worker:
         except WorkerStopping:
             outcome = ("release", None, None)
         try:
-            with self._beats.io_lock:  # no heartbeat of this claim after it has moved on
+            with self._beats.moving(claim.id):
                 self._record(claim, outcome, time.perf_counter() - started)
-                self._beats.untrack(claim.id)
         finally:
-            self._beats.untrack(claim.id)
             self._claim = None
 
     def _train(self, claim: Claim) -> tuple:
@@ -309,19 +343,6 @@ class Worker:
 
     # ------------------------------------------------------------------ signals and output
 
-    def _install_signals(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, self._on_signal)
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
     def _on_signal(self, signum: int, frame) -> None:
         self.stop()
         if self._training:
@@ -371,23 +392,18 @@ class Supervisor:
         self._stop.set()
 
     def run(self) -> int:
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, lambda *_: self._stop.set())
-        try:
-            self._children = [self._spawn() for _ in range(self.count)]
-            self._restarts = [[] for _ in range(self.count)]
-            while not self._stop.is_set() and any(c is not None for c in self._children):
-                self._stop.wait(0.5)
-                self._reap()
-                if self.exit_with_parent and os.getppid() != self._parent:
-                    self._log("parent process is gone; stopping the workers")
-                    self._stop.set()
-        finally:
-            self._shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        with stop_signals(lambda *_: self._stop.set()):
+            try:
+                self._children = [self._spawn() for _ in range(self.count)]
+                self._restarts = [[] for _ in range(self.count)]
+                while not self._stop.is_set() and any(c is not None for c in self._children):
+                    self._stop.wait(0.5)
+                    self._reap()
+                    if self.exit_with_parent and os.getppid() != self._parent:
+                        self._log("parent process is gone; stopping the workers")
+                        self._stop.set()
+            finally:
+                self._shutdown()
         return 0
 
     def _spawn(self) -> subprocess.Popen:
@@ -414,13 +430,13 @@ class Supervisor:
     def _shutdown(self) -> None:
         live = [c for c in self._children if c is not None and c.poll() is None]
         for child in live:
-            _signal(child, signal.SIGTERM)
+            send_signal(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for child in live:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal(child, signal.SIGKILL)
+                send_signal(child.pid, signal.SIGKILL)
                 child.wait()
 
     def _log(self, message: str) -> None:
@@ -432,22 +448,6 @@ def log_line(stream, message: str) -> None:
     """One line in one write, so that lines of several workers sharing a log never interleave."""
     stream.write(message + "\n")
     stream.flush()
-
-
-def _signal(child: subprocess.Popen, sig: int) -> None:
-    try:
-        os.kill(child.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def child_env() -> dict[str, str]:
-    """The environment for a worker subprocess: this project importable, no stray threads."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
 
 
 # ---------------------------------------------------------------------- command line
