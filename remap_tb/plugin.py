@@ -95,7 +95,7 @@ class RemapPlugin(base_plugin.TBPlugin):
     def _models_route(self, request: wrappers.Request) -> Any:
         experiment = query_arg(request, "experiment")
         snap = self._snapshot(request)
-        stale = views.stale_runs(views.experiment_models(snap, experiment))
+        stale = self._still_silent(views.stale_runs(views.experiment_models(snap, experiment)))
         return _cached_json(snap.memo, ("models", experiment, stale),
                             lambda: views.models_impl(snap, experiment, stale))
 
@@ -168,6 +168,22 @@ class RemapPlugin(base_plugin.TBPlugin):
         if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
             return None
         return path
+
+    def _still_silent(self, runs: frozenset[str]) -> frozenset[str]:
+        """Of runs silent in the event log, those no live worker holds in the queue.
+
+        A long epoch (CIFAR on a CPU) writes nothing for a while; the queue's
+        heartbeats tell it apart from a worker that stopped.
+        """
+        logdir = self._local_logdir()
+        if not runs or logdir is None:
+            return runs
+        from remap_tb.queue import RUNNING, Queue
+
+        queue = Queue(logdir)
+        if not queue.worker_alive():
+            return runs
+        return frozenset(run for run in runs if queue.state_of(run) != RUNNING)
 
     def _projection_service(self):
         with self._lock:

@@ -540,3 +540,30 @@ def test_schema_lists_every_layer_type_with_its_fields_for_the_editor(served):
     assert conv["padding"]["choices"] == ["valid", "same"] and conv["padding"]["default"] == "valid"
     assert {f["name"]: f for f in body["fields"]["maxpool2d"]}["stride"]["default"] == "pool_size"
     assert body["fields"]["globalavgpool"] == []
+
+
+def test_a_silent_running_model_is_flagged_unless_a_live_worker_holds_it(tmp_path, remap_logdir, monkeypatch):
+    import shutil
+    import time
+
+    from remap_tb import views
+    from remap_tb.queue import Queue
+    from remap_tb.requests import make_request
+    from tests.fixtures_runs import BASE
+
+    logdir = tmp_path / "logdir"
+    shutil.copytree(remap_logdir.path, logdir)
+    client, plugin, _ = make_app(str(logdir))
+    try:
+        monkeypatch.setattr(views, "_clock", lambda: time.time() + 3600)  # an hour without a record
+        half = models_by_run(client, remap_logdir.fingerprint_id)["half"]
+        assert "the worker may have stopped" in half["status"]["reason"]
+
+        queue = Queue(str(logdir))  # a live worker is training "half" (a long epoch, not a dead worker)
+        queue.enqueue([make_request(BASE, training={"epochs": 1}, request_id="half")])
+        claim = queue.claim("w1")
+        queue.touch_worker("w1", request=claim.id)
+        half = models_by_run(client, remap_logdir.fingerprint_id)["half"]
+        assert half["status"]["state"] == "running" and half["status"]["reason"] is None
+    finally:
+        plugin.close()
