@@ -47,11 +47,13 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
 
     @json_route(("POST",))
     def generate_route(request):
-        return generate_impl(read_json_body(request), find_model, list_models, queue, generate, limits)
+        find, models = _memoised(find_model, list_models)
+        return generate_impl(read_json_body(request), find, models, queue, generate, limits)
 
     @json_route(("POST",))
     def enqueue_route(request):
-        return enqueue_impl(read_json_body(request), logdir, find_model, list_models, queue, limits)
+        find, models = _memoised(find_model, list_models)
+        return enqueue_impl(read_json_body(request), logdir, find, models, queue, limits)
 
     @json_route(("GET",))
     def queue_route(request):
@@ -276,6 +278,25 @@ def _object(value: Any, where: str, required: tuple[str, ...] = (), optional: tu
 def _check_run_name(value: Any, where: str) -> None:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_RUN_NAME or "\x00" in value:
         raise HttpError(400, f"{where} must be a run name (a non-empty string of at most {MAX_RUN_NAME} characters)")
+
+
+def _memoised(find_model: FindModel, list_models: ListModels) -> tuple[FindModel, ListModels]:
+    """Lookups answered once per request: each call of the originals re-reads the run list,
+    and an enqueue of 200 children of one parent must not do that 200 times."""
+    found: dict[str, dict | None] = {}
+    every: list[list[dict]] = []
+
+    def find(run: str) -> dict | None:
+        if run not in found:
+            found[run] = find_model(run)
+        return found[run]
+
+    def models() -> list[dict]:
+        if not every:
+            every.append(list_models())
+        return every[0]
+
+    return find, models
 
 
 def _find(run: str, find_model: FindModel, list_models: ListModels) -> dict | None:
