@@ -131,24 +131,22 @@ def parse_request(value: Any, limits: Limits = DEFAULT_LIMITS) -> dict:
 
 def dataset_config(value: Any) -> dict:
     """Normalise a dataset config on its own; raises ``RequestError``."""
-    problems: list[str] = []
-    dataset = _section(value, DATASET_DEFAULTS, "dataset", problems)
-    if dataset is not None:
-        _check_dataset(dataset, problems)
-    if problems:
-        raise RequestError(problems)
-    return dataset
+    return _config(value, DATASET_DEFAULTS, "dataset", _check_dataset)
 
 
 def training_config(value: Any) -> dict:
     """Normalise a training config on its own; raises ``RequestError``."""
+    return _config(value, TRAINING_DEFAULTS, "training", _check_training)
+
+
+def _config(value: Any, defaults: dict, name: str, check: Any) -> dict:
     problems: list[str] = []
-    training = _section(value, TRAINING_DEFAULTS, "training", problems)
-    if training is not None:
-        _check_training(training, problems)
+    section = _section(value, defaults, name, problems)
+    if section is not None:
+        check(section, problems)
     if problems:
         raise RequestError(problems)
-    return training
+    return section
 
 
 def _section(value: Any, defaults: dict, name: str, problems: list[str]) -> dict | None:

@@ -14,14 +14,8 @@ from remap_tb.queue import DONE, PENDING, Queue
 from remap_tb.search_routes import MAX_ITEMS, make_routes
 from remap_tb.spec import Constraints, spec_hash
 
-INPUT = {"shape": [1, 8, 8], "num_classes": 10}
-BASE = {"schema": 1, "input": INPUT, "layers": [
-    {"type": "conv2d", "filters": 4, "kernel_size": 3},
-    {"type": "activation", "fn": "relu"},
-    {"type": "maxpool2d", "pool_size": 2}]}
-CHILD = {"schema": 1, "input": INPUT, "layers": [
-    {"type": "conv2d", "filters": 4, "kernel_size": 3},
-    {"type": "maxpool2d", "pool_size": 2}]}
+from tests.fixtures_runs import BASE, CHILD
+
 HEADERS = {"X-Requested-With": "remap"}
 
 
