@@ -148,6 +148,10 @@ def test_click_opens_the_inspector_with_per_class_bars_and_exports_answer(dashbo
     assert dash.testid("confusion").is_visible() and dash.testid("provenance-chain").is_visible()
     shot(dash, "04_inspector")
 
+    # Download names; the weights link only for a finished model (the trained logdir's are all done).
+    assert dash.testid("export-json").get_attribute("download") == f"{point['id']}.json"
+    assert dash.testid("export-pytorch").get_attribute("download") == f"{point['id']}.py"
+    assert dash.testid("export-state_dict").get_attribute("download") == f"{point['id']}.pt"
     spec_href = dash.testid("export-json").get_attribute("href")
     source_href = dash.testid("export-pytorch").get_attribute("href")
     spec = dash.fetch(spec_href)
@@ -234,6 +238,7 @@ def test_editor_rejects_an_invalid_layer_next_to_it_and_enqueues_a_valid_model(d
     dash.wait_drawn(TRAIN_MODELS)
     dash.testid("tab-editor").click()
     dash.testid("palette-conv2d").wait_for(state="visible", timeout=10000)  # palette from GET schema
+    assert dash.testid("editor-enqueue").is_disabled()  # nothing to enqueue before "Start empty"
     dash.testid("editor-empty").click()
     dash.testid("palette-maxpool2d").click()
     layer = dash.frame.locator("[data-testid=editor-layer][data-index='0']")
@@ -263,11 +268,36 @@ def test_editor_rejects_an_invalid_layer_next_to_it_and_enqueues_a_valid_model(d
     message.wait_for(state="visible", timeout=10000)
     request_id = message.get_attribute("data-request-ids")
     assert request_id and "Queued" in message.inner_text()
+
+    # The same body again: the same request (idempotency key from the body), said so.
+    enabled = "() => !document.querySelector('[data-testid=editor-enqueue]').disabled"
+    dash.frame.wait_for_function(enabled, timeout=10000)
+    dash.testid("editor-enqueue").click()
+    dash.frame.wait_for_function(
+        "() => document.querySelector('[data-testid=editor-message]').textContent.includes('Already queued as')",
+        timeout=10000)
+    assert message.get_attribute("data-request-ids") == request_id
+    # A changed body (other epochs) is a new request, not "client_key was already used".
+    dash.testid("editor-epochs").fill("20")  # long enough to still be cancellable below
+    dash.frame.wait_for_function(enabled, timeout=10000)
+    dash.testid("editor-enqueue").click()
+    dash.frame.wait_for_function(
+        "id => { const m = document.querySelector('[data-testid=editor-message] [data-request-ids]');"
+        " return m && m.dataset.requestIds !== id && m.textContent.includes('Queued'); }",
+        arg=request_id, timeout=10000)
+    second_id = message.get_attribute("data-request-ids")
+    assert second_id and second_id != request_id
     dash.testid("tab-queue").click()
     dash.frame.locator(f'[data-testid=queue-row][data-request-id="{request_id}"]').wait_for(state="visible",
                                                                                            timeout=10000)
     queue = dash.tensorboard.plugin_json("queue")
     assert any(r["id"] == request_id and r["origin"] == "handcrafted" for r in queue["requests"])
+    # Cancel the second one (no need to train it): the row ends up cancelled.
+    second = dash.frame.locator(f'[data-testid=queue-row][data-request-id="{second_id}"]')
+    second.wait_for(state="visible", timeout=10000)
+    second.get_by_test_id("queue-cancel").click()
+    dash.frame.locator(f'[data-testid=queue-row][data-request-id="{second_id}"][data-state=cancelled]').wait_for(
+        timeout=60000)
     no_errors(dash)
 
 

@@ -8,8 +8,10 @@ import { RemapClient } from "./client";
 import { ModelMap, perfHook } from "./charts/map";
 import type { ColorBy } from "./lib/color";
 import { emptyFilters, filterIds, Filters, isFilterActive } from "./lib/filters";
-import { deltaVsParent } from "./lib/sort";
-import { h, clear } from "./lib/dom";
+import { deltaVsParent, isRanked } from "./lib/sort";
+import { h, clear, isEditableTarget } from "./lib/dom";
+import { clampBudget } from "./lib/budget";
+import { positionNotes } from "./lib/status";
 import { Toolbar } from "./views/toolbar";
 import { FiltersPanel } from "./views/filters";
 import { MapLegend } from "./views/legend";
@@ -38,6 +40,11 @@ export function defaultBudget(params: number[]): number | null {
   const p90 = v[Math.min(v.length - 1, Math.floor(0.9 * (v.length - 1)))];
   const mag = Math.pow(10, Math.floor(Math.log10(p90)) - 1);
   return Math.ceil(p90 / mag) * mag;
+}
+
+/** The budget after loading models: a budget the user chose (even "none") is kept; else the default. */
+export function budgetAfterLoad(current: number | null, userChose: boolean, params: number[]): number | null {
+  return current !== null || userChose ? current : defaultBudget(params);
 }
 
 /** A cheap fingerprint of what the map and tables show about the models. */
@@ -72,6 +79,8 @@ export class App {
   private pinned = new Set<string>();
   private inspected: string | null = null;
   private budget: number | null = null;
+  /** Budgets the user set (typed or dragged), per experiment: never replaced by the default. */
+  private budgetChosen = new Map<string, number | null>();
   private details = new Map<string, ModelDetail>();
   private detailError: string | null = null;
   private detailLoading = false;
@@ -94,6 +103,7 @@ export class App {
   private readonly legend: MapLegend;
   private readonly tooltip: Tooltip;
   private readonly info: HTMLElement;
+  private readonly mapNote: HTMLElement;
   private readonly tabs: Tabs;
   private readonly inspector: Inspector;
   private readonly compareView: CompareView;
@@ -147,7 +157,7 @@ export class App {
     this.mapWrap = h("div", { class: "rm-mapwrap", "data-testid": "map" });
     this.root.appendChild(this.mapWrap);
     this.map = new ModelMap(this.mapWrap, {
-      onHover: (id, x, y) => this.onHover(id, x, y),
+      onHover: (id, x, y, stacked) => this.onHover(id, x, y, stacked),
       onClick: (id, additive) => this.onMapClick(id, additive),
       onLasso: (ids, additive) => {
         if (!additive) this.selected.clear();
@@ -175,6 +185,8 @@ export class App {
     this.tooltip = new Tooltip(this.mapWrap);
     this.info = h("div", { class: "rm-map-info", "data-testid": "map-info" });
     this.mapWrap.appendChild(this.info);
+    this.mapNote = h("div", { class: "rm-map-note", "data-testid": "map-note", style: "display:none" });
+    this.mapWrap.appendChild(this.mapNote);
     this.globalWarn = h("div", { style: "position:absolute;left:10px;bottom:28px;z-index:4;display:none" });
     this.mapWrap.appendChild(this.globalWarn);
 
@@ -204,7 +216,6 @@ export class App {
     this.generate = new GenerateView(panel("generate"), {
       generate: (req) => this.client.generate(req),
       enqueue: (req) => this.client.enqueue(req),
-      onBudget: (v) => this.setBudget(v),
       onEnqueued: () => void this.pollQueue(),
     });
     this.editor = new EditorView(panel("editor"), {
@@ -215,7 +226,7 @@ export class App {
       onEnqueued: () => void this.pollQueue(),
     });
     this.queueView = new QueueView(panel("queue"), {
-      onCancel: (id) => void this.queueAction(() => this.client.cancel(id), "Cancel"),
+      onCancel: (id) => this.queueAction(() => this.client.cancel(id), "Cancel"),
       onReorder: (id, p) => void this.queueAction(() => this.client.reorder(id, p), "Reorder"),
       onInspect: (id) => this.inspect(id, true),
       hasModel: (id) => this.byId.has(id),
@@ -310,7 +321,7 @@ export class App {
     this.inspected = null;
     this.projection = null;
     this.positions = new Map();
-    this.budget = null;
+    this.budget = this.budgetChosen.get(id) ?? null;
     this.details.clear();
     await Promise.all([this.loadModels(), this.loadProjection()]);
     this.refreshAll();
@@ -333,7 +344,7 @@ export class App {
       }
       this.knownIds = new Set(res.models.map((m) => m.id));
       this.visible = isFilterActive(this.filters) ? filterIds(this.models, this.filters) : null;
-      if (this.budget === null) this.budget = defaultBudget(res.models.map((m) => m.params));
+      this.budget = budgetAfterLoad(this.budget, this.budgetChosen.has(exp), res.models.map((m) => m.params));
       for (const id of [...this.selected]) if (!this.byId.has(id)) this.selected.delete(id);
       if (res.models.length) this.hideEmpty();
       else this.showEmpty();
@@ -428,13 +439,17 @@ export class App {
     }
   }
 
-  private async queueAction(fn: () => Promise<unknown>, what: string): Promise<void> {
+  /** Run a queue action; false (with an error banner) when the server refused it. */
+  private async queueAction(fn: () => Promise<unknown>, what: string): Promise<boolean> {
+    let ok = true;
     try {
       await fn();
     } catch (e) {
+      ok = false;
       this.errors.show((e as Error).message, `${what} failed`);
     }
     await this.pollQueue();
+    return ok;
   }
 
   private async fetchDetail(run: string): Promise<ModelDetail> {
@@ -477,6 +492,7 @@ export class App {
 
   private onKey = (e: KeyboardEvent): void => {
     if (e.key !== "Escape") return;
+    if (isEditableTarget(e.target)) return; // Escape in a field belongs to the field
     if (this.selected.size) this.clearSelection();
     else if (this.inspected) {
       this.inspected = null;
@@ -492,13 +508,13 @@ export class App {
     this.selectionChanged(false);
   }
 
-  private onHover(id: string | null, x: number, y: number): void {
+  private onHover(id: string | null, x: number, y: number, stacked = 1): void {
     const m = id ? this.byId.get(id) : undefined;
     if (!m) {
       this.tooltip.hide();
       return;
     }
-    this.tooltip.show(m, deltaVsParent(m, this.byId), x, y);
+    this.tooltip.show(m, deltaVsParent(m, this.byId), x, y, stacked);
   }
 
   private onMapClick(id: string | null, additive: boolean): void {
@@ -565,19 +581,20 @@ export class App {
   }
 
   private setBudget(v: number | null): void {
-    this.budget = v;
+    this.budget = clampBudget(v);
+    if (this.experiment) this.budgetChosen.set(this.experiment, this.budget);
     this.refreshMap();
     this.refreshToolbar();
     this.refreshSide();
   }
 
-  /** The models compared: the selection, at most 8 (the most accurate when more). */
+  /** The models compared: the selection, at most 8 (the most accurate finished ones when more). */
   private compareIds(): string[] {
     let ids = [...this.selected].filter((id) => this.byId.has(id));
     if (ids.length > 8) {
       ids = ids
         .map((id) => this.byId.get(id)!)
-        .sort((a, b) => (b.val_accuracy ?? -1) - (a.val_accuracy ?? -1))
+        .sort((a, b) => Number(isRanked(b)) - Number(isRanked(a)) || (b.val_accuracy ?? -1) - (a.val_accuracy ?? -1))
         .slice(0, 8)
         .map((m) => m.id);
     }
@@ -632,11 +649,8 @@ export class App {
 
   private refreshToolbar(): void {
     const n = this.models.length;
-    const onMap = this.models.filter((m) => this.positions.has(m.id)).length;
-    const parts = [`${n} model${n === 1 ? "" : "s"}`];
-    if (onMap < n) parts.push(`${n - onMap} without a position${this.kind === "posthoc" ? " (no predictions yet)" : ""}`);
+    const parts = [`${n} model${n === 1 ? "" : "s"}`, ...this.positionNotes()];
     if (this.visible) parts.push(`${this.visible.size} pass the filters`);
-    if (this.projection?.computing) parts.push("updating layout…");
     if (this.projection?.stress !== null && this.projection?.stress !== undefined) parts.push(`stress ${this.projection.stress.toFixed(3)}`);
     this.toolbar.update({
       experiments: this.experiments,
@@ -673,8 +687,19 @@ export class App {
       budget: this.budget,
     });
     const help = this.lassoMode ? "Drag to lasso-select (Ctrl adds)" : "Scroll to zoom · drag to pan · click to inspect · Shift-click / Shift-drag to select · Esc clears";
-    const missing = this.models.length - this.models.filter((m) => this.positions.has(m.id)).length;
-    this.info.textContent = missing && this.kind === "posthoc" ? `${help} · ${missing} models have no predictions yet` : help;
+    const notes = this.positionNotes();
+    this.info.textContent = [help, ...notes].join(" · ");
+    // Nothing on the map: say why in the middle of it (a layout on its way, or no predictions).
+    const onMap = this.models.some((m) => this.positions.has(m.id));
+    const note = !this.models.length || onMap || !this.projection ? null : this.projection.computing ? "Computing the layout…" : notes.join(" · ") || null;
+    this.mapNote.textContent = note ?? "";
+    this.mapNote.style.display = note ? "" : "none";
+  }
+
+  /** Why models are not on the map (the layout is still computing, or no predictions). */
+  private positionNotes(): string[] {
+    const kind = this.projection?.kind === "posthoc" || this.projection?.kind === "size" || this.projection?.kind === "structural" ? (this.projection.kind as ProjectionKind) : this.kind;
+    return positionNotes(this.models, this.positions, kind, this.projection?.computing ?? false);
   }
 
   private refreshLegend(): void {
@@ -717,6 +742,8 @@ export class App {
     const insp = this.inspected ? this.byId.get(this.inspected) ?? null : null;
     if (t === "inspector") {
       const parent = insp?.parent ? this.byId.get(insp.parent) : undefined;
+      // A delta only between finished runs (a cancelled run's accuracy is not comparable).
+      const parentAccuracy = insp && parent && deltaVsParent(insp, this.byId) !== null ? parent.val_accuracy : null;
       this.inspector.update({
         summary: insp,
         detail: insp ? this.details.get(insp.id) ?? null : null,
@@ -725,7 +752,7 @@ export class App {
         classNames: this.classNames,
         pinned: insp ? this.pinned.has(insp.id) : false,
         hoverClass: this.hoverClass,
-        parentAccuracy: parent?.val_accuracy ?? null,
+        parentAccuracy,
       });
     } else if (t === "compare") {
       this.scheduleCompare();

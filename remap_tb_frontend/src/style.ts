@@ -25,7 +25,9 @@ body { font-family: Roboto, "Helvetica Neue", Arial, system-ui, sans-serif; font
 .rm-btn.on { background:var(--rm-accent-soft); border-color:#ffb74d; color:#e65100; }
 .rm-btn.primary { background:var(--rm-accent); border-color:var(--rm-accent); color:#fff; font-weight:500; }
 .rm-btn.primary:hover { background:#ef6c00; }
-.rm-btn:disabled { opacity:.5; cursor:default; }
+input.rm-invalid { border-color:var(--rm-err); outline-color:var(--rm-err); }
+.rm-btn:disabled, .rm-btn.disabled { opacity:.5; cursor:not-allowed; }
+.rm-btn.disabled:hover { background:#fff; border-color:var(--rm-border); }
 .rm-btn.small { padding:1px 6px; font-size:12px; }
 select, input[type=number], input[type=text] { font:inherit; border:1px solid var(--rm-border); border-radius:4px; padding:3px 5px;
   background:#fff; color:var(--rm-text); }
@@ -33,6 +35,8 @@ input[type=number] { width:72px; }
 .rm-mapwrap { position:relative; background:#fff; border-right:1px solid var(--rm-border); min-width:0; min-height:0; overflow:hidden; }
 .rm-mapwrap canvas { position:absolute; left:0; top:0; }
 .rm-map-overlay { position:absolute; left:0; top:0; pointer-events:none; }
+.rm-map-note { position:absolute; left:50%; top:45%; transform:translate(-50%,-50%); z-index:4; background:rgba(255,255,255,.92);
+  border:1px solid var(--rm-border); border-radius:6px; padding:10px 16px; color:var(--rm-muted); pointer-events:none; }
 .rm-map-info { position:absolute; left:10px; bottom:8px; color:var(--rm-muted); font-size:11px; pointer-events:none;
   background:rgba(255,255,255,.85); padding:2px 6px; border-radius:3px; }
 .rm-map-legend { position:absolute; right:10px; top:8px; font-size:11px; background:rgba(255,255,255,.85);
@@ -64,7 +68,12 @@ input[type=number] { width:72px; }
 .rm-drawer-body { overflow:auto; flex:1; }
 table.rm-table { border-collapse:collapse; width:100%; font-size:12px; }
 table.rm-table th { position:sticky; top:0; background:#fafafa; text-align:left; font-weight:500; color:var(--rm-muted);
-  padding:4px 8px; border-bottom:1px solid var(--rm-border); white-space:nowrap; z-index:1; }
+  padding:4px 8px; border-bottom:0; box-shadow:inset 0 -1px 0 var(--rm-border); white-space:nowrap; z-index:3; background-clip:padding-box; }
+/* Sticky things in a padded tab panel stick at the panel's edge, not inside its 12px padding
+   (where the rows scrolling past would show through); opaque, above the content. */
+.rm-tabpanel table.rm-table th { top:-12px; }
+.rm-sticky-bottom { position:sticky; bottom:-12px; z-index:3; background:#fff; padding:8px 0;
+  display:flex; gap:8px; align-items:center; box-shadow:0 -1px 0 var(--rm-border); }
 table.rm-table th.sortable { cursor:pointer; user-select:none; }
 table.rm-table th.sorted { color:var(--rm-text); }
 table.rm-table td { padding:3px 8px; border-bottom:1px solid #f0f0f0; vertical-align:middle; }

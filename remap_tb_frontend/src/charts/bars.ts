@@ -19,6 +19,8 @@ export interface BarsData {
   mode: "absolute" | "difference";
   reference?: string; // series id for "difference"
   highlightClass?: number | null;
+  /** What to say when no series has values (default: a generic "not yet"). */
+  emptyText?: string;
 }
 
 export interface BarsCallbacks {
@@ -41,7 +43,7 @@ export class ClassBars {
     clear(this.root);
     const withValues = d.series.filter((x) => x.values);
     if (!withValues.length) {
-      this.root.appendChild(h("div", { class: "rm-muted rm-small" }, "No per-class accuracy yet (the model has not finished an epoch)."));
+      this.root.appendChild(h("div", { class: "rm-muted rm-small" }, d.emptyText ?? "No per-class accuracy yet: it is computed when training finishes."));
       return;
     }
     const ref = d.mode === "difference" ? withValues.find((x) => x.id === d.reference) ?? withValues[0] : null;

@@ -11,11 +11,11 @@ export class ConfusionChart {
     container.appendChild(this.root);
   }
 
-  update(d: { matrix: number[][] | null; classNames: string[] }): void {
+  update(d: { matrix: number[][] | null; classNames: string[]; emptyText?: string }): void {
     clear(this.root);
     const m = d.matrix;
     if (!m || !m.length) {
-      this.root.appendChild(h("div", { class: "rm-muted rm-small" }, "No confusion matrix yet."));
+      this.root.appendChild(h("div", { class: "rm-muted rm-small" }, d.emptyText ?? "No confusion matrix yet."));
       return;
     }
     const n = m.length;

@@ -10,13 +10,14 @@
 // The chart never fetches: the app passes everything through `update(data)`.
 
 import { quadtree, select, zoom, zoomIdentity } from "d3";
-import type { Quadtree, ZoomBehavior, ZoomTransform } from "d3";
+import type { Quadtree, QuadtreeLeaf, ZoomBehavior, ZoomTransform } from "d3";
 import type { ModelSummary, ProjectionKind } from "../types";
 import { ACCENT, accuracyColor, classColor, ColorBy, FILTERED_COLOR, originColor } from "../lib/color";
 import { Pt, pointsInPolygon } from "../lib/lasso";
 import { paretoFront } from "../lib/pareto";
 import { applyFit, easeCubicInOut, FitTransform, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../lib/scales";
 import { formatParams } from "../lib/format";
+import { chooseFromStack } from "../lib/pick";
 
 /** Colour ranges start at this quantile, so a few failed models do not wash out the rest. */
 const ROBUST_LOW = 0.1;
@@ -43,7 +44,9 @@ export interface MapData {
 }
 
 export interface MapCallbacks {
-  onHover(id: string | null, clientX: number, clientY: number): void;
+  /** `stacked`: how many points lie under the pointer (overlapping ones). */
+  onHover(id: string | null, clientX: number, clientY: number, stacked: number): void;
+  /** The point clicked; among overlapping points, the one the click means (see chooseFromStack). */
   onClick(id: string | null, additive: boolean): void;
   onLasso(ids: string[], additive: boolean): void;
   onBudget(params: number): void;
@@ -99,6 +102,7 @@ export class ModelMap {
   private startX = new Float32Array(0);
   private startY = new Float32Array(0);
   private radius = new Float32Array(0);
+  private maxRadius = 8;
   private fill: string[] = [];
   private groups = new Map<string, number[]>();
   private tree: Quadtree<number> | null = null;
@@ -229,6 +233,8 @@ export class ModelMap {
     const rMax = Math.max(3.5, Math.min(8, 8 * Math.sqrt(300 / Math.max(1, n))));
     const rScale = makeRadiusScale(data.models.map((m) => m.params), Math.max(2.5, rMax * 0.38), rMax);
     for (let i = 0; i < n; i++) this.radius[i] = rScale(data.models[i].params);
+    this.maxRadius = rMax;
+    for (let i = 0; i < n; i++) this.maxRadius = Math.max(this.maxRadius, this.radius[i]);
     this.computeBase();
     // Start positions: where each point is drawn now (new points start at their target).
     this.startX = new Float32Array(n);
@@ -684,18 +690,26 @@ export class ModelMap {
     return Math.abs(x - bx) < 6;
   }
 
-  /** Index of the point under (sx, sy) in screen px, or -1. */
-  private pick(sx: number, sy: number): number {
-    if (!this.tree) return -1;
-    const k = this.transform.k;
-    const bx = (sx - this.transform.x) / k;
-    const by = (sy - this.transform.y) / k;
-    const found = this.tree.find(bx, by, 14 / k);
-    if (found === undefined) return -1;
-    // Accept only within the point's radius plus a small margin (in screen px).
-    const dx = this.baseX[found] * k + this.transform.x - sx;
-    const dy = this.baseY[found] * k + this.transform.y - sy;
-    return Math.hypot(dx, dy) <= this.radius[found] + 6 ? found : -1;
+  /** Indexes of every point under (sx, sy) in screen px (within its radius + 6), nearest first. */
+  private pickStack(sx: number, sy: number): number[] {
+    if (!this.tree) return [];
+    const { k, x: tx, y: ty } = this.transform;
+    const bx = (sx - tx) / k,
+      by = (sy - ty) / k;
+    const R = (this.maxRadius + 6) / k;
+    const hits: [number, number][] = [];
+    this.tree.visit((node, x0, y0, x1, y1) => {
+      if (!Array.isArray(node)) {
+        for (let leaf: QuadtreeLeaf<number> | undefined = node; leaf; leaf = leaf.next) {
+          const i = leaf.data;
+          const d = Math.hypot(this.baseX[i] * k + tx - sx, this.baseY[i] * k + ty - sy);
+          if (d <= this.radius[i] + 6) hits.push([d, i]);
+        }
+      }
+      return x0 > bx + R || y0 > by + R || x1 < bx - R || y1 < by - R;
+    });
+    hits.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return hits.map((h) => h[1]);
   }
 
   private onPointerMove = (e: PointerEvent): void => {
@@ -712,14 +726,15 @@ export class ModelMap {
       return;
     }
     this.canvas.style.cursor = this.nearBudget(e) ? "ew-resize" : this.data?.lassoMode || e.shiftKey ? "crosshair" : "default";
-    const i = this.pick(x, y);
+    const stack = this.pickStack(x, y);
+    const i = stack.length ? stack[0] : -1;
     if (i !== this.hovered) {
       this.hovered = i;
       this.drawOverlay();
-      this.cb.onHover(i >= 0 ? this.ids[i] : null, e.clientX, e.clientY);
+      this.cb.onHover(i >= 0 ? this.ids[i] : null, e.clientX, e.clientY, stack.length);
       perfHook().lastHoverMs = performance.now() - t0;
     } else if (i >= 0) {
-      this.cb.onHover(this.ids[i], e.clientX, e.clientY);
+      this.cb.onHover(this.ids[i], e.clientX, e.clientY, stack.length);
     }
     if (i >= 0) this.canvas.style.cursor = "pointer";
   };
@@ -728,7 +743,7 @@ export class ModelMap {
     if (this.hovered !== -1) {
       this.hovered = -1;
       this.drawOverlay();
-      this.cb.onHover(null, 0, 0);
+      this.cb.onHover(null, 0, 0, 0);
     }
   };
 
@@ -775,8 +790,10 @@ export class ModelMap {
       return;
     }
     const [x, y] = this.local(e);
-    const i = this.pick(x, y);
-    this.cb.onClick(i >= 0 ? this.ids[i] : null, e.shiftKey || e.ctrlKey || e.metaKey);
+    const additive = e.shiftKey || e.ctrlKey || e.metaKey;
+    const stack = this.pickStack(x, y).map((i) => this.ids[i]);
+    // Overlapping points: repeated clicks cycle through them; Shift-click adds the nearest unselected one.
+    this.cb.onClick(chooseFromStack(stack, this.data?.inspected ?? null, this.data?.selected ?? new Set(), additive), additive);
   };
 
   /** Test hook: positioned, visible points in viewport (client) coordinates. */

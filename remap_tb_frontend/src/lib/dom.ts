@@ -51,3 +51,15 @@ export function clear(el: Node): void {
 export function code(text: string): HTMLElement {
   return h("code", { class: "rm-code" }, text);
 }
+
+const NON_TEXT_INPUTS = new Set(["checkbox", "radio", "button", "submit", "reset", "range", "color", "file", "image"]);
+
+/** Whether a key event's target takes typing (a text field, select or editable element). */
+export function isEditableTarget(t: EventTarget | null): boolean {
+  const el = t as { tagName?: unknown; type?: unknown; isContentEditable?: unknown } | null;
+  if (!el || typeof el.tagName !== "string") return false;
+  const tag = el.tagName.toUpperCase();
+  if (tag === "TEXTAREA" || tag === "SELECT") return true;
+  if (tag === "INPUT") return !NON_TEXT_INPUTS.has(String(el.type ?? "text").toLowerCase());
+  return el.isContentEditable === true;
+}

@@ -5,11 +5,11 @@ import type { ModelSummary } from "../types";
 export type SortKey = "id" | "origin" | "val_accuracy" | "delta" | "train_accuracy" | "params" | "depth" | "state" | "created";
 export type SortDir = "asc" | "desc";
 
-/** Accuracy change vs the parent (null when either is unknown). */
+/** Accuracy change vs the parent (null when either is unknown or has not finished training). */
 export function deltaVsParent(m: ModelSummary, byId: Map<string, ModelSummary>): number | null {
-  if (!m.parent || m.val_accuracy === null) return null;
+  if (!m.parent || m.val_accuracy === null || m.status.state !== "done") return null;
   const p = byId.get(m.parent);
-  if (!p || p.val_accuracy === null) return null;
+  if (!p || p.val_accuracy === null || p.status.state !== "done") return null;
   return m.val_accuracy - p.val_accuracy;
 }
 
@@ -61,4 +61,14 @@ function cmp(a: number | string, b: number | string): number {
   const sa = String(a),
     sb = String(b);
   return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/** Only finished models are ranked (a cancelled run's accuracy is not comparable). */
+export function isRanked(m: ModelSummary): boolean {
+  return m.status.state === "done";
+}
+
+/** The `n` most accurate finished models. */
+export function topModels(models: ModelSummary[], n: number, byId?: Map<string, ModelSummary>): ModelSummary[] {
+  return sortModels(models.filter(isRanked), "val_accuracy", "desc", byId).slice(0, n);
 }

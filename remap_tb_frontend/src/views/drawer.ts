@@ -6,7 +6,7 @@ import type { ModelSummary } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct } from "../lib/format";
-import { deltaVsParent, SortDir, SortKey, sortModels } from "../lib/sort";
+import { deltaVsParent, SortDir, SortKey, sortModels, topModels } from "../lib/sort";
 import { ORIGIN_COLORS } from "../lib/color";
 
 export interface DrawerData {
@@ -30,7 +30,7 @@ const COLUMNS: { key: SortKey | null; label: string; num?: boolean; title?: stri
   { key: "id", label: "Model" },
   { key: "origin", label: "Origin / changes" },
   { key: "val_accuracy", label: "Val acc", num: true },
-  { key: "delta", label: "Δ parent", num: true, title: "Validation accuracy change vs the parent model" },
+  { key: "delta", label: "Δ parent", num: true, title: "Validation accuracy change vs the parent model (finished runs only)" },
   { key: "train_accuracy", label: "Train acc", num: true },
   { key: "params", label: "Params", num: true },
   { key: "depth", label: "Depth", num: true },
@@ -69,12 +69,12 @@ export class Drawer {
     clear(this.body);
     const collected = d.models.filter((m) => d.selected.has(m.id) || d.pinned.has(m.id));
     const mode = this.mode === "auto" ? (collected.length ? "collected" : "top") : this.mode;
-    let rows = mode === "collected" ? collected : mode === "top" ? sortModels(d.models, "val_accuracy", "desc", d.byId).slice(0, 25) : d.models;
+    let rows = mode === "collected" ? collected : mode === "top" ? topModels(d.models, 25, d.byId) : d.models;
     rows = sortModels(rows, this.sortKey, this.sortDir, d.byId);
     const seg = h("div", { class: "rm-seg", "data-testid": "drawer-mode" });
     for (const [m, label] of [
       ["collected", `Selected & pinned (${collected.length})`],
-      ["top", "Top 25"],
+      ["top", "Top 25 finished"],
       ["all", `All (${d.models.length})`],
     ] as const) {
       const b = h("button", { class: mode === m ? "on" : "", "data-mode": m }, label);

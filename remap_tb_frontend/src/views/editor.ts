@@ -11,7 +11,8 @@ import { h, clear } from "../lib/dom";
 import { formatParams, formatShape } from "../lib/format";
 import { TYPE_LABELS, layerColor } from "../lib/layers";
 import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, placeholderText } from "../lib/schema";
-import { mulberry32, randomKey } from "../lib/random";
+import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
+import { explainServerError, intField } from "../lib/form";
 
 export interface EditorData {
   inspected: ModelSummary | null;
@@ -68,8 +69,7 @@ export class EditorView {
   private validating = 0; // request sequence number
   private timer = 0;
   private data: EditorData | null = null;
-  private readonly rng = mulberry32((Date.now() ^ 0x5eed) & 0xffffffff);
-  private clientKey = "";
+  private readonly history = new EnqueueHistory();
 
   constructor(container: HTMLElement, private readonly cb: EditorCallbacks) {
     this.root = h("div", { "data-testid": "editor" });
@@ -83,7 +83,7 @@ export class EditorView {
     this.listEl = h("div", { "data-testid": "editor-layers" });
     this.totalsEl = h("div", { class: "rm-section", "data-testid": "editor-totals" });
     this.root.append(h("div", { class: "rm-section" }, h("h3", {}, "Layers"), this.glyphEl, this.specErrEl, this.listEl), this.totalsEl);
-    this.epochs = h("input", { type: "number", min: 1, placeholder: "default", "data-testid": "editor-epochs" }) as HTMLInputElement;
+    this.epochs = h("input", { type: "number", min: 1, max: 1000, step: 1, placeholder: "default", "data-testid": "editor-epochs" }) as HTMLInputElement;
     this.enqueueBtn = h("button", { class: "rm-btn primary", "data-testid": "editor-enqueue" }, "Enqueue as handcrafted");
     this.enqueueBtn.addEventListener("click", () => void this.enqueue());
     this.messageEl = h("div", { "data-testid": "editor-message" });
@@ -123,7 +123,6 @@ export class EditorView {
     this.spec = JSON.parse(JSON.stringify(detail.spec)) as Spec;
     this.parent = detail.id;
     this.activeSlot = null;
-    this.clientKey = "";
     clear(this.messageEl);
     this.render();
     this.scheduleValidate(0);
@@ -138,7 +137,6 @@ export class EditorView {
     this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
     this.parent = null;
     this.activeSlot = null;
-    this.clientKey = "";
     clear(this.messageEl);
     this.render();
     this.scheduleValidate(0);
@@ -172,8 +170,10 @@ export class EditorView {
     this.renderHead();
     clear(this.listEl);
     this.rows = [];
+    this.enqueueBtn.title = this.spec ? "" : "Start empty or from a model first";
     if (!this.spec) {
       this.glyphEl.style.display = "none";
+      this.enqueueBtn.disabled = true;
       return;
     }
     this.glyphEl.style.display = "";
@@ -270,7 +270,6 @@ export class EditorView {
       const v = Number(raw);
       layer[name] = Number.isFinite(v) ? v : raw;
     } else layer[name] = raw;
-    this.clientKey = "";
     this.scheduleValidate(250);
   }
 
@@ -282,7 +281,6 @@ export class EditorView {
     if (!this.schema) return;
     this.spec.layers.splice(pos, 0, newLayer(this.schema, type));
     this.activeSlot = this.activeSlot === null ? null : pos + 1;
-    this.clientKey = "";
     this.render();
     this.scheduleValidate(0);
   }
@@ -291,7 +289,6 @@ export class EditorView {
     if (!this.spec) return;
     this.spec.layers.splice(i, 1);
     this.activeSlot = null;
-    this.clientKey = "";
     this.render();
     this.scheduleValidate(0);
   }
@@ -302,7 +299,6 @@ export class EditorView {
     const L = this.spec.layers;
     if (j < 0 || j >= L.length) return;
     [L[i], L[j]] = [L[j], L[i]];
-    this.clientKey = "";
     this.render();
     this.scheduleValidate(0);
   }
@@ -384,24 +380,28 @@ export class EditorView {
 
   private async enqueue(): Promise<void> {
     if (!this.spec || !this.validation?.valid) return;
-    if (!this.clientKey) this.clientKey = randomKey(this.rng);
+    const ep = intField("Epochs", this.epochs.value, 1, 1000, null);
+    if (!ep.ok) {
+      this.showMessage("err", ep.error);
+      return;
+    }
     const req: EnqueueRequest = {
-      items: [{ spec: this.spec, parent: this.parent, origin: "handcrafted" }],
-      client_key: this.clientKey,
+      items: [{ spec: JSON.parse(JSON.stringify(this.spec)) as Spec, parent: this.parent, origin: "handcrafted" }],
     };
-    const ep = Number(this.epochs.value);
-    if (this.epochs.value !== "" && Number.isFinite(ep)) req.epochs = Math.round(ep);
+    if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;
+    req.client_key = this.history.key(req); // the same body -> the same key -> the same ids
     this.enqueueBtn.disabled = true;
     try {
       const res = await this.cb.enqueue(req);
-      this.showMessage("ok", `Queued ${res.request_ids.join(", ")} for training. It appears on the map when it finishes (see the Queue tab).`);
+      const noted = this.history.note(res.request_ids);
+      this.showMessage(noted.fresh.length ? "ok" : "warn", enqueueMessage(res.request_ids, noted));
       this.messageEl.firstElementChild?.setAttribute("data-request-ids", res.request_ids.join(","));
-      this.cb.onEnqueued(res.request_ids);
+      if (noted.fresh.length) this.cb.onEnqueued(res.request_ids);
     } catch (e) {
-      this.showMessage("err", `Enqueue failed: ${(e as Error).message}`);
+      this.showMessage("err", `Enqueue failed: ${explainServerError((e as Error).message)}`);
     } finally {
-      this.enqueueBtn.disabled = !this.validation?.valid;
+      this.enqueueBtn.disabled = !this.spec || !this.validation?.valid;
     }
   }
 

@@ -8,7 +8,10 @@ import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams } from "../lib/format";
 import { TYPE_LABELS, layerColor } from "../lib/layers";
-import { mulberry32, randomKey } from "../lib/random";
+import { mulberry32 } from "../lib/random";
+import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
+import { explainServerError, intField, Parsed } from "../lib/form";
+import { MAX_BUDGET } from "../lib/budget";
 
 export interface GenerateData {
   inspected: ModelSummary | null;
@@ -20,11 +23,57 @@ export interface GenerateData {
 export interface GenerateCallbacks {
   generate(req: GenerateRequest): Promise<GenerateResponse>;
   enqueue(req: EnqueueRequest): Promise<EnqueueResponse>;
-  onBudget(v: number | null): void;
   onEnqueued(ids: string[]): void;
 }
 
 const CHANGE_TYPES: ChangeType[] = ["replace", "reparameterise", "remove", "insert"];
+
+/** The form's fields as typed. */
+export interface GenerateFormRaw {
+  count: string;
+  maxChanges: string;
+  seed: string;
+  minParams: string;
+  maxParams: string;
+  maxDepth: string;
+  epochs: string;
+}
+
+export interface GenerateFormValues {
+  count: number;
+  maxChanges: number;
+  seed: number;
+  minParams: number | null;
+  maxParams: number | null;
+  maxDepth: number | null;
+  epochs: number | null;
+}
+
+/** The server's limits for options.count and options.max_changes. */
+export const MAX_CHILDREN = 100;
+export const MAX_CHANGES = 10;
+
+/** Check the form before POST, with the field names the user sees. */
+export function parseGenerateForm(raw: GenerateFormRaw): Parsed<GenerateFormValues> {
+  const fields = {
+    count: intField("Children", raw.count, 1, MAX_CHILDREN, 5),
+    maxChanges: intField("Changes per child", raw.maxChanges, 1, MAX_CHANGES, 3),
+    seed: intField("Seed", raw.seed, 0, Number.MAX_SAFE_INTEGER, 0),
+    minParams: intField("Parameters (min)", raw.minParams, 0, MAX_BUDGET, null),
+    maxParams: intField("Parameters (max)", raw.maxParams, 1, MAX_BUDGET, null),
+    maxDepth: intField("Max depth", raw.maxDepth, 0, null, null),
+    epochs: intField("Epochs", raw.epochs, 1, 1000, null),
+  };
+  const out: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (!v.ok) return v;
+    out[k] = v.value;
+  }
+  const values = out as unknown as GenerateFormValues;
+  if (values.minParams !== null && values.maxParams !== null && values.minParams > values.maxParams)
+    return { ok: false, error: `Parameters: the minimum (${values.minParams.toLocaleString("en-US")}) is above the maximum (${values.maxParams.toLocaleString("en-US")}).` };
+  return { ok: true, value: values };
+}
 
 /** Why a candidate cannot or should not be trained (null = fine). */
 export function candidateProblem(c: Candidate, budget: number | null, minParams: number | null): string | null {
@@ -48,12 +97,15 @@ export class GenerateView {
   private candidates: Candidate[] = [];
   private ticked = new Set<string>();
   private ticksTouched = false; // the user changed the default ticks
-  private clientKey = "";
+  private readonly history = new EnqueueHistory();
   private readonly rng = mulberry32(Date.now() & 0xffffffff);
   private parentKey = "";
   private busy = false;
-  private lastBudget: number | null | undefined = undefined;
-  private previewBudget: number | null = null; // the budget the candidates were checked against
+  private lastMax: number | null | undefined = undefined;
+  private previewBudget: number | null = null; // the maximum the candidates were checked against
+  /** The user typed a maximum: it no longer follows the map's budget. */
+  private maxTouched = false;
+  private readonly maxNote: HTMLElement;
 
   private readonly kindBtns = new Map<GenerateKind, HTMLButtonElement>();
   private readonly count: HTMLInputElement;
@@ -88,9 +140,9 @@ export class GenerateView {
       seg.appendChild(b);
     }
     const num = (attrs: Record<string, string | number>) => h("input", { type: "number", ...attrs }) as HTMLInputElement;
-    this.count = num({ min: 1, max: 200, value: 5, "data-testid": "generate-count" });
-    this.maxChanges = num({ min: 1, max: 20, value: 3, "data-testid": "generate-max-changes" });
-    this.seed = num({ min: 0, value: 0, "data-testid": "generate-seed" });
+    this.count = num({ min: 1, max: MAX_CHILDREN, step: 1, value: 5, "data-testid": "generate-count" });
+    this.maxChanges = num({ min: 1, max: MAX_CHANGES, step: 1, value: 3, "data-testid": "generate-max-changes" });
+    this.seed = num({ min: 0, step: 1, value: 0, "data-testid": "generate-seed" });
     const reseed = h("button", { class: "rm-btn small", title: "New random seed" }, "↻");
     reseed.addEventListener("click", () => (this.seed.value = String(Math.floor(this.rng() * 1e6))));
     const changes = h("div", { class: "rm-checks" });
@@ -100,13 +152,18 @@ export class GenerateView {
       changes.appendChild(h("label", {}, box, c));
     }
     this.layersEl = h("div", { class: "rm-checks", "data-testid": "generate-layers" });
-    this.minParams = num({ min: 0, placeholder: "none", "data-testid": "generate-min-params", style: "width:90px" });
-    this.maxParams = num({ min: 1, placeholder: "none", "data-testid": "generate-max-params", style: "width:90px" });
-    this.maxParams.addEventListener("change", () => {
-      const v = Number(this.maxParams.value);
-      this.cb.onBudget(this.maxParams.value === "" || !(v > 0) ? null : Math.round(v));
+    this.minParams = num({ min: 0, max: MAX_BUDGET, step: 1, placeholder: "none", "data-testid": "generate-min-params", style: "width:90px" });
+    this.maxParams = num({ min: 1, max: MAX_BUDGET, step: 1, placeholder: "none", "data-testid": "generate-max-params", style: "width:90px" });
+    // The maximum starts as the map's budget and follows it until the user types one here;
+    // typing here does not move the map's budget.
+    this.maxNote = h("span", { class: "rm-muted rm-small", "data-testid": "generate-max-note" });
+    this.maxParams.addEventListener("input", () => {
+      this.maxTouched = true;
+      this.renderMaxNote();
     });
-    this.maxDepth = num({ min: 0, placeholder: "none", "data-testid": "generate-max-depth" });
+    this.maxParams.addEventListener("change", () => this.maxChanged());
+    this.minParams.addEventListener("change", () => this.maxChanged(true));
+    this.maxDepth = num({ min: 0, step: 1, placeholder: "none", "data-testid": "generate-max-depth" });
     const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" }, h("span", { class: "rm-muted rm-small" }, "all (loading the layer types…)"));
     this.typesEl = types;
     this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
@@ -125,7 +182,7 @@ export class GenerateView {
       row("Changes per child", h("span", {}, "1 to ", this.maxChanges), true),
       row("Change types", changes, true),
       row("Seed", h("span", {}, this.seed, " ", reseed), true),
-      row("Parameters", h("span", {}, this.minParams, " to ", this.maxParams, h("span", { class: "rm-muted rm-small" }, " (max = the budget line)"))),
+      row("Parameters", h("span", {}, this.minParams, " to ", this.maxParams, " ", this.maxNote)),
       row("Max depth", this.maxDepth),
       row("Allowed layers", types),
       row("Epochs", this.epochs),
@@ -139,6 +196,43 @@ export class GenerateView {
     this.resultEl = h("div", { "data-testid": "candidate-list" });
     this.root.append(this.messageEl, this.resultEl);
     this.setKind("ablation");
+    this.renderMaxNote();
+  }
+
+  /** The maximum the candidates are checked against: the typed one, else the map's budget. */
+  private effectiveMax(): number | null {
+    if (!this.maxTouched) return this.data?.budget ?? null;
+    const r = intField("", this.maxParams.value, 1, MAX_BUDGET, null);
+    return r.ok ? r.value : this.data?.budget ?? null;
+  }
+
+  private renderMaxNote(): void {
+    clear(this.maxNote);
+    if (!this.maxTouched) {
+      this.maxNote.appendChild(document.createTextNode("= map budget"));
+      this.maxNote.title = "The maximum follows the map's budget until you type one here (typing here does not move the map's budget)";
+      return;
+    }
+    this.maxNote.title = "Your own maximum for this search; the map's budget is unchanged";
+    const reset = h("a", { href: "#", "data-testid": "generate-max-reset", title: "Follow the map's budget again" }, "↺ map budget");
+    reset.addEventListener("click", (e) => {
+      e.preventDefault();
+      this.maxTouched = false;
+      this.maxParams.value = this.data?.budget == null ? "" : String(this.data.budget);
+      this.renderMaxNote();
+      this.maxChanged();
+    });
+    this.maxNote.append(reset);
+  }
+
+  /** Re-check the previewed candidates against a changed maximum (or minimum). */
+  private maxChanged(force = false): void {
+    const eff = this.effectiveMax();
+    if (this.candidates.length && (force || eff !== this.lastMax)) {
+      if (!this.ticksTouched) this.defaultTicks();
+      this.renderCandidates(null);
+    }
+    this.lastMax = eff;
   }
 
   private setKind(k: GenerateKind): void {
@@ -169,7 +263,7 @@ export class GenerateView {
   update(d: GenerateData): void {
     this.data = d;
     if (d.selected.length >= 2 && this.source === "inspected" && !d.inspected) this.source = "selection";
-    if (document.activeElement !== this.maxParams) this.maxParams.value = d.budget === null ? "" : String(d.budget);
+    if (!this.maxTouched && document.activeElement !== this.maxParams) this.maxParams.value = d.budget === null ? "" : String(d.budget);
     const parents = this.parents();
     const key = `${this.source}|${parents.map((p) => p.id).join(",")}|${d.inspected?.id}|${d.selected.length}`;
     if (key !== this.parentKey) {
@@ -177,11 +271,7 @@ export class GenerateView {
       this.renderParents(parents);
     }
     this.previewBtn.disabled = parents.length === 0 || this.busy;
-    if (this.candidates.length && d.budget !== this.lastBudget) {
-      if (!this.ticksTouched) this.defaultTicks();
-      this.renderCandidates(null);
-    }
-    this.lastBudget = d.budget;
+    this.maxChanged();
   }
 
   private renderParents(parents: ModelSummary[]): void {
@@ -239,26 +329,42 @@ export class GenerateView {
       c = req.constraints!;
     if (this.layerBoxes.length) {
       const layers = this.layerBoxes.filter((b) => b.checked).map((b) => Number(b.value));
-      if (!layers.length) return "Tick at least one layer to touch.";
+      if (!layers.length) return "Layers to touch: tick at least one.";
       if (layers.length < this.layerBoxes.length) o.layers = layers;
     }
+    const form = this.form();
+    if (!form.ok) return form.error;
+    const f = form.value;
     if (this.kind === "variation") {
-      o.count = intOr(this.count, 5);
-      o.max_changes = intOr(this.maxChanges, 3);
+      o.count = f.count;
+      o.max_changes = f.maxChanges;
       const ct = CHANGE_TYPES.filter((t) => this.changeBoxes.get(t)!.checked);
-      if (!ct.length) return "Tick at least one change type.";
+      if (!ct.length) return "Change types: tick at least one.";
       o.change_types = ct;
-      o.seed = intOr(this.seed, 0);
+      o.seed = f.seed;
     }
-    const minP = intOrNull(this.minParams),
-      maxP = intOrNull(this.maxParams),
-      depth = intOrNull(this.maxDepth);
+    const minP = f.minParams,
+      maxP = f.maxParams,
+      depth = f.maxDepth;
     if (minP !== null) c.min_params = minP;
     if (maxP !== null) c.max_params = maxP;
     if (depth !== null) c.max_depth = depth;
     const allowed = [...this.typeBoxes].filter(([, box]) => box.checked).map(([t]) => t);
     if (allowed.length < this.typeBoxes.size) c.allowed_types = allowed;
     return req;
+  }
+
+  private form(): Parsed<GenerateFormValues> {
+    const variation = this.kind === "variation";
+    return parseGenerateForm({
+      count: variation ? this.count.value : "",
+      maxChanges: variation ? this.maxChanges.value : "",
+      seed: variation ? this.seed.value : "",
+      minParams: this.minParams.value,
+      maxParams: this.maxTouched ? this.maxParams.value : this.data?.budget == null ? "" : String(this.data.budget),
+      maxDepth: this.maxDepth.value,
+      epochs: this.epochs.value,
+    });
   }
 
   private async preview(): Promise<void> {
@@ -275,14 +381,14 @@ export class GenerateView {
       const res = await this.cb.generate(req);
       this.candidates = res.candidates;
       this.previewBudget = req.constraints?.max_params ?? null;
-      this.clientKey = randomKey(this.rng);
+      this.lastMax = this.effectiveMax();
       this.ticksTouched = false;
       this.defaultTicks();
       this.renderCandidates(res);
     } catch (e) {
       this.candidates = [];
       clear(this.resultEl);
-      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `Generate failed: ${(e as Error).message}`));
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `Generate failed: ${explainServerError((e as Error).message)}`));
     } finally {
       this.busy = false;
       this.previewBtn.disabled = false;
@@ -293,7 +399,7 @@ export class GenerateView {
   /** Tick every candidate without a problem (invalid, over budget, under the minimum). */
   private defaultTicks(): void {
     const minP = intOrNull(this.minParams);
-    this.ticked = new Set(this.candidates.filter((c) => candidateProblem(c, this.data?.budget ?? null, minP) === null).map((c) => c.key));
+    this.ticked = new Set(this.candidates.filter((c) => candidateProblem(c, this.effectiveMax(), minP) === null).map((c) => c.key));
   }
 
   private renderCandidates(res: GenerateResponse | null): void {
@@ -306,10 +412,10 @@ export class GenerateView {
       this.resultEl.appendChild(h("div", { class: "rm-empty" }, "No candidates satisfy these constraints. Loosen them (budget, allowed layers, depth) and preview again."));
       return;
     }
-    const budget = this.data?.budget ?? null;
+    const budget = this.effectiveMax();
     const minP = intOrNull(this.minParams);
     if (budget !== this.previewBudget)
-      this.resultEl.appendChild(h("div", { class: "rm-banner warn", "data-testid": "generate-stale" }, `The budget changed since this preview (${formatParams(this.previewBudget)} → ${formatParams(budget)}): preview again to re-check the candidates.`));
+      this.resultEl.appendChild(h("div", { class: "rm-banner warn", "data-testid": "generate-stale" }, `The parameter maximum changed since this preview (${formatParams(this.previewBudget)} → ${formatParams(budget)}): preview again to re-check the candidates.`));
     const all = h("input", { type: "checkbox", title: "Tick all trainable" }) as HTMLInputElement;
     const trainable = this.candidates.filter((c) => candidateProblem(c, budget, minP) === null || c.valid);
     all.checked = trainable.every((c) => this.ticked.has(c.key));
@@ -342,7 +448,7 @@ export class GenerateView {
     }
     const btn = h("button", { class: "rm-btn primary", "data-testid": "enqueue-button" }, "Enqueue");
     btn.addEventListener("click", () => void this.enqueueTicked(btn));
-    this.resultEl.appendChild(h("div", { style: "position:sticky;bottom:0;background:#fff;padding:8px 0;display:flex;gap:8px;align-items:center" }, btn, h("span", { class: "rm-muted rm-small", "data-testid": "enqueue-count" })));
+    this.resultEl.appendChild(h("div", { class: "rm-sticky-bottom" }, btn, h("span", { class: "rm-muted rm-small", "data-testid": "enqueue-count" })));
     this.updateEnqueueButton();
   }
 
@@ -359,26 +465,32 @@ export class GenerateView {
   private async enqueueTicked(btn: HTMLButtonElement): Promise<void> {
     const chosen = this.candidates.filter((c) => this.ticked.has(c.key) && c.valid);
     if (!chosen.length) return;
+    const ep = intField("Epochs", this.epochs.value, 1, 1000, null);
+    clear(this.messageEl);
+    if (!ep.ok) {
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "enqueue-error" }, ep.error));
+      return;
+    }
     const origin: Origin = this.kind === "ablation" ? "ablation" : "variation";
     const req: EnqueueRequest = {
       items: chosen.map((c) => ({ spec: c.spec, parent: c.parent, origin, changes: c.changes })),
-      client_key: this.clientKey,
     };
-    const ep = intOrNull(this.epochs);
-    if (ep !== null) req.epochs = ep;
+    if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;
+    req.client_key = this.history.key(req); // the same body -> the same key -> the same ids
     btn.disabled = true;
     btn.textContent = "Enqueuing…";
     try {
       const res = await this.cb.enqueue(req);
+      const noted = this.history.note(res.request_ids);
       clear(this.messageEl);
-      this.messageEl.appendChild(h("div", { class: "rm-banner ok", "data-testid": "enqueue-result", "data-request-ids": res.request_ids.join(",") }, `Queued ${res.request_ids.length} model${res.request_ids.length === 1 ? "" : "s"} for training. They appear on the map as they finish (see the Queue tab).`));
+      this.messageEl.appendChild(h("div", { class: `rm-banner ${noted.fresh.length ? "ok" : "warn"}`, "data-testid": "enqueue-result", "data-request-ids": res.request_ids.join(",") }, enqueueMessage(res.request_ids, noted)));
       this.candidates = [];
       this.ticked.clear();
       clear(this.resultEl);
-      this.cb.onEnqueued(res.request_ids);
+      if (noted.fresh.length) this.cb.onEnqueued(res.request_ids);
     } catch (e) {
-      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "enqueue-error" }, `Enqueue failed: ${(e as Error).message}`));
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "enqueue-error" }, `Enqueue failed: ${explainServerError((e as Error).message)}`));
       btn.disabled = false;
       this.updateEnqueueButton();
     }
@@ -387,11 +499,6 @@ export class GenerateView {
   dispose(): void {
     this.root.remove();
   }
-}
-
-function intOr(el: HTMLInputElement, dflt: number): number {
-  const v = Number(el.value);
-  return el.value !== "" && Number.isFinite(v) ? Math.round(v) : dflt;
 }
 
 function intOrNull(el: HTMLInputElement): number | null {

@@ -11,6 +11,7 @@ import { h, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct, formatShape, formatNumber } from "../lib/format";
 import { describeLayer, layerColor } from "../lib/layers";
 import { ORIGIN_COLORS } from "../lib/color";
+import { exportLinks, missingResultText } from "../lib/status";
 
 export interface InspectorData {
   summary: ModelSummary | null; // from the models list (shown at once)
@@ -42,7 +43,7 @@ export class Inspector {
   }
 
   update(d: InspectorData): void {
-    const key = `${d.summary?.id}|${d.detail?.id}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
+    const key = `${d.summary?.id}|${d.detail?.id}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.detail?.status.state}|${d.summary?.status.state}|${d.parentAccuracy}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     clear(this.root);
@@ -163,11 +164,12 @@ export class Inspector {
       series: [{ id: det.id, label: det.id, color: "#1565c0", values: det.per_class_accuracy }],
       mode: "absolute",
       highlightClass: d.hoverClass,
+      emptyText: missingResultText("per-class accuracy", det.status),
     });
     this.root.appendChild(bars);
 
     const conf = section("Confusion matrix");
-    new ConfusionChart(conf).update({ matrix: det.confusion, classNames: d.classNames });
+    new ConfusionChart(conf).update({ matrix: det.confusion, classNames: d.classNames, emptyText: missingResultText("confusion matrix", det.status) });
     this.root.appendChild(conf);
 
     const prov = section("Provenance");
@@ -190,15 +192,18 @@ export class Inspector {
 
     const exp = section("Export");
     const links = h("div", { class: "rm-links", "data-testid": "export-links" });
-    const fmts: [ExportFormat, string][] = [
-      ["json", "Spec (JSON)"],
-      ["pytorch", "PyTorch source (.py)"],
-      ["state_dict", "Trained weights (.pt)"],
-    ];
-    for (const [f, label] of fmts) {
-      links.appendChild(h("a", { class: "rm-btn", href: this.cb.exportUrl(det.run, f), download: "", "data-testid": `export-${f}` }, label));
+    const reasons: string[] = [];
+    for (const l of exportLinks(det.id, det.status)) {
+      if (l.disabled) {
+        // No file to download: a disabled button that says why (the server would answer 404).
+        links.appendChild(h("span", { class: "rm-btn disabled", "aria-disabled": "true", title: l.disabled, "data-testid": `export-${l.format}` }, l.label));
+        reasons.push(`${l.label}: ${l.disabled}.`);
+      } else {
+        links.appendChild(h("a", { class: "rm-btn", href: this.cb.exportUrl(det.run, l.format), download: l.filename, "data-testid": `export-${l.format}` }, l.label));
+      }
     }
     exp.appendChild(links);
+    for (const r of reasons) exp.appendChild(h("div", { class: "rm-help", "data-testid": "export-disabled-reason" }, r));
     this.root.appendChild(exp);
   }
 

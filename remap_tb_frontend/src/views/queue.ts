@@ -13,7 +13,8 @@ export interface QueueData {
 }
 
 export interface QueueCallbacks {
-  onCancel(id: string): void;
+  /** Resolves false when the server refused the cancel. */
+  onCancel(id: string): Promise<boolean>;
   onReorder(id: string, priority: number): void;
   onInspect(id: string): void;
   hasModel(id: string): boolean;
@@ -40,8 +41,19 @@ export function priorityForMove(reqs: QueueRequest[], id: string, dir: -1 | 1): 
   return dir < 0 ? other.priority + 1 : other.priority - 1;
 }
 
+/**
+ * Forget the "stopping…" marks whose request changed state since the cancel was clicked
+ * (or is gone). `stopping` maps a request id to its state when Cancel was clicked.
+ */
+export function pruneStopping(stopping: Map<string, string>, reqs: QueueRequest[]): void {
+  const now = new Map(reqs.map((r) => [r.id, r.state as string]));
+  for (const [id, state] of stopping) if (now.get(id) !== state) stopping.delete(id);
+}
+
 export class QueueView {
   private readonly root: HTMLElement;
+  /** Requests the user cancelled that have not changed state yet -> their state then. */
+  private readonly stopping = new Map<string, string>();
   private showFinished = true;
   private data: QueueData | null = null;
 
@@ -85,6 +97,7 @@ export class QueueView {
       this.root.appendChild(h("div", { class: "rm-empty", "data-testid": "queue-empty" }, "The queue is empty. Generate ablations or variations, or enqueue a model from the editor."));
       return;
     }
+    pruneStopping(this.stopping, q.requests);
     const claim = claimOrder(q.requests);
     const pos = new Map(claim.map((r, i) => [r.id, i]));
     const rows = q.requests
@@ -112,8 +125,15 @@ export class QueueView {
         actions.append(up, down);
       }
       if (r.state === "pending" || r.state === "running") {
-        const cancel = h("button", { class: "rm-btn small", title: "Cancel this request", "data-testid": "queue-cancel" }, "Cancel");
-        cancel.addEventListener("click", () => this.cb.onCancel(r.id));
+        const stopping = this.stopping.has(r.id);
+        const cancel = h("button", { class: "rm-btn small", title: stopping ? "Cancel requested: a running request stops at the end of its current epoch" : "Cancel this request", "data-testid": "queue-cancel", disabled: stopping }, stopping ? "Stopping…" : "Cancel");
+        cancel.addEventListener("click", () => {
+          this.stopping.set(r.id, r.state);
+          this.render();
+          void this.cb.onCancel(r.id).then((ok) => {
+            if (!ok && this.stopping.delete(r.id)) this.render();
+          });
+        });
         actions.appendChild(cancel);
       }
       let stateCell: HTMLElement;
@@ -123,6 +143,7 @@ export class QueueView {
       } else {
         stateCell = h("span", { class: `rm-state ${r.state}` }, r.state + (r.state === "pending" ? ` #${pos.get(r.id)! + 1}` : ""));
       }
+      if (this.stopping.has(r.id)) stateCell.appendChild(h("div", { class: "rm-state cancelled", "data-testid": "queue-stopping", title: "Stops at the end of the current epoch, then shows as cancelled" }, "stopping…"));
       const idCell = h("td", { style: "overflow:hidden;text-overflow:ellipsis;word-break:break-all" }, this.cb.hasModel(r.id) ? linkTo(r.id, () => this.cb.onInspect(r.id)) : h("span", {}, r.id), " ", h("span", { class: "rm-origin", style: `background:${ORIGIN_COLORS[r.origin] ?? "#999"}` }, r.origin));
       if (r.changes.length) idCell.appendChild(h("div", { class: "rm-changes", title: r.changes.join("\n") }, r.changes.join("; ")));
       if (r.error) idCell.appendChild(h("div", { class: "rm-neg rm-small", "data-testid": "queue-reason" }, r.error));

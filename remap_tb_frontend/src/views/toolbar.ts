@@ -4,6 +4,7 @@
 import type { Experiment, ProjectionKind } from "../types";
 import type { ColorBy } from "../lib/color";
 import { h, clear } from "../lib/dom";
+import { BUDGET_HELP, MAX_BUDGET, parseBudget } from "../lib/budget";
 
 export interface ToolbarData {
   experiments: Experiment[];
@@ -46,6 +47,8 @@ export class Toolbar {
   private readonly lassoBtn: HTMLButtonElement;
   private readonly budgetInput: HTMLInputElement;
   private readonly statusEl: HTMLElement;
+  private readonly budgetMsg: HTMLElement;
+  private budgetMsgTimer = 0;
   private classKey: string | null = null;
   private data: ToolbarData | null = null;
 
@@ -85,12 +88,23 @@ export class Toolbar {
     reset.addEventListener("click", () => cb.onResetZoom());
     this.root.appendChild(h("div", { class: "rm-group" }, this.filtersBtn, this.edgesBtn, this.lassoBtn, reset));
 
-    this.budgetInput = h("input", { type: "number", min: 1, step: 1000, "data-testid": "budget-input", title: "Parameter budget (also draggable on the accuracy-vs-size map)", style: "width:96px" });
+    this.budgetInput = h("input", { type: "number", min: 1, max: MAX_BUDGET, step: 1000, "data-testid": "budget-input", title: "Parameter budget (also draggable on the accuracy-vs-size map); empty = no budget", style: "width:96px" });
+    this.budgetMsg = h("span", { class: "rm-small", "data-testid": "budget-message", style: "display:none;max-width:220px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis" });
     this.budgetInput.addEventListener("change", () => {
-      const v = Number(this.budgetInput.value);
-      cb.onBudget(this.budgetInput.value === "" || !(v > 0) ? null : Math.round(v));
+      const r = this.budgetInput.validity?.badInput ? ({ ok: false, error: BUDGET_HELP } as const) : parseBudget(this.budgetInput.value);
+      if (!r.ok) {
+        // Keep the budget as it was and say why; the field shows the old value again once it loses focus.
+        this.showBudgetMessage(r.error, true);
+        return;
+      }
+      this.showBudgetMessage(r.note, false);
+      if (r.value !== null) this.budgetInput.value = String(r.value);
+      cb.onBudget(r.value);
     });
-    this.root.appendChild(h("div", { class: "rm-group" }, h("label", { class: "rm-lbl" }, "Budget"), this.budgetInput, h("span", { class: "rm-lbl" }, "params")));
+    this.budgetInput.addEventListener("blur", () => {
+      if (this.data && this.budgetInput.classList.contains("rm-invalid")) this.budgetInput.value = this.data.budget === null ? "" : String(this.data.budget);
+    });
+    this.root.appendChild(h("div", { class: "rm-group" }, h("label", { class: "rm-lbl" }, "Budget"), this.budgetInput, h("span", { class: "rm-lbl" }, "params"), this.budgetMsg));
     // Shrinks (with an ellipsis; the full text is its title) before the toolbar wraps.
     this.statusEl = h("span", { class: "rm-muted rm-small", style: "margin-left:auto;flex:1 1 120px;min-width:0;text-align:right;white-space:nowrap;overflow:hidden;text-overflow:ellipsis", "data-testid": "map-status" });
     this.root.appendChild(this.statusEl);
@@ -125,7 +139,18 @@ export class Toolbar {
     this.statusEl.title = d.status;
   }
 
+  private showBudgetMessage(text: string | null, error: boolean): void {
+    this.budgetMsg.textContent = text ?? "";
+    this.budgetMsg.title = text ?? "";
+    this.budgetMsg.style.display = text ? "" : "none";
+    this.budgetMsg.className = `rm-small ${error ? "rm-neg" : "rm-muted"}`;
+    this.budgetInput.classList.toggle("rm-invalid", error);
+    window.clearTimeout(this.budgetMsgTimer);
+    if (text) this.budgetMsgTimer = window.setTimeout(() => this.showBudgetMessage(null, false), 10000);
+  }
+
   dispose(): void {
+    window.clearTimeout(this.budgetMsgTimer);
     this.root.remove();
   }
 }

@@ -9,13 +9,14 @@ import { ORIGIN_COLORS } from "../lib/color";
 export class Tooltip {
   private readonly el: HTMLElement;
   private currentId: string | null = null;
+  private stackEl: HTMLElement | null = null;
 
   constructor(private readonly container: HTMLElement) {
     this.el = h("div", { class: "rm-tooltip", "data-testid": "tooltip", role: "tooltip" });
     container.appendChild(this.el);
   }
 
-  show(m: ModelSummary, delta: number | null, clientX: number, clientY: number): void {
+  show(m: ModelSummary, delta: number | null, clientX: number, clientY: number, stacked = 1): void {
     if (this.currentId !== m.id) {
       this.currentId = m.id;
       clear(this.el);
@@ -48,6 +49,13 @@ export class Tooltip {
         ),
       );
       if (m.changes.length) this.el.appendChild(h("div", { class: "rm-changes", style: "white-space:normal;margin-top:4px" }, m.changes.slice(0, 4).join("; ") + (m.changes.length > 4 ? " …" : "")));
+      this.stackEl = h("div", { class: "rm-help", style: "margin:4px 0 0", "data-testid": "tooltip-stack" });
+      this.el.appendChild(this.stackEl);
+    }
+    if (this.stackEl) {
+      const more = stacked - 1;
+      this.stackEl.textContent = more > 0 ? `+${more} overlapping model${more === 1 ? "" : "s"} here: click again to cycle through them, Shift-click to add the next one to the selection.` : "";
+      this.stackEl.style.display = more > 0 ? "" : "none";
     }
     const r = this.container.getBoundingClientRect();
     this.el.style.display = "block";
