@@ -56,7 +56,16 @@ logger = logging.getLogger(__name__)
 #: Bound on the temporaries of one SMACOF / placement block, in bytes.
 BLOCK_BYTES = 32 * 2**20
 
-KINDS = ("structural", "posthoc")
+#: Layout kinds: MDS of the unnormalised OTMANN distance d (REMAP's choice, lower stress),
+#: of the normalised one d/S (spreads the cluster of small models), and of the Hamming
+#: distance between validation predictions.
+KINDS = ("structural", "structural_normalised", "posthoc")
+STRUCTURAL_KINDS = ("structural", "structural_normalised")
+
+
+def _file_name(kind: str) -> str:
+    """The name of ``kind``'s cache and layout files: "structural-normalised" etc."""
+    return kind.replace("_", "-")
 
 
 class Interrupted(Exception):
@@ -499,7 +508,7 @@ class StableMDS:
 # --------------------------------------------------------------------------------------
 def _layout_file(state_dir: str, experiment_id: str, kind: str) -> str:
     tag = hashlib.sha256(f"{experiment_id}\0{kind}".encode("utf-8")).hexdigest()[:16]
-    return os.path.join(state_dir, f"layout-{kind}-{tag}.json")
+    return os.path.join(state_dir, f"layout-{_file_name(kind)}-{tag}.json")
 
 
 @dataclass
@@ -538,7 +547,14 @@ class ProjectionService:
     layout gets the next version number and is a warm update of the previous one
     (:class:`StableMDS`), so old models stay where they were.
 
-    Distances come from two :class:`~remap_tb.distance_cache.DistanceCache` s keyed by
+    Kinds (:data:`KINDS`): ``"structural"`` embeds the unnormalised OTMANN distance, as
+    REMAP's own maps (on 500 random specs its MDS fits with Stress-1 0.08);
+    ``"structural_normalised"`` the normalised one :math:`\bar d = d / S \in [0, 1]`
+    (worse fit, 0.23, most pairs near 1, but it spreads out the cluster of small models
+    that the unnormalised map squeezes together); ``"posthoc"`` the Hamming distance
+    between validation predictions. Both structural kinds take (model id, spec) items.
+
+    Distances come from one :class:`~remap_tb.distance_cache.DistanceCache` per kind, keyed by
     content (``spec_hash``; ``predictions_hash``), so models with equal content share
     distances and a new model costs one distance row. Models with equal content get the
     same position (MDS runs on the distinct contents).
@@ -549,10 +565,6 @@ class ProjectionService:
         Folder for the distance caches and the last layouts (normally
         ``<logdir>/.remap/cache``, see :func:`default_state_dir`); None keeps
         everything in memory.
-    structural_normalised : bool, default False
-        Embed the normalised OTMANN distance :math:`\bar d \in [0, 1]` instead of the
-        unnormalised one. Default unnormalised, as REMAP's own maps: on 500 random specs
-        its MDS fits with Stress-1 0.08, the normalised one (most pairs near 1) 0.23.
     mds_params : dict, optional
         Keyword arguments for :class:`StableMDS`.
     min_save_interval : float, default 5
@@ -563,10 +575,9 @@ class ProjectionService:
     thread.
     """
 
-    def __init__(self, state_dir: str | None, *, structural_normalised: bool = False,
+    def __init__(self, state_dir: str | None, *,
                  mds_params: dict | None = None, min_save_interval: float = 5.0):
         self.state_dir = state_dir
-        self.structural_normalised = bool(structural_normalised)
         self.mds_params = dict(mds_params or {})
         StableMDS(**self.mds_params)._check_params()
         self.min_save_interval = min_save_interval
@@ -586,9 +597,9 @@ class ProjectionService:
         Parameters
         ----------
         experiment_id : str
-        kind : {"structural", "posthoc"}
+        kind : {"structural", "structural_normalised", "posthoc"}
         items : sequence of (model_id, content)
-            content is a spec dict for "structural", a 1-D integer array of predicted
+            content is a spec dict for the structural kinds, a 1-D integer array of predicted
             labels for "posthoc".
 
         Returns
@@ -742,8 +753,7 @@ class ProjectionService:
     def _cache(self, kind: str):
         from remap_tb.distance_cache import DistanceCache
 
-        name = kind if kind == "posthoc" else ("structural-normalised" if self.structural_normalised
-                                               else "structural")
+        name = _file_name(kind)
         if name not in self._caches:
             self._caches[name] = DistanceCache(self.state_dir, name, version="1",
                                                min_save_interval=self.min_save_interval)
@@ -752,7 +762,7 @@ class ProjectionService:
     def _contents(self, kind: str, items) -> tuple[list[str], list[str], dict[str, Any]]:
         """(model ids, content keys, key -> content) of the usable items."""
         ids, keys, content = [], [], {}
-        if kind == "structural":
+        if kind in STRUCTURAL_KINDS:
             from remap_tb import otmann
             from remap_tb.spec import spec_hash
 
@@ -801,10 +811,10 @@ class ProjectionService:
             if self._closed:
                 raise Interrupted()
 
-        if kind == "structural":
+        if kind in STRUCTURAL_KINDS:
             from remap_tb import otmann
 
-            norm = self.structural_normalised
+            norm = kind == "structural_normalised"
 
             def row(k, others):
                 check()
@@ -854,7 +864,7 @@ class ProjectionService:
 
         experiment_id, kind = key
         record = {"format": "remap-layout", "format_version": 1, "experiment": experiment_id,
-                  "kind": kind, "structural_normalised": self.structural_normalised,
+                  "kind": kind, "structural_normalised": kind == "structural_normalised",
                   "version": lay.version, "stress": lay.stress, "ids": list(lay.ids),
                   "keys": list(lay.keys), "x": lay.coords[:, 0].tolist(), "y": lay.coords[:, 1].tolist(),
                   "requested": sorted(requested)}
@@ -876,7 +886,8 @@ class ProjectionService:
             rec = read_json(path)
             if (rec.get("format") != "remap-layout" or rec.get("format_version") != 1
                     or rec.get("experiment") != experiment_id or rec.get("kind") != kind
-                    or kind == "structural" and rec.get("structural_normalised") != self.structural_normalised):
+                    or kind in STRUCTURAL_KINDS
+                    and rec.get("structural_normalised") != (kind == "structural_normalised")):
                 raise ValueError("another format, experiment or distance")
             ids, keys = [str(i) for i in rec["ids"]], [str(k) for k in rec["keys"]]
             coords = np.column_stack([np.asarray(rec["x"], dtype=np.float64),

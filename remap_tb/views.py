@@ -22,7 +22,7 @@ from remap_tb.spec.glyph import glyph
 from remap_tb.spec import schema
 from remap_tb.spec.schema import Limits
 
-PROJECTION_KINDS = ("structural", "posthoc", "size")
+PROJECTION_KINDS = ("structural", "structural_normalised", "posthoc", "size")
 MAX_COMPARE = 8
 MAX_CHAIN = 1000
 # A running model whose newest record is older than this is probably orphaned.
@@ -204,7 +204,7 @@ def projection_items(snap: Snapshot, experiment: str, kind: str) -> list[tuple[s
         if data.id not in seen:
             seen.add(data.id)
             group.append(data)
-    if kind == "structural":
+    if kind in ("structural", "structural_normalised"):
         return [(data.id, data.spec) for data in group]
     if kind == "posthoc":
         done = [d for d in group if d.state == metadata.DONE and d.predictions is not None]

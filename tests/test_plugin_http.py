@@ -270,7 +270,8 @@ def test_size_projection_is_log_params_against_val_accuracy(served):
 
 
 @pytest.mark.parametrize("query,status", [("kind=size", 400), ("experiment=nope&kind=size", 404),
-                                          ("experiment={e}&kind=tsne", 400)])
+                                          ("experiment={e}&kind=tsne", 400),
+                                          ("experiment={e}&kind=structural-normalised", 400)])
 def test_projection_checks_its_arguments(served, query, status):
     client, logdir = served[:2]
     get(client, "projection?" + query.format(e=logdir.fingerprint_id), status)
@@ -280,7 +281,8 @@ def test_mds_projections_lay_out_the_experiment_in_the_background(served, remap_
     client, logdir = served[:2]
     plugin = served[2]
     every = set(models_by_run(client, logdir.fingerprint_id))
-    for kind, expected in (("structural", every), ("posthoc", set(GOOD_RUNS))):
+    for kind, expected in (("structural", every), ("structural_normalised", every),
+                           ("posthoc", set(GOOD_RUNS))):
         route = f"projection?experiment={logdir.fingerprint_id}&kind={kind}"
         first = get(client, route).json
         assert first["kind"] == kind and first["axes"] == {"x": "", "y": ""}

@@ -292,6 +292,43 @@ def test_service_structural_layout_persists_across_restart(tmp_path):
         assert svc._caches["structural"].load_status == "loaded"
 
 
+def test_service_lays_out_both_structural_kinds_from_the_same_items(tmp_path):
+    from remap_tb import otmann
+    from remap_tb.spec.sampler import sample_specs
+
+    specs = sample_specs(12, (1, 8, 8), 10, 0).specs
+    items = [(f"run{i}", s) for i, s in enumerate(specs)]
+    pair = items[:2]
+    d = otmann.distance(specs[0], specs[1])
+    d_norm = otmann.distance(specs[0], specs[1], normalised=True)
+    assert d_norm < d / 10                               # d / S is much smaller than d
+    state = str(tmp_path / ".remap" / "cache")
+    with ProjectionService(state) as svc:
+        for kind in ("structural", "structural_normalised"):
+            svc.layout("e", kind, items)
+            svc.layout("two", kind, pair)
+        assert svc.wait_idle(60)
+        full = {k: svc.layout("e", k, items) for k in ("structural", "structural_normalised")}
+        two = {k: coords(svc.layout("two", k, pair)) for k in ("structural", "structural_normalised")}
+    for kind, result in full.items():
+        assert result["version"] == 1 and result["error"] is None, kind
+        assert set(coords(result)) == {i for i, _ in items}
+    assert coords(full["structural"]) != coords(full["structural_normalised"])
+    gap = {k: float(np.hypot(*np.subtract(v["run0"], v["run1"]))) for k, v in two.items()}
+    assert gap["structural"] == pytest.approx(d, rel=1e-3)
+    assert gap["structural_normalised"] == pytest.approx(d_norm, rel=1e-3)
+    names = sorted(os.listdir(state))
+    assert {"distances-structural.npz", "distances-structural-normalised.npz"} <= set(names)
+    assert sum(f.startswith("layout-structural-normalised-") for f in names) == 2
+    assert sum(f.startswith("layout-structural-") and "normalised" not in f for f in names) == 2
+
+    with ProjectionService(state) as svc:                # each kind reloads its own layout
+        for kind in ("structural", "structural_normalised"):
+            again = svc.layout("e", kind, items)
+            assert again["version"] == 1 and coords(again) == coords(full[kind]), kind
+        assert not svc.running
+
+
 def test_service_rejects_bad_requests():
     with ProjectionService(None) as svc:
         with pytest.raises(ValueError, match="kind"):

@@ -250,7 +250,7 @@ class Store:
                    for i in self.order if self.models[i]["val_accuracy"] is not None]
             return {"experiment": self.experiment, "kind": kind, "version": self.version, "computing": False,
                     "points": pts, "stress": None, "axes": {"x": "parameters (log10)", "y": "validation accuracy"}, "error": None}
-        pos = self.positions[kind]
+        pos = self.positions["structural" if kind == "structural_normalised" else kind]
         pts = [{"id": i, "x": pos[i][0], "y": pos[i][1]} for i in self.order if i in pos]
         return {"experiment": self.experiment, "kind": kind, "version": self.version, "computing": False,
                 "points": pts, "stress": 0.123, "axes": {"x": "", "y": ""}, "error": None}
@@ -496,8 +496,8 @@ def make_handler(store: Store, empty: bool):
                                        "models": [s.summary(s.models[i]) for i in s.order]})
             if route == "projection":
                 kind = q.get("kind", "structural")
-                if kind not in ("structural", "posthoc", "size"):
-                    raise ValueError(f"kind must be structural, posthoc or size, got {kind!r}")
+                if kind not in ("structural", "structural_normalised", "posthoc", "size"):
+                    raise ValueError(f"kind must be structural, structural_normalised, posthoc or size, got {kind!r}")
                 return self.send_json(s.projection(kind))
             if route == "model":
                 return self.send_json(s.detail(self.model_or_404(q.get("run", ""))))

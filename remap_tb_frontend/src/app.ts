@@ -673,7 +673,7 @@ export class App {
     this.map.update({
       models: this.models,
       positions: this.positions,
-      kind: this.projection?.kind === "size" || this.projection?.kind === "posthoc" || this.projection?.kind === "structural" ? (this.projection.kind as ProjectionKind) : this.kind,
+      kind: this.shownKind(),
       layoutKey: `${this.projection?.kind}:${this.projection?.version}:${this.models.length}`,
       axes: this.projection?.axes ?? { x: "", y: "" },
       colorBy: this.colorBy,
@@ -696,9 +696,15 @@ export class App {
     this.mapNote.style.display = note ? "" : "none";
   }
 
+  /** The kind of the layout on show (the one asked for until it arrives). */
+  private shownKind(): ProjectionKind {
+    const k = this.projection?.kind;
+    return k === "structural" || k === "structural_normalised" || k === "posthoc" || k === "size" ? k : this.kind;
+  }
+
   /** Why models are not on the map (the layout is still computing, or no predictions). */
   private positionNotes(): string[] {
-    const kind = this.projection?.kind === "posthoc" || this.projection?.kind === "size" || this.projection?.kind === "structural" ? (this.projection.kind as ProjectionKind) : this.kind;
+    const kind = this.shownKind();
     return positionNotes(this.models, this.positions, kind, this.projection?.computing ?? false);
   }
 

@@ -90,7 +90,8 @@ export interface ModelsResponse {
 }
 
 // GET projection?experiment=ID&kind=... -------------------------------------
-export type ProjectionKind = "structural" | "posthoc" | "size";
+/** `structural_normalised`: MDS of the OTMANN distance divided by the models' total mass (d/S). */
+export type ProjectionKind = "structural" | "structural_normalised" | "posthoc" | "size";
 
 export interface ProjectionPoint {
   id: string;

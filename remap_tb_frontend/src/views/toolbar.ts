@@ -33,6 +33,7 @@ export interface ToolbarCallbacks {
 
 const KINDS: { kind: ProjectionKind; label: string; title: string }[] = [
   { kind: "structural", label: "Structure", title: "MDS of OTMANN structural distance: similar architectures sit together" },
+  { kind: "structural_normalised", label: "Structure (relative)", title: "MDS of OTMANN distance divided by the models' total mass: spreads out small models" },
   { kind: "posthoc", label: "Predictions", title: "MDS of prediction distance: models that make the same mistakes sit together" },
   { kind: "size", label: "Accuracy vs size", title: "Validation accuracy against parameter count (log scale), with the Pareto front" },
 ];
