@@ -414,15 +414,22 @@ def test_a_warm_request_reads_no_data_and_a_new_run_is_read_alone(tmp_path, rema
         shutil.copytree(os.path.join(remap_logdir.path, run), logdir / run)
     client, plugin, multiplexer = make_app(str(logdir))
     provider = plugin._reader._provider
+    now = [0.0]
+    plugin._reader._clock = lambda: now[0]
     try:
-        with mock.patch.object(provider, "read_tensors", wraps=provider.read_tensors) as read:
+        with mock.patch.object(provider, "read_tensors", wraps=provider.read_tensors) as read, \
+                mock.patch.object(provider, "list_tensors", wraps=provider.list_tensors) as listed:
             first = models_by_run(client, remap_logdir.fingerprint_id)
-            assert read.call_count == 1
-            again = models_by_run(client, remap_logdir.fingerprint_id)
-            assert read.call_count == 1 and again == first
+            assert read.call_count == 1 and listed.call_count == 1
+            again = models_by_run(client, remap_logdir.fingerprint_id)  # within the snapshot's max age
+            assert listed.call_count == 1 and again == first
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            again = models_by_run(client, remap_logdir.fingerprint_id)  # listed again, nothing re-read
+            assert listed.call_count == 2 and read.call_count == 1 and again == first
             shutil.copytree(os.path.join(remap_logdir.path, "m-dense"), logdir / "m-dense")
             multiplexer.AddRunsFromDirectory(str(logdir))
             multiplexer.Reload()
+            now[0] += reader.MAX_SNAPSHOT_AGE
             models = models_by_run(client, remap_logdir.fingerprint_id)
             assert set(models) == {"m-base", "m-child", "m-dense"}
             assert read.call_args.kwargs["run_tag_filter"].runs == frozenset({"m-dense"})
