@@ -81,7 +81,7 @@ def build_logdir(path: str) -> Logdir:
     # A retry: a stale attempt-1 file (written first, so its records are older) next to attempt 2.
     retry = request(RETRY, "m-retry")
     stale_dir = tempfile.mkdtemp(prefix="stale-", dir=path)
-    fingerprint = _model_record(path, "m-base")["fingerprint"]
+    fingerprint = model_record(path, "m-base")["fingerprint"]
     params = analyse(RETRY).total_params
     with RunWriter(os.path.join(stale_dir, "a1")) as writer:
         writer.record(metadata.MODEL_TAG, metadata.model_record(
@@ -140,7 +140,7 @@ def _raw_json_summary(tag: str, content: bytes):
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=meta, tensor=tensor)])
 
 
-def _model_record(logdir: str, run: str) -> dict:
+def model_record(logdir: str, run: str) -> dict:
     """Read a run's model record straight from its event file (test helper only)."""
     from tensorboard.backend.event_processing import event_file_loader
 
@@ -153,7 +153,7 @@ def _model_record(logdir: str, run: str) -> dict:
         for event in event_file_loader.EventFileLoader(os.path.join(folder, name)).Load():
             for value in event.summary.value:
                 if value.tag == metadata.MODEL_TAG:
-                    return json.loads(value.tensor.string_val[0])
+                    return metadata.decode_json(value.tensor.string_val[0])
     raise LookupError(f"no model record in {folder}")
 
 

@@ -14,7 +14,7 @@ from remap_tb.queue import DONE, PENDING, Queue
 from remap_tb.search_routes import MAX_ITEMS, make_routes
 from remap_tb.spec import Constraints, spec_hash
 
-from tests.fixtures_runs import BASE, CHILD
+from tests.fixtures_runs import BASE, CHILD, model_record
 
 HEADERS = {"X-Requested-With": "remap"}
 
@@ -33,7 +33,7 @@ def records(tmp_path_factory):
     train(make_request(CHILD, {"name": "digits"}, training,
                        {"origin": "ablation", "parent": "base", "changes": ["removed layer 1"]},
                        request_id="child"), logdir, datasets=cache)
-    return {run: _model_record(os.path.join(logdir, run)) for run in ("base", "child")}
+    return {run: model_record(str(logdir), run) for run in ("base", "child")}
 
 
 @pytest.fixture
@@ -363,21 +363,6 @@ def _app(routes):
         return handler(environ, start_response)
 
     return app
-
-
-def _model_record(run_dir):
-    from tensorboard.backend.event_processing import event_file_loader
-
-    for name in sorted(os.listdir(run_dir)):
-        if "tfevents" not in name:
-            continue
-        for event in event_file_loader.EventFileLoader(os.path.join(run_dir, name)).Load():
-            for value in event.summary.value:
-                if value.tag == metadata.MODEL_TAG:
-                    return metadata.decode_json(value.tensor.string_val[0])
-    raise LookupError(f"no model record in {run_dir}")
-
-
 def test_enqueue_and_generate_apply_the_servers_parameter_cap(tmp_path, records):
     from remap_tb.spec.schema import Limits
 

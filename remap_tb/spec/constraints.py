@@ -76,3 +76,19 @@ class Constraints:
             if used:
                 reasons.append(f"uses layer type(s) not allowed: {', '.join(used)}")
         return reasons
+
+
+def reason_kind(reason: str) -> str:
+    """Group reasons for a summary (the numbers in them differ per child)."""
+    for key, kind in (("over the budget", "over the parameter budget"),
+                      ("under the minimum", "under the parameter minimum"),
+                      ("maximum depth", "too deep"),
+                      ("not allowed", "uses a layer type that is not allowed"),
+                      ("over the cap", "over the model size cap"),
+                      ("over the depth cap", "over the depth cap"),
+                      ("larger than its", "a layer is larger than its input"),
+                      ("flat vector", "a spatial layer after a dense layer"),
+                      ("padding 'same'", "padding 'same' with a stride")):
+        if key in reason:
+            return kind
+    return reason

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from remap_tb.spec.analysis import Analysis, analyse
-from remap_tb.spec.constraints import Constraints
+from remap_tb.spec.constraints import Constraints, reason_kind
 from remap_tb.spec.glyph import glyph
 from remap_tb.spec.hashing import spec_hash
 from remap_tb.spec.sampler import FILTERS, KERNELS, POOLS, RATES, UNITS, draw_layer
@@ -142,22 +142,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return format(value, "g")
     return str(value)
-
-
-def reason_kind(reason: str) -> str:
-    """Group reasons for a summary (the numbers in them differ per child)."""
-    for key, kind in (("over the budget", "over the parameter budget"),
-                      ("under the minimum", "under the parameter minimum"),
-                      ("maximum depth", "too deep"),
-                      ("not allowed", "uses a layer type that is not allowed"),
-                      ("over the cap", "over the model size cap"),
-                      ("over the depth cap", "over the depth cap"),
-                      ("larger than its", "a layer is larger than its input"),
-                      ("flat vector", "a spatial layer after a dense layer"),
-                      ("padding 'same'", "padding 'same' with a stride")):
-        if key in reason:
-            return kind
-    return reason
 
 
 # --------------------------------------------------------------------------- shared pieces

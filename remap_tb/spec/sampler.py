@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from remap_tb.spec.analysis import analyse
-from remap_tb.spec.constraints import Constraints
+from remap_tb.spec.constraints import Constraints, reason_kind
 from remap_tb.spec.hashing import spec_hash
 from remap_tb.spec.schema import SCHEMA_VERSION, Limits
 
@@ -148,7 +148,7 @@ def sample_specs(n: int, input_shape: tuple[int, int, int] | list[int], num_clas
             continue
         reasons = constraints.violations(spec, analysis)
         if reasons:
-            result.rejected[_reason_kind(reasons[0])] += 1
+            result.rejected[reason_kind(reasons[0])] += 1
             continue
         digest = spec_hash(spec)
         if digest in seen:
@@ -157,14 +157,3 @@ def sample_specs(n: int, input_shape: tuple[int, int, int] | list[int], num_clas
         seen.add(digest)
         result.specs.append(spec)
     return result
-
-
-def _reason_kind(reason: str) -> str:
-    """Group reasons by kind for the summary (numbers differ per draw)."""
-    for key, kind in (("over the budget", "over the parameter budget"),
-                      ("under the minimum", "under the parameter minimum"),
-                      ("maximum depth", "too deep"),
-                      ("not allowed", "uses a layer type that is not allowed")):
-        if key in reason:
-            return kind
-    return reason
