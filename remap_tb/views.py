@@ -56,7 +56,12 @@ def experiments_impl(snap: Snapshot) -> dict[str, Any]:
 
 
 def schema_impl(max_params: int | None) -> dict[str, Any]:
-    """The layer types and their fields, for the editor's palette (spec schema 1)."""
+    """The layer types and their fields, for the editor's palette (spec schema 2).
+
+    Field kinds: ``int``, ``float``, ``choice``, ``bool`` and ``padding`` (one of
+    ``choices`` or an integer >= ``min``). Every layer may also carry ``inputs``;
+    ``merge_types`` take several.
+    """
     layers = {}
     for layer_type, fields in schema.LAYER_FIELDS.items():
         layers[layer_type] = [{
@@ -64,9 +69,10 @@ def schema_impl(max_params: int | None) -> dict[str, Any]:
             "max_inclusive": f.high_inclusive, "choices": list(f.choices) or None,
             "required": f.required,
             "default": "pool_size" if f.name == "stride" and layer_type in ("maxpool2d", "avgpool2d") else f.default,
+            "schema": max(f.since, schema.CHAIN_SCHEMA),
         } for f in fields]
     return {"schema": schema.SCHEMA_VERSION, "layer_types": list(schema.LAYER_TYPES), "fields": layers,
-            "max_params": max_params}
+            "merge_types": list(schema.MERGE_TYPES), "inputs": True, "max_params": max_params}
 
 
 def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_same_padding_with_stride_is_rejected_with_advice():
 @pytest.mark.parametrize("bad, where", [
     ([], "spec"),
     ({"input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": []}, "schema"),
-    ({"schema": 2, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": []}, "schema"),
+    ({"schema": 3, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": []}, "schema"),
     ({"schema": 1, "input": {"shape": [1, 8], "num_classes": 10}, "layers": []}, "input.shape"),
     ({"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 1}, "layers": []}, "input.num_classes"),
     ({"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}}, "layers"),

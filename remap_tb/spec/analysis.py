@@ -11,11 +11,18 @@ Layer indexes are 0-based positions in ``spec["layers"]``.
 Parameter counts equal ``sum(p.numel() for p in module.parameters())`` of the
 torch module that ``trainer.model.build_model`` makes:
 
-- conv2d: ``C_in·F·k² + F`` (weights + bias)
-- dense: ``N_in·U + U`` where ``N_in`` is the flattened input size
+- conv2d: ``C_in·F·k² + F`` (weights + bias; ``C_in·F·k²`` with ``bias: false``)
+- dense: ``N_in·U + U`` where ``N_in`` is the flattened input size (``N_in·U`` without bias)
 - batchnorm: ``2·C`` (affine weight and bias; running stats are buffers)
 - classifier (implicit): ``N_in·K + K``
-- pools, activations, dropout: 0
+- pools, activations, dropout, add, concat: 0
+
+Schema 2 graphs: each layer reads the layers in its ``inputs`` (default: the
+previous one). ``add`` needs identical input shapes and passes that shape on;
+``concat`` joins images of equal height and width along channels (or vectors).
+A layer whose input shapes are unknown (an earlier problem) gets no shape, and
+inference goes on for every layer whose inputs are known. Every layer must lie
+on a path to the last layer (the output).
 """
 
 from __future__ import annotations
@@ -66,18 +73,26 @@ class Problem:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What shape inference found for one layer (shapes are None when unknown)."""
+    """What shape inference found for one layer (shapes are None when unknown).
+
+    ``inputs``: the layers it reads (``-1`` = the network input; empty when its
+    ``inputs`` field is invalid); ``input_shapes``: one per input;
+    ``input_shape``: the first of them.
+    """
 
     index: int
     layer_type: str
     input_shape: Shape | None
     output_shape: Shape | None
     params: int | None
+    inputs: tuple[int, ...] = ()
+    input_shapes: tuple[Shape | None, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "type": self.layer_type,
+            "inputs": list(self.inputs),
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "params": self.params,
@@ -103,6 +118,27 @@ class Analysis:
     def depth(self) -> int:
         return len(self.layers)
 
+    @property
+    def merge_count(self) -> int:
+        """How many merge layers (add, concat) the model has."""
+        return sum(1 for info in self.layers if info.layer_type in schema.MERGE_TYPES)
+
+    @property
+    def longest_path(self) -> int:
+        """Layers on the longest path from the input to the output (the classifier not counted).
+
+        Equals ``depth`` for a chain. Layers with invalid inputs count as reading the input.
+        """
+        longest: dict[int, int] = {schema.INPUT: 0}
+        for info in self.layers:
+            longest[info.index] = 1 + max((longest.get(k, 0) for k in info.inputs), default=0)
+        return longest[self.layers[-1].index] if self.layers else 0
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer reads the previous one (schema 1 structure)."""
+        return all(info.inputs == (info.index - 1,) for info in self.layers)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": self.ok,
@@ -112,6 +148,8 @@ class Analysis:
             "classifier_params": self.classifier_params,
             "total_params": self.total_params,
             "depth": self.depth,
+            "merge_count": self.merge_count,
+            "longest_path": self.longest_path,
         }
 
 
@@ -133,7 +171,7 @@ def check(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
 
 
 def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
-    """Check ``spec`` against schema 1 and infer shapes and parameter counts."""
+    """Check ``spec`` against its schema (1 or 2) and infer shapes and parameter counts."""
     problems: list[Problem] = []
     if not isinstance(spec, dict):
         return Analysis((Problem(f"a spec must be a JSON object, got {_json_type(spec)}"),))
@@ -142,9 +180,10 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
         problems.append(Problem(f"unexpected key {key!r} (a spec has schema, input and layers)"))
     version = spec.get("schema")
     if version is None:
-        problems.append(Problem(f"missing 'schema' (this version reads schema {schema.SCHEMA_VERSION})", field="schema"))
-    elif _is_bool(version) or version != schema.SCHEMA_VERSION:
-        problems.append(Problem(f"schema {version!r} is not supported (this version reads schema {schema.SCHEMA_VERSION})", field="schema"))
+        problems.append(Problem("missing 'schema' (1 for a chain of layers, 2 for a graph with inputs or merges)", field="schema"))
+    elif _is_bool(version) or version not in schema.SCHEMA_VERSIONS:
+        problems.append(Problem(f"schema {_short(version)} is not supported (this version reads schema 1 and 2)", field="schema"))
+        version = None
 
     input_shape, num_classes = _check_input(spec.get("input"), problems)
 
@@ -161,22 +200,32 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
         return Analysis(tuple(problems))
 
     infos: list[LayerInfo] = []
-    shape: Shape | None = input_shape
+    shapes: dict[int, Shape | None] = {schema.INPUT: input_shape}  # output shape of each layer
     total = 0
     for index, layer in enumerate(layers):
         layer_type = _check_fields(index, layer, problems)
+        if layer_type is not None and version == schema.CHAIN_SCHEMA:
+            layer_type = _check_chain(index, layer, layer_type, problems)
+        inputs = _check_inputs(index, layer, layer_type, problems)
+        in_shapes = tuple(shapes.get(k) for k in inputs)
+        first = in_shapes[0] if in_shapes else None
         if layer_type is None:
-            infos.append(LayerInfo(index, _type_name(layer), shape, None, None))
-            shape = None
+            infos.append(LayerInfo(index, _type_name(layer), first, None, None, inputs, in_shapes))
+            shapes[index] = None
             continue
         out_shape, params = (None, None)
-        if shape is not None:
-            out_shape, params, message = _infer(layer_type, layer, shape)
+        if inputs and all(s is not None for s in in_shapes):
+            if layer_type in schema.MERGE_TYPES:
+                out_shape, params, message = _merge(layer_type, inputs, in_shapes)
+            else:
+                out_shape, params, message = _infer(layer_type, layer, first)
             if message:
                 problems.append(Problem(message, index, layer_type))
-        infos.append(LayerInfo(index, layer_type, shape, out_shape, params))
-        shape = out_shape
+        infos.append(LayerInfo(index, layer_type, first, out_shape, params, inputs, in_shapes))
+        shapes[index] = out_shape
         total += params or 0
+    problems.extend(_unused(infos))
+    shape = shapes[len(layers) - 1] if layers else input_shape
 
     classifier_params = None
     total_params = None
@@ -239,7 +288,7 @@ def _check_fields(index: int, layer: Any, problems: list[Problem]) -> str | None
     fields = LAYER_FIELDS[layer_type]
     known = {f.name for f in fields}
     before = len(problems)
-    for key in sorted(set(layer) - known - {"type"}, key=str):
+    for key in sorted(set(layer) - known - {"type", "inputs"}, key=str):
         takes = ", ".join(sorted(known)) or "no fields"
         problems.append(Problem(f"unexpected field {key!r} ({layer_type} takes {takes})", index, layer_type, str(key)))
     for f in fields:
@@ -253,12 +302,97 @@ def _check_fields(index: int, layer: Any, problems: list[Problem]) -> str | None
     return layer_type if len(problems) == before else None
 
 
-def _check_value(f: schema.Field, value: Any) -> str | None:
-    if f.kind == "choice":
-        if not isinstance(value, str) or value not in f.choices:
-            return f"must be one of {', '.join(f.choices)}, got {_short(value)}"
+def _check_chain(index: int, layer: dict, layer_type: str, problems: list[Problem]) -> str | None:
+    """A ``"schema": 1`` layer that uses schema 2 (a merge type or a schema 2 field) is a problem."""
+    if layer_type in schema.MERGE_TYPES:
+        problems.append(Problem(f"{layer_type} is a schema 2 layer type; set \"schema\": 2 to use it",
+                                index, layer_type, "type"))
         return None
-    if f.kind == "int":
+    used = schema.uses_graph_fields(layer)
+    for name in used:
+        problems.append(Problem(f"{name} is a schema 2 field; set \"schema\": 2 to use it", index, layer_type, name))
+    return None if used else layer_type
+
+
+def _check_inputs(index: int, layer: Any, layer_type: str | None, problems: list[Problem]) -> tuple[int, ...]:
+    """The layers this layer reads (its ``inputs`` or the previous layer); () when ``inputs`` is invalid."""
+    where = dict(index=index, layer_type=layer_type, field="inputs")
+    merge = layer_type in schema.MERGE_TYPES
+    value = layer.get("inputs") if isinstance(layer, dict) else None
+    if value is None:
+        if merge:
+            problems.append(Problem(f"{layer_type} needs \"inputs\": at least two earlier layers "
+                                    f"(e.g. [{index - 1}, {max(index - 3, -1)}])", **where))
+            return ()
+        return tuple(schema.default_inputs(index))
+    if not isinstance(value, list) or not value or not all(_is_int(k) for k in value):
+        problems.append(Problem(f"inputs must be a non-empty list of layer indexes (-1 for the network input), "
+                                f"got {_short(value)}", **where))
+        return ()
+    bad = [k for k in value if not -1 <= k < index]
+    if bad:
+        earlier = f"0..{index - 1}, or -1" if index > 0 else "-1"
+        problems.append(Problem(f"input {bad[0]} is not an earlier layer (use {earlier} for the network input)", **where))
+        return ()
+    repeated = sorted({k for k in value if value.count(k) > 1})
+    if repeated:
+        problems.append(Problem(f"input {repeated[0]} is listed twice", **where))
+        return ()
+    if merge and len(value) < 2:
+        problems.append(Problem(f"{layer_type} needs at least two inputs, got {value}", **where))
+        return ()
+    if not merge and len(value) > 1 and layer_type is not None:
+        problems.append(Problem(f"inputs {value}: only {' and '.join(schema.MERGE_TYPES)} take several inputs", **where))
+        return ()
+    return tuple(value)
+
+
+def _merge(layer_type: str, inputs: tuple[int, ...], shapes: tuple[Shape, ...]) -> tuple[Shape | None, int, str | None]:
+    """(output shape, 0 parameters, problem or None) of an ``add`` or ``concat``."""
+    first = shapes[0]
+    if layer_type == "add":
+        for k, shape in zip(inputs[1:], shapes[1:]):
+            if shape != first:
+                return None, 0, (f"input {k} has shape {_dims(shape)} but input {inputs[0]} has shape {_dims(first)}; "
+                                 "add needs identical shapes (use a 1x1 conv2d to match them)")
+        return first, 0, None
+    for k, shape in zip(inputs[1:], shapes[1:]):
+        if len(shape) != len(first) or shape[1:] != first[1:]:
+            return None, 0, (f"input {k} has shape {_dims(shape)} but input {inputs[0]} has shape {_dims(first)}; "
+                             "concat joins images of equal height and width, or vectors")
+    return (sum(s[0] for s in shapes), *first[1:]), 0, None
+
+
+def _unused(infos: list[LayerInfo]) -> list[Problem]:
+    """A problem for every layer that does not lie on a path to the output (the last layer).
+
+    A layer whose ``inputs`` are invalid reads unknown layers, so only the layers
+    after the last such layer can be judged.
+    """
+    if not infos:
+        return []
+    used = {infos[-1].index}
+    for info in reversed(infos):
+        if info.index in used:
+            used.update(info.inputs)
+    judged_from = max((info.index for info in infos if not info.inputs), default=-1) + 1
+    return [Problem("not used by the output (every layer must lead to the last layer)", info.index, info.layer_type,
+                    "inputs") for info in infos[judged_from:] if info.index not in used]
+
+
+def _dims(shape: Shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def _check_value(f: schema.Field, value: Any) -> str | None:
+    if f.kind == "choice" or (f.kind == "padding" and not _is_int(value)):
+        if not isinstance(value, str) or value not in f.choices:
+            extra = " or an integer >= 0" if f.kind == "padding" else ""
+            return f"must be one of {', '.join(f.choices)}{extra}, got {_short(value)}"
+        return None
+    if f.kind == "bool":
+        return None if _is_bool(value) else f"must be true or false, got {_short(value)}"
+    if f.kind in ("int", "padding"):
         if not _is_int(value):
             return f"must be an integer, got {_short(value)}"
     elif f.kind == "float":
@@ -281,29 +415,36 @@ def _infer(layer_type: str, layer: dict, shape: Shape) -> tuple[Shape | None, in
         channels, height, width = shape
         filters, kernel = layer["filters"], layer["kernel_size"]
         stride, padding = layer.get("stride", 1), layer.get("padding", "valid")
-        params = channels * filters * kernel * kernel + filters
+        params = channels * filters * kernel * kernel + (filters if layer.get("bias", True) else 0)
         if padding == "same":
             if stride != 1:
                 return None, params, f"padding 'same' needs stride 1, got stride {stride}; use padding 'valid' or stride 1"
             return (filters, height, width), params, None
-        if kernel > height or kernel > width:
-            return None, params, f"kernel_size {kernel} is larger than its {height}x{width} input"
-        return (filters, (height - kernel) // stride + 1, (width - kernel) // stride + 1), params, None
+        pad = 0 if padding == "valid" else padding
+        if kernel > height + 2 * pad or kernel > width + 2 * pad:
+            return None, params, f"kernel_size {kernel} is larger than its {height}x{width} input{_padded(pad)}"
+        return (filters, (height + 2 * pad - kernel) // stride + 1, (width + 2 * pad - kernel) // stride + 1), params, None
     if layer_type in ("maxpool2d", "avgpool2d"):
         channels, height, width = shape
         size = layer["pool_size"]
-        stride = layer.get("stride", size)
-        if size > height or size > width:
-            return None, 0, f"pool_size {size} is larger than its {height}x{width} input"
-        return (channels, (height - size) // stride + 1, (width - size) // stride + 1), 0, None
+        stride, pad = layer.get("stride", size), layer.get("padding", 0)
+        if 2 * pad > size:
+            return None, 0, f"padding {pad} is more than half of pool_size {size} (PyTorch's limit)"
+        if size > height + 2 * pad or size > width + 2 * pad:
+            return None, 0, f"pool_size {size} is larger than its {height}x{width} input{_padded(pad)}"
+        return (channels, (height + 2 * pad - size) // stride + 1, (width + 2 * pad - size) // stride + 1), 0, None
     if layer_type == "globalavgpool":
         return (shape[0], 1, 1), 0, None
     if layer_type == "dense":
         units = layer["units"]
-        return (units,), math.prod(shape) * units + units, None
+        return (units,), math.prod(shape) * units + (units if layer.get("bias", True) else 0), None
     if layer_type == "batchnorm":
         return shape, 2 * shape[0], None
     return shape, 0, None  # activation, dropout
+
+
+def _padded(pad: int) -> str:
+    return f" padded by {pad}" if pad else ""
 
 
 def _is_bool(value: Any) -> bool:

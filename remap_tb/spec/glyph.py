@@ -7,6 +7,10 @@ One entry per spec layer, in order, then one for the implicit classifier::
     {"index": 2, "type": "dropout", "output_shape": [16, 6, 6], "params": 0, "rate": 0.25}
     {"index": 3, "type": "classifier", "output_shape": [10], "params": 5770}
 
+A layer that reads anything but the previous layer (schema 2) also carries
+``"inputs": [k, ...]`` (``-1`` = the network input), e.g. an ``add`` of a
+residual block; chains' entries are exactly as in schema 1.
+
 For a valid spec every shape and count is known; for an invalid one (a candidate
 shown marked) ``output_shape`` and ``params`` are ``None`` from the first layer
 that does not fit onwards.
@@ -32,6 +36,8 @@ def glyph(spec: dict, analysis: Analysis) -> list[dict[str, Any]]:
             "output_shape": list(info.output_shape) if info.output_shape is not None else None,
             "params": info.params,
         }
+        if info.inputs and list(info.inputs) != [info.index - 1]:
+            entry["inputs"] = list(info.inputs)
         layer = layers[info.index] if info.index < len(layers) else None
         if isinstance(layer, dict):
             if info.layer_type == "activation" and "fn" in layer:

@@ -36,7 +36,7 @@ from remap_tb.spec.hashing import spec_hash
 from remap_tb.spec.sampler import FILTERS, KERNELS, POOLS, RATES, UNITS, draw_layer
 from remap_tb.spec.schema import (
     ACTIVATIONS, DEFAULT_LIMITS, LAYER_FIELDS, LAYER_TYPES, MAX_CHANNELS, MAX_KERNEL, MAX_UNITS,
-    PADDINGS, SCHEMA_VERSION, SPATIAL_TYPES, Limits, field_default,
+    CHAIN_SCHEMA, PADDINGS, SPATIAL_TYPES, Limits, field_default, spec_schema,
 )
 
 KINDS = ("ablation", "variation")
@@ -185,7 +185,8 @@ def _fit(parent: dict, slots: list[_Slot], limits: Limits) -> tuple[dict, Analys
     """
     notes: list[str] = []
     while True:
-        spec = {"schema": SCHEMA_VERSION, "input": parent["input"], "layers": [s.layer for s in slots]}
+        layers = [s.layer for s in slots]
+        spec = {"schema": spec_schema(layers), "input": parent["input"], "layers": layers}
         analysis = analyse(spec, limits)
         if analysis.ok:
             return spec, analysis, notes
@@ -389,7 +390,8 @@ def _complete(layer: dict) -> dict:
     """A drawn layer with its optional fields filled in (as in a normalised spec)."""
     out = {"type": layer["type"]}
     for f in LAYER_FIELDS[layer["type"]]:
-        out[f.name] = layer.get(f.name, field_default(layer["type"], f, layer))
+        if f.name in layer or f.since == CHAIN_SCHEMA:
+            out[f.name] = layer.get(f.name, field_default(layer["type"], f, layer))
     return out
 
 

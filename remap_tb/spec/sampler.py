@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from remap_tb.spec.analysis import analyse
 from remap_tb.spec.constraints import Constraints, reason_kind
 from remap_tb.spec.hashing import spec_hash
-from remap_tb.spec.schema import SCHEMA_VERSION, Limits
+from remap_tb.spec.schema import CHAIN_SCHEMA, Limits
 
 END = "end"
 
@@ -139,7 +139,7 @@ def sample_specs(n: int, input_shape: tuple[int, int, int] | list[int], num_clas
     limits = Limits(max_params=None, max_depth=None)
     while len(result.specs) < n and result.tries < max_tries:
         result.tries += 1
-        spec = {"schema": SCHEMA_VERSION,
+        spec = {"schema": CHAIN_SCHEMA,
                 "input": {"shape": list(input_shape), "num_classes": num_classes},
                 "layers": draw_layers(rng, constraints.allowed_types, depth)}
         analysis = analyse(spec, limits)
