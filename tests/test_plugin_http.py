@@ -372,6 +372,26 @@ def test_validate_lists_errors_by_layer(client):
     assert error["index"] == 0 and error["type"] == "maxpool2d" and "larger than" in error["message"]
 
 
+def test_validate_reads_schema_2_graphs_and_reports_every_problem(client):
+    residual = {"schema": 2, "input": BASE["input"], "layers": [
+        {"type": "conv2d", "filters": 1, "kernel_size": 3, "padding": 1, "bias": False},
+        {"type": "add", "inputs": [0, -1]}]}
+    body = post(client, "validate", residual).json
+    assert body["valid"] is True, body["errors"]
+    assert [layer["inputs"] for layer in body["layers"]] == [[-1], [0, -1]]
+    assert body["layers"][1]["output_shape"] == body["layers"][0]["output_shape"]
+    assert body["merge_count"] == 1 and body["longest_path"] == 2
+    broken = {**residual, "layers": [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3},
+        {"type": "conv2d", "filters": 4, "kernel_size": 3, "inputs": [-1, 0]},
+        {"type": "dropout", "rate": 0.5, "inputs": [-1]},
+        {"type": "conv2d", "filters": 2, "kernel_size": 3, "inputs": [0]}]}
+    errors = post(client, "validate", broken).json["errors"]
+    assert [(e["index"], e["type"], e["field"]) for e in errors] == [(1, "conv2d", "inputs"), (2, "dropout", "inputs")]
+    assert "only add and concat take several inputs" in errors[0]["message"]
+    assert errors[1]["text"].startswith("layer 2 dropout: not used by the output")
+
+
 def test_validate_applies_the_smaller_of_the_asked_and_the_server_cap(client):
     small = post(client, "validate", {"spec": BASE, "max_params": 100}).json
     assert small["valid"] is False and small["max_params"] == 100
@@ -549,6 +569,11 @@ def test_schema_lists_every_layer_type_with_its_fields_for_the_editor(served):
     assert conv["padding"]["choices"] == ["valid", "same"] and conv["padding"]["default"] == "valid"
     assert {f["name"]: f for f in body["fields"]["maxpool2d"]}["stride"]["default"] == "pool_size"
     assert body["fields"]["globalavgpool"] == []
+    assert body["schema"] == 2 and body["merge_types"] == ["add", "concat"] and body["inputs"] is True
+    assert conv["padding"]["kind"] == "padding" and conv["padding"]["min"] == 0
+    assert conv["bias"]["kind"] == "bool" and conv["bias"]["default"] is True and conv["bias"]["schema"] == 2
+    assert {f["name"]: f for f in body["fields"]["avgpool2d"]}["padding"]["default"] == 0
+    assert body["fields"]["add"] == [] and body["fields"]["concat"] == []
 
 
 def test_a_silent_running_model_is_flagged_unless_a_live_worker_holds_it(tmp_path, remap_logdir, monkeypatch):
