@@ -2,7 +2,8 @@
 
 * ``population``: random specs from the project's sampler
   (``remap_tb.spec.sampler.sample_specs``), interleaved over several input shapes;
-  ``quickdraw_specs``: the REMAP prototype's 100 QuickDraw specs, read at run time.
+  ``quickdraw_specs``: the REMAP prototype's 100 QuickDraw specs, read at run time;
+  ``residual_specs``: random residual networks (spec schema 2), built here without torch.
 * ``add_one``: our cost of adding one model to n (new distance row through a
   ``DistanceCache`` + warm ``StableMDS`` update), and the cold MDS fit of the n.
 * ``service_from_scratch``: a population laid out from nothing by ``ProjectionService``
@@ -71,6 +72,106 @@ def quickdraw_specs() -> list[dict] | None:
 def json_key(spec: dict) -> str:
     """A canonical text of a spec (to count distinct ones)."""
     return json.dumps(spec, sort_keys=True)
+
+
+def residual_specs(n: int, seed: int = 0, shapes=SHAPES, num_classes: int = NUM_CLASSES,
+                   min_layers: int = 10, max_layers: int = 40) -> list[dict]:
+    """``n`` distinct random residual networks (spec schema 2) of ``min_layers`` to
+    ``max_layers`` layers, taken in turn from each input shape.
+
+    A stem (conv k3 padding 1, batchnorm, activation), then basic blocks: conv -
+    batchnorm - activation - conv - batchnorm, plus a shortcut from the block's input:
+    the identity when the shape is kept, else a 1x1 conv projection (+ batchnorm half
+    of the time); an ``add`` of the two, then an activation. A block downsamples
+    (stride-2 first conv with integer padding, filters doubled) at random while the
+    image is at least 8 pixels wide. Convolutions before a batchnorm have no bias.
+    Then global average pooling, and sometimes dropout and a dense layer with an
+    activation. Valid under the schema 2 contract (equal shapes into every add).
+    """
+    rng = np.random.default_rng(seed)
+    seen: set[str] = set()
+    out: list[dict] = []
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 50 * n:
+            raise RuntimeError(f"only {len(out)} distinct residual specs in {attempts} draws")
+        shape = shapes[len(out) % len(shapes)]
+        spec = _residual_spec(rng, shape, num_classes, min_layers, max_layers)
+        key = json_key(spec)
+        if key not in seen:
+            seen.add(key)
+            out.append(spec)
+    return out
+
+
+def _residual_spec(rng: np.random.Generator, shape, num_classes: int, min_layers: int,
+                   max_layers: int) -> dict:
+    target = int(rng.integers(min_layers, max_layers + 1))
+    acts = ("relu", "relu", "relu", "leaky_relu", "elu")
+    layers: list[dict] = []
+
+    def add(layer: dict) -> int:
+        layers.append(layer)
+        return len(layers) - 1
+
+    def conv(filters: int, k: int, stride: int = 1, padding=None, inputs=None) -> dict:
+        layer = {"type": "conv2d", "filters": filters, "kernel_size": k, "stride": stride,
+                 "padding": k // 2 if padding is None else padding, "bias": False}
+        if inputs is not None:
+            layer["inputs"] = inputs
+        return layer
+
+    channels, size = int(shape[0]), int(shape[1])
+    filters = int(rng.choice([8, 16]))
+    act = str(rng.choice(acts))
+    add(conv(filters, 3))
+    add({"type": "batchnorm"})
+    last = add({"type": "activation", "fn": act})
+    channels = filters
+    head = [{"type": "globalavgpool"}]
+    if rng.random() < 0.4:
+        head += [{"type": "dropout", "rate": 0.25}, {"type": "dense", "units": int(rng.choice([32, 64]))},
+                 {"type": "activation", "fn": act}]
+    while True:
+        down = size >= 8 and rng.random() < 0.35
+        out_c = channels * 2 if down else channels
+        stride = 2 if down else 1
+        project = down or out_c != channels
+        block = 9 if project else 7  # conv bn act conv bn add act (+ projection conv, bn)
+        if len(layers) + block + len(head) > target and len(layers) > 3:
+            break
+        if len(layers) + block + len(head) > max_layers:
+            break
+        k = int(rng.choice([3, 3, 3, 5]))
+        start = last
+        add(conv(out_c, k, stride, padding=k // 2))
+        add({"type": "batchnorm"})
+        add({"type": "activation", "fn": act})
+        add(conv(out_c, k))
+        main = add({"type": "batchnorm"})
+        if project:
+            shortcut = add(conv(out_c, 1, stride, padding=0, inputs=[start]))
+            if rng.random() < 0.5:
+                shortcut = add({"type": "batchnorm"})
+        else:
+            shortcut = start
+        inputs = [main, shortcut] if rng.random() < 0.7 else [shortcut, main]
+        add({"type": "add", "inputs": inputs})
+        last = add({"type": "activation", "fn": act})
+        channels = out_c
+        if down:
+            size = (size + 2 * (k // 2) - k) // 2 + 1
+    for layer in head:
+        add(dict(layer))
+    return {"schema": 2, "input": {"shape": list(shape), "num_classes": num_classes},
+            "layers": layers}
+
+
+def describe_residual() -> str:
+    shapes = " and ".join("x".join(map(str, s)) for s in SHAPES)
+    return ("_fixtures.residual_specs (basic blocks conv-bn-act-conv-bn + identity or 1x1-conv "
+            f"shortcut, stride-2 downsampling), inputs {shapes} in turn")
 
 
 def describe_population() -> str:

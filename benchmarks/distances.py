@@ -18,11 +18,16 @@
    thread (full OTMANN matrix + layout; about a minute on 2 cores, so it is in the
    default run), polled as the route polls it; ``--big`` adds the post-hoc layout of
    5,000 models (10,000 predictions each).
+4. Issue 8's DAG set: ``--dag-n`` (300) random residual networks of 10-40 layers in spec
+   schema 2 (``_fixtures.residual_specs``: basic blocks with identity or 1x1-conv
+   projection shortcuts and ``add``, stride-2 downsampling). Our pairs/s and full-matrix
+   time beside the naive per-pair loop (``transport_problem`` + ``ot.emd`` on the full
+   problem) in the same run, and the ratio (target >= 20x).
 
-Run:  python benchmarks/distances.py [--quick | --big] [--naive-pairs N] [--repeat R]
+Run:  python benchmarks/distances.py [--quick | --big | --dag-only] [--naive-pairs N] [--repeat R]
 (--quick: n = 100, 300, 200 runs and no 5,000, under a minute; default about 2
-minutes; --big about 1 more.) The detailed MDS and stability figures are in
-benchmarks/projection_stability.py.
+minutes; --big about 1 more; --dag-only: section 4 alone, about 30 s.) The detailed
+MDS and stability figures are in benchmarks/projection_stability.py.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ REMAP_QUICKDRAW_S = 0.6        # the REMAP prototype's own code, 100 x 100 Quick
 TARGET_ADD_ONE_S = 0.5         # at n = 1,000, layout update included
 TARGET_BIG_S = 240.0           # 5,000 models, full matrix (+ layout), in the background
 TARGET_ROUTE_S = 0.2           # route response for 1,000 runs, once computed
+TARGET_DAG_RATIO = 20.0        # issue 8: ours / naive per-pair ot.emd on residual DAGs
 
 
 # -- naive baselines -------------------------------------------------------------------------
@@ -159,6 +165,45 @@ def print_distances(rows: list[dict], args) -> None:
                  "+1 model: graph + distance_row via DistanceCache + warm StableMDS of n+1, median of "
                  f"{args.new} models; naive +1: n naive pairs + cold MDS.",
              ))
+
+
+# -- 4. residual DAGs (spec schema 2) ---------------------------------------------------------
+
+
+def time_dag(n: int, naive_pairs: int, repeat: int, seed: int = 8) -> dict:
+    """Our full matrix over ``n`` random residual specs, and the naive loop on random pairs."""
+    specs = fx.residual_specs(n, seed=seed)
+    graphs = [otmann.graph_from_spec(s) for s in specs]
+    pairs = n * (n - 1) // 2
+    matrix, t_matrix = fx.timed(otmann.distance_matrix, specs)
+    t_matrix = min(t_matrix, fx.best_of(max(1, repeat - 1), otmann.distance_matrix, specs)[1])
+    if not (np.all(np.isfinite(matrix)) and np.array_equal(matrix, matrix.T)):
+        raise RuntimeError("DAG set: matrix not finite and symmetric")
+    naive = time_naive(specs, naive_pairs)
+    layers = [len(s["layers"]) for s in specs]
+    merges = [sum(layer["type"] in ("add", "concat") for layer in s["layers"]) for s in specs]
+    projections = [sum(layer["type"] == "conv2d" and "inputs" in layer for layer in s["layers"])
+                   for s in specs]
+    return {"n": n, "unique": len({g for g in graphs}), "pairs": pairs, "matrix_s": t_matrix,
+            "pairs_per_s": pairs / t_matrix, "naive": naive, "naive_matrix_s": pairs / naive["plain"],
+            "ratio": pairs / t_matrix / naive["plain"], "layers": (min(layers), float(np.mean(layers)), max(layers)),
+            "nodes": float(np.mean([g.n_nodes for g in graphs])), "merges": float(np.mean(merges)),
+            "projections": float(np.mean(projections))}
+
+
+def print_dag(r: dict, args) -> None:
+    lo, mean, hi = r["layers"]
+    fx.table(f"4. Residual DAGs (spec schema 2, issue 8): n = {r['n']}, ours | naive per-pair ot.emd (same run)",
+             ["population", "n", "uniq", "pairs", "pairs/s", "matrix s", "naive p/s", "naive s", "ratio",
+              "nasbot-style p/s", "target"],
+             [[f"residual n={r['n']}", r["n"], r["unique"], f"{r['pairs']:,}", fx.fmt_rate(r["pairs_per_s"]),
+               fx.fmt_s(r["matrix_s"]), fx.fmt_rate(r["naive"]["plain"]), fx.fmt_s(r["naive_matrix_s"]),
+               f"{r['ratio']:.0f}x", fx.fmt_rate(r["naive"]["nasbot"]), f">= {TARGET_DAG_RATIO:.0f}x"]],
+             notes=(f"specs: {fx.describe_residual()}; {lo}-{hi} layers (mean {mean:.1f}, {r['nodes']:.1f} OTMANN "
+                    f"nodes), {r['merges']:.1f} adds and {r['projections']:.1f} projection shortcuts per spec.",
+                    f"matrix: otmann.distance_matrix from the specs (graphs included), best of {max(2, args.repeat)}+; "
+                    f"naive: transport_problem + ot.emd per pair on {args.naive_pairs} random pairs (graphs built "
+                    f"beforehand, not timed), extrapolated; max rel. diff to ours {r['naive']['rel']:.0e}."))
 
 
 # -- 2. routes --------------------------------------------------------------------------------
@@ -276,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="n = 100, 300, 200 runs, no 5,000 (under a minute)")
     mode.add_argument("--big", action="store_true", help="also the post-hoc layout of 5,000 models")
+    mode.add_argument("--dag-only", action="store_true",
+                      help="only section 4, the residual DAG set (about 30 s)")
+    parser.add_argument("--dag-n", type=int, default=300, help="specs in the residual DAG set (default 300)")
     parser.add_argument("--naive-pairs", type=int, default=None,
                         help="pairs the naive baselines are timed on, then extrapolated (default 2000; quick 500)")
     parser.add_argument("--repeat", type=int, default=None,
@@ -294,9 +342,19 @@ def main(argv: list[str] | None = None) -> int:
     import ot  # timed apart: POT imports its backends
     t_import = time.perf_counter() - t0
     fx.warm_up()
-    print(f"remap-tb performance ({'quick' if args.quick else 'big' if args.big else 'default'}): python "
+    mode_name = "quick" if args.quick else "big" if args.big else "dag-only" if args.dag_only else "default"
+    print(f"remap-tb performance ({mode_name}): python "
           f"{sys.version.split()[0]}, numpy {np.__version__}, POT {ot.__version__}, {os.cpu_count()} CPUs, "
           f"load avg {os.getloadavg()[0]:.1f} at start; 'import ot' {t_import:.1f} s (not counted)")
+    if args.dag_only:
+        dag = time_dag(args.dag_n, args.naive_pairs, args.repeat)
+        print_dag(dag, args)
+        ok = dag["ratio"] >= TARGET_DAG_RATIO
+        fx.table("Targets (issue 8)", ["figure", "ours", "target", ""],
+                 [[f"DAG pairs/s ratio to naive, n={dag['n']}", f"{dag['ratio']:.0f}x",
+                   f">= {TARGET_DAG_RATIO:.0f}x", "ok" if ok else "MISSED"]])
+        print(f"total {time.perf_counter() - started:.0f} s")
+        return 0 if ok else 1
     print(f"specs: {fx.describe_population()}")
 
     rows = [time_population(f"sampler n={n}", fx.population(n + args.new, seed=n), args.new,
@@ -327,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['stress']:.4f}, {r['points']} points; slowest layout() answer meanwhile "
                   f"{r['max_answer_s'] * 1e3:.1f} ms ({r['polls']} polls)")
 
+    dag = time_dag(args.dag_n, args.naive_pairs, args.repeat)
+    print_dag(dag, args)
+
     # Targets: every figure the issue sets, ours beside it.
     checks = []
     by_n = {r["n"]: r for r in rows if r["name"].startswith("sampler")}
@@ -350,12 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     over = sum(routes["over"].values())
     checks.append([f"warm route calls over {TARGET_ROUTE_S * 1e3:.0f} ms", f"{over} of {routes['calls']}", "none",
                    over == 0])
+    checks.append([f"DAG pairs/s ratio to naive, n={dag['n']} (issue 8)", f"{dag['ratio']:.0f}x",
+                   f">= {TARGET_DAG_RATIO:.0f}x", dag["ratio"] >= TARGET_DAG_RATIO])
     if big is not None:
         checks.append(["5,000 models matrix + layout s", fx.fmt_s(big["seconds"]), f"<= {TARGET_BIG_S:.0f}",
                        big["seconds"] <= TARGET_BIG_S])
     else:
         checks.append(["5,000 models matrix + layout s", "(not in --quick)", f"<= {TARGET_BIG_S:.0f}", None])
-    fx.table("Targets (issue #3)", ["figure", "ours", "target", ""],
+    fx.table("Targets (issues #3 and #8)", ["figure", "ours", "target", ""],
              [[a, b, c, "-" if ok is None else "ok" if ok else "MISSED"] for a, b, c, ok in checks])
     if runs != 1000 or max(sizes) != 1000:
         print("(quick/custom sizes: the targets are set for n = 1,000 and 1,000 runs)")

@@ -10,7 +10,9 @@ differs, the difference is noted in the docstring concerned.
 The problem
 -----------
 A network is a DAG :math:`G = (V, E)` with one input node ``ip`` and one output node
-``op``. Each node :math:`u` has a label :math:`\ell(u)` (its layer kind) and a mass
+``op`` (for a spec: ``ip``, the layers, ``softmax`` for the implicit classifier and
+``op``; edges follow each layer's ``inputs``, see :func:`graph_from_spec`). Each node
+:math:`u` has a label :math:`\ell(u)` (its layer kind) and a mass
 :math:`\mathrm{lm}(u) > 0` (how much computation it stands for); the total mass is
 :math:`\mathrm{tm}(G) = \sum_u \mathrm{lm}(u)`. For two networks :math:`G_1` (n nodes)
 and :math:`G_2` (m nodes) let
@@ -72,12 +74,21 @@ Constants and choices
   potentials well conditioned.
 * Only the pairs named in DESIGN.md are matchable: ``ip``, ``op`` and ``softmax``
   match only themselves; ``dense`` matches only ``dense``; ``dropout`` only
-  ``dropout``; ``batchnorm`` only ``batchnorm``. No further pair was added.
+  ``dropout``; ``batchnorm`` only ``batchnorm``.
+* One further pair, for the merge layers of spec schema 2 (issue 8):
+  :data:`MERGE_MISMATCH_COST` ``= 0.5`` for ``add`` vs ``concat`` (like max-pool vs
+  avg-pool: two ways of combining the same inputs). A merge layer matches no other
+  label. Their mass is their output channels, and their channels follow the layer:
+  ``concat`` emits the sum of its inputs' channels, ``add`` its first input's (a
+  valid spec gives every input of an add the same shape).
 * Structural groups follow NASBOT's CNN groups (``conv``, ``pool``, ``fc``):
   ``conv`` = every ``conv<k>``; ``pool`` = ``max-pool`` and ``avg-pool`` (so a global
   average pool counts); ``dense`` = ``dense`` only. The classifier node
   ``softmax`` is *not* in the dense group: NASBOT gives ``softmax`` a group of its
-  own that is not among the CNN structural groups. ``all`` counts every node.
+  own that is not among the CNN structural groups. ``all`` counts every node;
+  ``add`` and ``concat`` are in ``all`` only.
+* Label ids (part of the dedupe key of the fast path and of cached distances) are
+  stable: new fixed labels are appended, below the conv block.
 """
 
 from __future__ import annotations
@@ -96,6 +107,7 @@ __all__ = [
     "ACTIVATION_SAME_FAMILY_COST",
     "CONV_KERNEL_COST_SCALE",
     "FEATURE_NAMES",
+    "MERGE_MISMATCH_COST",
     "NON_MATCHABLE_COST",
     "NULL_COST",
     "POOL_MISMATCH_COST",
@@ -125,6 +137,9 @@ CONV_KERNEL_COST_SCALE = math.sqrt(2.0) / 10.0
 
 POOL_MISMATCH_COST = 0.5
 """M(max-pool, avg-pool)."""
+
+MERGE_MISMATCH_COST = 0.5
+"""M(add, concat): the two merge layers of spec schema 2 (a pair DESIGN.md leaves open)."""
 
 ACTIVATION_SAME_FAMILY_COST = 0.1
 ACTIVATION_CROSS_FAMILY_COST = 0.25
@@ -157,10 +172,12 @@ _EMD_MAX_ITER = 100_000
 _FIXED_LABELS = (
     "ip", "op", "softmax", "dense", "max-pool", "avg-pool", "dropout", "batchnorm",
     "relu", "leaky_relu", "elu", "tanh", "sigmoid",
+    "add", "concat",  # schema 2 merge layers (appended: the ids above are unchanged)
 )
 _FIXED_LABEL_IDS = MappingProxyType({name: i for i, name in enumerate(_FIXED_LABELS)})
 _CONV_BASE = 16
 _POOL_LABELS = ("max-pool", "avg-pool")
+_MERGE_LABELS = ("add", "concat")
 
 
 # --------------------------------------------------------------------------- labels
@@ -192,7 +209,8 @@ def label_cost(label_a: str, label_b: str) -> float:
 
         M(\ell, \ell) = 0, \qquad
         M(\mathrm{conv}k, \mathrm{conv}k') = \tfrac{\sqrt 2}{10} \sqrt{|k - k'|}, \qquad
-        M(\text{max-pool}, \text{avg-pool}) = 0.5,
+        M(\text{max-pool}, \text{avg-pool}) = 0.5, \qquad
+        M(\mathrm{add}, \mathrm{concat}) = 0.5,
 
     0.1 between two activations of one family (rectifiers: relu, leaky_relu, elu;
     saturating: sigmoid, tanh), 0.25 across families, and
@@ -202,7 +220,8 @@ def label_cost(label_a: str, label_b: str) -> float:
     ----------
     label_a, label_b : str
         OTMANN labels: ``ip``, ``op``, ``softmax``, ``dense``, ``max-pool``,
-        ``avg-pool``, ``dropout``, ``batchnorm``, an activation name, or ``conv<k>``.
+        ``avg-pool``, ``dropout``, ``batchnorm``, ``add``, ``concat``, an activation
+        name, or ``conv<k>``.
 
     Returns
     -------
@@ -219,6 +238,8 @@ def label_cost(label_a: str, label_b: str) -> float:
     0.2
     >>> label_cost("relu", "tanh")
     0.25
+    >>> label_cost("add", "concat"), label_cost("add", "relu") == NON_MATCHABLE_COST
+    (0.5, True)
     """
     _label_id(label_a)
     _label_id(label_b)
@@ -229,6 +250,8 @@ def label_cost(label_a: str, label_b: str) -> float:
         return CONV_KERNEL_COST_SCALE * math.sqrt(abs(ka - kb))
     if label_a in _POOL_LABELS and label_b in _POOL_LABELS:
         return POOL_MISMATCH_COST
+    if label_a in _MERGE_LABELS and label_b in _MERGE_LABELS:
+        return MERGE_MISMATCH_COST
     fam_a, fam_b = ACTIVATION_FAMILIES.get(label_a), ACTIVATION_FAMILIES.get(label_b)
     if fam_a is not None and fam_b is not None:
         return ACTIVATION_SAME_FAMILY_COST if fam_a == fam_b else ACTIVATION_CROSS_FAMILY_COST
@@ -367,11 +390,29 @@ def _positive_int(layer: Mapping[str, Any], key: str, where: str) -> int:
     return int(value)
 
 
-def _layer_label_and_out(layer: Mapping[str, Any], in_c: int, where: str) -> tuple[str, int, float]:
-    """(label, out channels, mass) of one spec layer with in_c input channels."""
+def _layer_where(index: int, layer: Any) -> str:
+    """How errors name a layer: 0-based index and type, as remap_tb.spec reports layers."""
+    if isinstance(layer, Mapping):
+        return f"layer {index} {layer.get('type')}"
+    return f"layer {index}"
+
+
+def _layer_label_and_out(layer: Mapping[str, Any], in_cs: Sequence[int], where: str
+                         ) -> tuple[str, int, float]:
+    """(label, out channels, mass) of one spec layer whose parents emit in_cs channels."""
     if not isinstance(layer, Mapping):
         raise ValueError(f"{where}: a layer must be a JSON object, got {type(layer).__name__}")
     kind = layer.get("type")
+    if kind == "add":
+        # Element-wise sum: the output has the shape of any input (a valid spec gives
+        # them all the same shape); we take the first parent's channels.
+        return "add", in_cs[0], float(in_cs[0])
+    if kind == "concat":
+        out_c = sum(in_cs)
+        return "concat", out_c, float(out_c)
+    # Any other layer has one parent in a valid spec. Several parents (possible only in
+    # a hand-built graph_from_layers graph) are concatenated implicitly, as in NASBOT.
+    in_c = sum(in_cs)
     if kind == "conv2d":
         k = _positive_int(layer, "kernel_size", where)
         out_c = _positive_int(layer, "filters", where)
@@ -403,31 +444,37 @@ def graph_from_layers(
 
     Nodes are numbered ``0 = ip``, ``1..L = layers[0..L-1]``, ``L+1 = softmax`` (the
     implicit classifier), ``L+2 = op``; ``edges`` are (parent, child) pairs over these
-    indices and must include the edges into ``softmax`` and ``op``.
+    indices and must include the edges into ``softmax`` and ``op``. A node's parents
+    are taken in the order their edges are listed (the first parent of an ``add``
+    gives its channels).
 
-    Channels flow along edges: ``ip`` emits ``in_channels``, a node's input channels
-    :math:`c_{in}(u)` are the sum of its parents' output channels (NASBOT's
-    concatenation rule; in a linked list that is simply the previous layer's),
-    conv emits ``filters``, dense ``units``, every other layer passes
-    :math:`c_{in}` on. Masses (DESIGN.md):
+    Channels flow along edges: ``ip`` emits ``in_channels``; conv emits ``filters``,
+    dense ``units``, ``concat`` the sum of its parents' channels, and every other
+    layer, ``add`` included, passes its input channels :math:`c_{in}` on (``add``:
+    its first parent's). A non-merge layer reads one parent in a valid spec; given
+    several here, its :math:`c_{in}` is their sum (NASBOT's implicit concatenation).
+    Masses (DESIGN.md; merges: issue 8):
 
     .. math::
 
         \mathrm{lm}(\mathrm{conv}) = c_{in} c_{out}, \quad
         \mathrm{lm}(\mathrm{dense}) = 0.1\, c_{in} c_{out}, \quad
-        \mathrm{lm}(\text{pool, activation, dropout, batchnorm}) = c_{in},
+        \mathrm{lm}(\text{pool, activation, dropout, batchnorm}) = c_{in}, \quad
+        \mathrm{lm}(\text{add, concat}) = c_{out},
 
         \mathrm{lm}(\mathrm{ip}) = \mathrm{lm}(\mathrm{op})
-        = \max\big(0.1 \textstyle\sum_{u\ \mathrm{processing}} \mathrm{lm}(u),\ 100\big),
+        = \max\big(0.1 \textstyle\sum_{u\ \mathrm{layer}} \mathrm{lm}(u),\ 100\big),
 
-    and the decision (``softmax``) nodes share that same value equally (here there
-    is one, so it gets all of it). :math:`c_{in}` of a dense layer is the channel
-    count, not the flattened size.
+    (the sum runs over every layer, merge layers included) and the decision
+    (``softmax``) nodes share that same value equally (here there is one, so it gets
+    all of it). :math:`c_{in}` of a dense layer is the channel count, not the
+    flattened size.
 
     Parameters
     ----------
     layers : sequence of dict
-        Spec layers (``{"type": "conv2d", "filters": 16, "kernel_size": 3}``, ...).
+        Spec layers (``{"type": "conv2d", "filters": 16, "kernel_size": 3}``, ...);
+        their ``inputs`` fields are ignored here (``edges`` say the structure).
     edges : sequence of (int, int)
         Edges over the node numbering above.
     in_channels : int
@@ -465,10 +512,9 @@ def graph_from_layers(
     for u in order:
         if u in (ip, softmax, op):
             continue
-        in_c = sum(out_c[p] for p in parents[u])
-        where = f"layer {u - 1} {layers[u - 1].get('type')}" if isinstance(layers[u - 1], Mapping) \
-            else f"layer {u - 1}"  # 0-based, as remap_tb.spec reports layers
-        label, out_c[u], masses[u] = _layer_label_and_out(layers[u - 1], in_c, where)
+        where = _layer_where(u - 1, layers[u - 1])
+        label, out_c[u], masses[u] = _layer_label_and_out(
+            layers[u - 1], [out_c[p] for p in parents[u]], where)
         labels[u] = label
     processing = sum(masses[1:n_layers + 1])
     non_processing = max(_NON_PROCESSING_MASS_FRACTION * processing, _MIN_NON_PROCESSING_MASS)
@@ -477,25 +523,76 @@ def graph_from_layers(
     return OtmannGraph(tuple(labels), tuple(masses), tuple(edge_list))
 
 
+def _spec_inputs(layers: Sequence[Any]) -> list[tuple[int, ...]]:
+    """Each layer's inputs, resolved (-1 = the network input; absent = the previous layer).
+
+    Checks only what the graph needs: earlier layers, no repeats, every layer on a
+    path to the output (the last layer). remap_tb.spec validates the rest.
+    """
+    resolved: list[tuple[int, ...]] = []
+    for i, layer in enumerate(layers):
+        raw = layer.get("inputs") if isinstance(layer, Mapping) else None
+        if raw is None:
+            resolved.append((i - 1,))
+            continue
+        where = _layer_where(i, layer)
+        if not isinstance(raw, (list, tuple)) or not raw:
+            raise ValueError(f"{where}: 'inputs' must be a non-empty list of layer indices, "
+                             f"got {raw!r}")
+        seen: list[int] = []
+        for k in raw:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -1 <= k < i:
+                allowed = f"0..{i - 1}, or -1" if i else "-1"
+                raise ValueError(f"{where}: input {k!r} is not an earlier layer (use {allowed} "
+                                 "for the network input)")
+            if int(k) in seen:
+                raise ValueError(f"{where}: input {int(k)} is listed twice")
+            seen.append(int(k))
+        resolved.append(tuple(seen))
+    used = [False] * len(layers)
+    if layers:
+        used[-1] = True
+    for i in range(len(layers) - 1, -1, -1):
+        if used[i]:
+            for k in resolved[i]:
+                if k >= 0:
+                    used[k] = True
+    for i, ok in enumerate(used):
+        if not ok:
+            raise ValueError(f"{_layer_where(i, layers[i])}: not used by the output")
+    return resolved
+
+
 def graph_from_spec(spec: Mapping[str, Any]) -> OtmannGraph:
-    """The OTMANN graph ``ip -> layer_1 -> ... -> layer_L -> softmax -> op`` of a spec.
+    """The OTMANN graph of a spec: ``ip``, the layers, ``softmax``, ``op``.
+
+    Edges follow each layer's ``inputs`` (spec schema 2): ``inputs: [k, ...]`` lists
+    0-based indices of earlier layers, ``-1`` is the network input (``ip``); without
+    ``inputs`` a layer reads the previous layer (layer 0 reads ``ip``). The last layer
+    feeds ``softmax`` and ``softmax`` feeds ``op``. A schema 1 spec (no ``inputs``) is
+    the chain ``ip -> layer_1 -> ... -> layer_L -> softmax -> op``, and a chain written
+    with explicit ``inputs`` gives the same graph. Fields that do not change a
+    layer's label or channels (stride, padding, bias, pool size, dropout rate) do not
+    change the graph.
 
     Parameters
     ----------
     spec : dict
-        Architecture spec (schema 1) with ``input.shape = [channels, height, width]``
-        and a linked list ``layers``. The spec is assumed valid (``remap_tb.spec``
+        Architecture spec (schema 1 or 2) with ``input.shape = [channels, height,
+        width]`` and ``layers``. The spec is assumed valid (``remap_tb.spec``
         validates); only what OTMANN needs is checked here.
 
     Returns
     -------
     OtmannGraph
-        See :func:`graph_from_layers` for channels and masses.
+        Node ``i + 1`` is layer ``i``. See :func:`graph_from_layers` for channels and
+        masses.
 
     Raises
     ------
     ValueError
-        If ``input`` or ``layers`` is missing, or a layer type is unknown.
+        If ``input`` or ``layers`` is missing, a layer type is unknown, an input is
+        not an earlier layer, or a layer is not on a path to the output.
 
     Examples
     --------
@@ -503,6 +600,17 @@ def graph_from_spec(spec: Mapping[str, Any]) -> OtmannGraph:
     ...                      "layers": [{"type": "conv2d", "filters": 16, "kernel_size": 3}]})
     >>> g.labels, g.masses
     (('ip', 'conv3', 'softmax', 'op'), (100.0, 16.0, 100.0, 100.0))
+
+    A residual block: ``add`` sums the second conv and the input (8 channels each).
+
+    >>> conv = {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same"}
+    >>> g = graph_from_spec({"schema": 2, "input": {"shape": [8, 8, 8], "num_classes": 10},
+    ...                      "layers": [conv, {"type": "activation", "fn": "relu"}, conv,
+    ...                                 {"type": "add", "inputs": [2, -1]}]})
+    >>> g.labels
+    ('ip', 'conv3', 'relu', 'conv3', 'add', 'softmax', 'op')
+    >>> g.masses[1:5], g.edges[3:5]
+    ((64.0, 8.0, 64.0, 8.0), ((3, 4), (0, 4)))
     """
     if not isinstance(spec, Mapping):
         raise ValueError(f"spec must be a JSON object, got {type(spec).__name__}")
@@ -518,8 +626,11 @@ def graph_from_spec(spec: Mapping[str, Any]) -> OtmannGraph:
     if not isinstance(shape, (list, tuple)) or len(shape) != 3:
         raise ValueError("spec 'input.shape' must be [channels, height, width]")
     n_layers = len(layers)
-    chain = [(i, i + 1) for i in range(n_layers + 2)]
-    return graph_from_layers(layers, chain, shape[0])
+    # Node i + 1 is layer i, node 0 is ip: input k is node k + 1. Edges by child, each
+    # child's parents in the order of its inputs (for a chain: (0, 1), (1, 2), ...).
+    edges = [(k + 1, i + 1) for i, ks in enumerate(_spec_inputs(layers)) for k in ks]
+    edges += [(n_layers, n_layers + 1), (n_layers + 1, n_layers + 2)]
+    return graph_from_layers(layers, edges, shape[0])
 
 
 # --------------------------------------------------------------------------- features
@@ -546,7 +657,8 @@ def structural_features(graph: OtmannGraph) -> np.ndarray:
     follow, counts ip. The two agree for the ``all`` group.
 
     Groups: conv = ``conv<k>``; pool = ``max-pool``, ``avg-pool``; dense = ``dense``
-    (``softmax`` is in none of conv/pool/dense, as in NASBOT); all = every node.
+    (``softmax`` is in none of conv/pool/dense, as in NASBOT; nor are the merge
+    layers ``add`` and ``concat``); all = every node.
 
     Parameters
     ----------
@@ -683,7 +795,8 @@ def transport_problem(
 _CHUNK_ELEMENTS = 1 << 21  # cost entries built per vectorised pass (16 MiB of float64)
 _MAX_PAIRS_PER_BLOCK = 1 << 20  # pairs handed to _solve_pairs at once by distance_matrix
 
-_CLASSES = ("ip", "op", "softmax", "conv", "pool", "activation", "dense", "dropout", "batchnorm")
+_CLASSES = ("ip", "op", "softmax", "conv", "pool", "activation", "dense", "dropout", "batchnorm",
+            "merge")
 """Label classes: two labels are matchable (M < NON_MATCHABLE_COST) iff same class."""
 
 
@@ -694,6 +807,8 @@ def _label_class(label: str) -> int:
         return _CLASSES.index("pool")
     if label in ACTIVATION_FAMILIES:
         return _CLASSES.index("activation")
+    if label in _MERGE_LABELS:
+        return _CLASSES.index("merge")
     return _CLASSES.index(label)
 
 
@@ -906,8 +1021,8 @@ def _solve_pairs(prep: _Prepared, us: np.ndarray, vs: np.ndarray, nu_str: float
     with :math:`C_{ij} \ge 2p` never carry mass, and non-matchable label pairs cost
     NON_MATCHABLE_COST > 2p, so the problem separates into one independent problem
     per label class (ip, op, softmax, conv, pool, activation, dense, dropout,
-    batchnorm), each again an OTMANN problem with null bins holding the class mass
-    of the other side. The class values are summed (all terms >= 0: no
+    batchnorm, merge = add and concat), each again an OTMANN problem with null bins
+    holding the class mass of the other side. The class values are summed (all terms >= 0: no
     cancellation). The result equals ot.emd on the full problem to rounding.
     """
     us, vs = np.asarray(us, dtype=np.int64), np.asarray(vs, dtype=np.int64)

@@ -405,3 +405,285 @@ def test_bad_nu_str_raises_value_error():
         otmann.distance(make_spec(), make_spec(), nu_str=-1.0)
     with pytest.raises(ValueError, match="nu_str"):
         otmann.distance_matrix([make_spec()], nu_str=float("nan"))
+
+
+# ------------------------------------------------------------------------ schema 2: DAG specs
+def make_spec2(*layers: dict, channels: int = 1, size: int = 8) -> dict:
+    return {"schema": 2, "input": {"shape": [channels, size, size], "num_classes": 10},
+            "layers": list(layers)}
+
+
+def conv2(filters: int, k: int, stride: int = 1, padding=None, inputs=None,
+          bias: bool = True) -> dict:
+    layer = {"type": "conv2d", "filters": filters, "kernel_size": k, "stride": stride,
+             "padding": k // 2 if padding is None else padding}
+    if not bias:
+        layer["bias"] = False
+    if inputs is not None:
+        layer["inputs"] = list(inputs)
+    return layer
+
+
+def merge(kind: str, *inputs: int) -> dict:
+    return {"type": kind, "inputs": list(inputs)}
+
+
+@st.composite
+def dag_specs(draw, max_blocks: int = 3) -> dict:
+    """Random valid schema 2 CNNs: residual blocks (conv-[bn]-act-conv-[bn] + add with an
+    identity or a 1x1-conv projection shortcut, optional stride-2 downsampling with
+    integer padding), concat blocks (2-3 parallel convs, maybe the block input itself
+    too), chain layers between them, and an optional pooled dense head."""
+    channels, size = draw(st.sampled_from([1, 3])), 8
+    spec_channels = channels
+    layers: list[dict] = []
+
+    def push(layer: dict) -> int:
+        layers.append(layer)
+        return len(layers) - 1
+
+    last = -1  # the layer the next block reads (-1: the network input)
+    for _ in range(draw(st.integers(1, max_blocks))):
+        kind = draw(st.sampled_from(["residual", "residual", "concat", "chain"]))
+        if kind == "residual":
+            down = size >= 4 and draw(st.booleans())
+            filters = draw(st.sampled_from([channels, 4, 8]))
+            stride = 2 if down else 1
+            bn = draw(st.booleans())
+            start = last
+            push(conv2(filters, 3, stride, padding=1, inputs=[start] if start == -1 else None,
+                       bias=not bn))
+            if bn:
+                push({"type": "batchnorm"})
+            push(act(draw(st.sampled_from(ACTIVATIONS))))
+            main = push(conv2(filters, 3, padding=draw(st.sampled_from([1, "same"]))))
+            if bn:
+                main = push({"type": "batchnorm"})
+            if down or filters != channels or draw(st.booleans()):
+                shortcut = push(conv2(filters, 1, stride, padding=0, inputs=[start]))
+            else:
+                shortcut = start  # identity
+            ins = [main, shortcut] if draw(st.booleans()) else [shortcut, main]
+            last = push(merge("add", *ins))
+            if draw(st.booleans()):
+                last = push(act("relu"))
+            channels = filters
+            if down:
+                size = (size + 2 - 3) // 2 + 1
+        elif kind == "concat":
+            start = last
+            ends, total = [], 0
+            for _ in range(draw(st.integers(2, 3))):
+                k = draw(st.sampled_from([1, 3]))
+                f = draw(st.sampled_from([2, 4, 8]))
+                end = push(conv2(f, k, inputs=[start]))
+                if draw(st.booleans()):
+                    end = push(act(draw(st.sampled_from(ACTIVATIONS))))
+                ends.append(end)
+                total += f
+            if draw(st.booleans()):
+                ends.append(start)
+                total += channels
+            last = push(merge("concat", *draw(st.permutations(ends))))
+            channels = total
+        else:
+            layer = draw(st.sampled_from([act("relu"), act("tanh"), {"type": "batchnorm"},
+                                          {"type": "dropout", "rate": 0.25}]
+                                         + ([{"type": "maxpool2d", "pool_size": 2,
+                                              "padding": 1}] if size >= 2 else [])))
+            layer = dict(layer)
+            if last == -1:
+                layer["inputs"] = [-1]
+            last = push(layer)
+            if layer["type"] == "maxpool2d":
+                size = (size + 2 - 2) // 2 + 1
+    if draw(st.booleans()):
+        push({"type": "globalavgpool"})
+        push({"type": "dense", "units": draw(st.sampled_from([8, 16]))})
+    return make_spec2(*layers, channels=spec_channels)
+
+
+def test_residual_block_graph_by_hand():
+    """conv - relu - conv + identity shortcut: add sums conv 2 and the input (32 channels)."""
+    spec = make_spec2(conv2(32, 3), act("relu"), conv2(32, 3), merge("add", 2, -1), channels=32)
+    g = otmann.graph_from_spec(spec)
+    assert g.labels == ("ip", "conv3", "relu", "conv3", "add", "softmax", "op")
+    assert g.edges == ((0, 1), (1, 2), (2, 3), (3, 4), (0, 4), (4, 5), (5, 6))
+    # conv 32*32, relu 32, conv 32*32, add its 32 output channels (not 32 + 32)
+    assert g.masses[1:5] == (1024.0, 32.0, 1024.0, 32.0)
+    # ip, softmax, op: 0.1 * (sum of every layer mass, the add included)
+    assert g.masses[0] == g.masses[5] == g.masses[6] == pytest.approx(211.2, rel=1e-15)
+    f = otmann.structural_features(g)
+    col = {name: i for i, name in enumerate(otmann.FEATURE_NAMES)}
+    add_node, ip = 4, 0
+    # into add: via conv2 (ip conv relu conv: 4 nodes) or straight from ip (1 node)
+    assert f[add_node, col["from_ip/all/shortest"]] == 1
+    assert f[add_node, col["from_ip/all/longest"]] == 4
+    assert f[add_node, col["from_ip/all/rw"]] == 2.5
+    assert f[add_node, col["from_ip/conv/longest"]] == 2
+    assert f[add_node, col["from_ip/conv/rw"]] == 1
+    # add is in no group but "all": it counts itself only there
+    assert f[add_node, col["to_op/all/shortest"]] == 2  # add, softmax
+    assert f[add_node, col["to_op/conv/longest"]] == 0
+    assert f[add_node, col["to_op/pool/longest"]] == 0
+    assert f[add_node, col["to_op/dense/longest"]] == 0
+    assert f[ip, col["to_op/all/shortest"]] == 3   # ip add softmax
+    assert f[ip, col["to_op/all/longest"]] == 6    # ip conv relu conv add softmax
+    assert f[ip, col["to_op/all/rw"]] == 4.5
+
+
+def test_projection_shortcut_graph_by_hand():
+    """A downsampling block on 3 channels: stride-2 conv (integer padding, no bias) - bn -
+    relu - conv - bn, shortcut 1x1 stride-2 conv from the input, add, relu."""
+    spec = make_spec2(conv2(8, 3, 2, padding=1, bias=False), {"type": "batchnorm"},
+                      act("relu"), conv2(8, 3, bias=False), {"type": "batchnorm"},
+                      conv2(8, 1, 2, padding=0, inputs=[-1], bias=False), merge("add", 4, 5),
+                      act("relu"), channels=3)
+    g = otmann.graph_from_spec(spec)
+    assert g.labels == ("ip", "conv3", "batchnorm", "relu", "conv3", "batchnorm", "conv1",
+                        "add", "relu", "softmax", "op")
+    assert g.edges == ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 6), (5, 7), (6, 7),
+                       (7, 8), (8, 9), (9, 10))
+    assert g.masses == (100.0, 24.0, 8.0, 8.0, 64.0, 8.0, 24.0, 8.0, 8.0, 100.0, 100.0)
+    f = otmann.structural_features(g)
+    conv_rw = otmann.FEATURE_NAMES.index("from_ip/conv/rw")
+    assert f[7, conv_rw] == 1.5  # add: 2 convs on the main path, 1 on the shortcut
+    assert f[0, otmann.FEATURE_NAMES.index("to_op/conv/shortest")] == 1
+
+
+def test_concat_sums_channels_by_hand():
+    """Two parallel convs on the input (6 + 10 channels), concat; a 1x1 conv; a second
+    concat of that conv, the first concat and the input (2 + 16 + 4); pooled dense head."""
+    spec = make_spec2(conv2(6, 1), conv2(10, 3, inputs=[-1]), merge("concat", 0, 1),
+                      conv2(2, 1), merge("concat", 3, 2, -1), {"type": "globalavgpool"},
+                      {"type": "dense", "units": 10}, channels=4)
+    g = otmann.graph_from_spec(spec)
+    assert g.labels == ("ip", "conv1", "conv3", "concat", "conv1", "concat", "avg-pool",
+                        "dense", "softmax", "op")
+    assert g.edges == ((0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (4, 5), (3, 5), (0, 5),
+                       (5, 6), (6, 7), (7, 8), (8, 9))
+    # conv 4*6, conv 4*10, concat 16, conv 16*2, concat 22, pool 22, dense 0.1*22*10
+    assert g.masses[1:8] == pytest.approx((24, 40, 16, 32, 22, 22, 22), rel=1e-15)
+    assert g.masses[0] == g.masses[8] == g.masses[9] == 100.0  # 0.1 * 178 < 100
+
+
+def test_merges_of_vectors_by_hand():
+    """add passes its first input's channels on, concat sums them (vectors here)."""
+    spec = make_spec2({"type": "dense", "units": 16}, {"type": "dense", "units": 16},
+                      merge("add", 0, 1), {"type": "dense", "units": 4},
+                      merge("concat", 2, 3), {"type": "dense", "units": 5})
+    g = otmann.graph_from_spec(spec)
+    assert g.labels[1:7] == ("dense", "dense", "add", "dense", "concat", "dense")
+    assert g.masses[1:7] == pytest.approx((1.6, 25.6, 16, 6.4, 20, 10), rel=1e-15)
+
+
+def test_add_relabelled_as_concat_costs_its_mass_times_half():
+    spec = make_spec2(conv2(8, 3), act("relu"), conv2(8, 3), merge("add", 2, 0), channels=8)
+    g = otmann.graph_from_spec(spec)
+    relabelled = OtmannGraph(tuple("concat" if x == "add" else x for x in g.labels),
+                             g.masses, g.edges)
+    assert otmann.distance(g, relabelled) == pytest.approx(8 * 0.5, rel=1e-12)
+    assert reference(g, relabelled) == pytest.approx(8 * 0.5, rel=1e-12)
+
+
+def test_merge_label_costs_classes_and_ids():
+    lc = otmann.label_cost
+    assert lc("add", "concat") == lc("concat", "add") == otmann.MERGE_MISMATCH_COST == 0.5
+    assert lc("add", "add") == lc("concat", "concat") == 0.0
+    others = ["ip", "op", "softmax", "dense", "max-pool", "avg-pool", "dropout", "batchnorm",
+              "conv1", "conv3", *ACTIVATIONS]
+    for m in ("add", "concat"):
+        for x in others:
+            assert lc(m, x) == lc(x, m) == otmann.NON_MATCHABLE_COST
+    labels = others + ["add", "concat"]
+    for a in labels:
+        for b in labels:
+            same = otmann._label_class(a) == otmann._label_class(b)
+            assert (lc(a, b) < otmann.NON_MATCHABLE_COST) == same
+    ids = [otmann._label_id(x) for x in labels + ["conv64"]]
+    table = otmann._label_table(max(ids))
+    for a, i in zip(labels + ["conv64"], ids):
+        for b, j in zip(labels + ["conv64"], ids):
+            assert table[i, j] == lc(a, b)
+    # Label ids are part of the dedupe/cache key: the old ones must not move.
+    old = ("ip", "op", "softmax", "dense", "max-pool", "avg-pool", "dropout", "batchnorm",
+           "relu", "leaky_relu", "elu", "tanh", "sigmoid")
+    assert [otmann._label_id(x) for x in old] == list(range(13))
+    assert otmann._label_id("conv3") == 19
+    assert 13 <= otmann._label_id("add") < otmann._label_id("concat") < otmann._CONV_BASE
+
+
+@HYPOTHESIS
+@given(specs(max_layers=12))
+def test_chain_with_explicit_inputs_is_the_schema_1_chain(spec):
+    """Schema 2 with inputs [i - 1] everywhere (and default bias / integer padding 0
+    written out) is the same graph, at distance 0."""
+    explicit = json.loads(json.dumps(spec))
+    explicit["schema"] = 2
+    for i, layer in enumerate(explicit["layers"]):
+        layer["inputs"] = [i - 1]
+        if layer["type"] == "conv2d":
+            layer["padding"], layer["bias"] = 0, True
+    assert otmann.graph_from_spec(explicit) == otmann.graph_from_spec(spec)
+    assert otmann.distance(explicit, spec) == 0.0
+    assert otmann.distance_matrix([spec, explicit, spec]).max() == 0.0
+
+
+def test_bias_and_padding_do_not_change_the_graph():
+    a = make_spec2(conv2(8, 3, padding="same"), {"type": "maxpool2d", "pool_size": 2},
+                   conv2(8, 3))
+    b = make_spec2(conv2(8, 3, padding=1, bias=False),
+                   {"type": "maxpool2d", "pool_size": 2, "padding": 1}, conv2(8, 3, stride=2))
+    assert otmann.graph_from_spec(a) == otmann.graph_from_spec(b)
+    assert otmann.distance(a, b) == 0.0
+
+
+@HYPOTHESIS
+@given(dag_specs(), dag_specs(), dag_specs())
+def test_metric_properties_on_dag_specs(a, b, c):
+    d, dn = otmann.distance_matrix_both([a, b, c])
+    assert np.all(np.isfinite(d)) and np.all(d >= 0)
+    assert np.array_equal(d, d.T) and np.all(np.diag(d) == 0)
+    assert otmann.distance(a, a) == 0.0
+    assert otmann.distance(a, b) == otmann.distance(b, a)
+    for x, y, z in [(0, 1, 2), (0, 2, 1), (1, 0, 2)]:
+        assert d[x, z] <= d[x, y] + d[y, z] + 1e-9 * (1 + d[x, y] + d[y, z])
+    assert np.all(dn >= 0) and np.all(dn <= 1 + 1e-12)
+
+
+@HYPOTHESIS
+@given(dag_specs(), st.one_of(dag_specs(), specs()), st.sampled_from([0.0, 0.3, 1.0, 4.0]))
+def test_fast_path_equals_ot_emd_on_dag_specs(a, b, nu_str):
+    d, dn = otmann.distance_both(a, b, nu_str)
+    assert d == pytest.approx(reference(a, b, nu_str), rel=1e-9, abs=1e-12)
+    s = otmann.graph_from_spec(a).total_mass + otmann.graph_from_spec(b).total_mass
+    assert dn == pytest.approx(d / s, rel=1e-12, abs=1e-15)
+    assert otmann.distance(b, a, nu_str=nu_str) == d
+
+
+@HYPOTHESIS
+@given(st.lists(dag_specs(max_blocks=5), min_size=2, max_size=5), dag_specs())
+def test_fast_path_matrix_and_row_equal_ot_emd_on_dag_populations(population, new):
+    full = otmann.distance_matrix(population + [new])
+    for i in range(len(population)):
+        for j in range(i + 1, len(population)):
+            assert full[i, j] == pytest.approx(reference(population[i], population[j]),
+                                               rel=1e-9, abs=1e-12)
+    row = otmann.distance_row(new, population)
+    assert np.allclose(row, full[-1, :-1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([conv2(4, 3, inputs=[0])], r"layer 0 conv2d: input 0 is not an earlier layer \(use -1"),
+    ([conv2(4, 3), conv2(4, 3), merge("add", 0, 3)],
+     r"layer 2 add: input 3 is not an earlier layer \(use 0..1, or -1"),
+    ([conv2(4, 3), merge("add", 0, 0)], "layer 1 add: input 0 is listed twice"),
+    ([conv2(4, 3), {"type": "add", "inputs": []}], "layer 1 add: 'inputs' must be"),
+    ([conv2(4, 3), {"type": "dropout", "rate": 0.5}, conv2(4, 3, inputs=[0])],
+     "layer 1 dropout: not used by the output"),
+    ([conv2(4, 1), merge("add", 0, -1), {"type": "merge", "inputs": [1]}],
+     "layer 2 merge.*unknown to OTMANN"),
+])
+def test_bad_inputs_raise_value_error(layers, message):
+    with pytest.raises(ValueError, match=message):
+        otmann.graph_from_spec(make_spec2(*layers, channels=4))
