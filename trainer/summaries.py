@@ -17,7 +17,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from remap_tb import metadata
-from remap_tb.spec.schema import LAYER_TYPES
+from remap_tb.spec.analysis import analyse
+from remap_tb.spec.schema import LAYER_TYPES, Limits
 
 
 def scalar_summary(tag: str, value: float) -> summary_pb2.Summary:
@@ -50,13 +51,21 @@ def predictions_summary(predicted: np.ndarray, num_classes: int) -> summary_pb2.
 
 
 def hparams_summary_for(request: dict, params: int, dataset_name: str) -> summary_pb2.Summary:
-    """The HParams session of one model: size, depth, layer-type counts, origin, dataset."""
+    """The HParams session of one model: size, depth, shape of the graph, layer-type counts, origin, dataset.
+
+    ``merges``: the number of merge layers (add, concat); ``longest_path``: the
+    layers on the longest input-to-output path (0 and ``depth`` for a chain).
+    ``n_<type>`` for every layer type, merge types included (0 when absent).
+    """
     layers = request["spec"]["layers"]
     counts = Counter(layer["type"] for layer in layers)
+    analysis = analyse(request["spec"], Limits(max_params=None, max_depth=None))
     training = request["training"]
     hparams: dict[str, object] = {
         "params": int(params),
         "depth": len(layers),
+        "merges": analysis.merge_count,
+        "longest_path": analysis.longest_path,
         "origin": request["provenance"]["origin"],
         "dataset": dataset_name,
         "epochs": int(training["epochs"]),

@@ -13,8 +13,10 @@ from remap_tb.spec.schema import LAYER_TYPES
 class Constraints:
     """What every generator (initial sampler, ablation, variation) must respect.
 
-    ``allowed_types`` None means every layer type; ``max_depth`` counts layers in
-    the spec (the implicit classifier is not counted).
+    ``allowed_types`` None means every layer type (merge layers ``add`` and
+    ``concat`` included: leave them out to keep generated models chains);
+    ``max_depth`` counts layers in the spec, merge layers included, however they
+    branch (the implicit classifier is not counted).
     """
 
     min_params: int | None = None
@@ -88,7 +90,10 @@ def reason_kind(reason: str) -> str:
                       ("over the depth cap", "over the depth cap"),
                       ("larger than its", "a layer is larger than its input"),
                       ("flat vector", "a spatial layer after a dense layer"),
-                      ("padding 'same'", "padding 'same' with a stride")):
+                      ("padding 'same'", "padding 'same' with a stride"),
+                      ("add needs identical shapes", "an add whose inputs differ in shape"),
+                      ("concat joins", "a concat whose inputs differ in height and width"),
+                      ("not used by the output", "a layer not used by the output")):
         if key in reason:
             return kind
     return reason

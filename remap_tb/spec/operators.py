@@ -5,10 +5,24 @@ user pick a model on the map and ask for
 
 - **ablations**: one child per selected layer with that layer removed;
 - **variations**: N children, each with 1..k random changes drawn from
-  {replace, reparameterise, remove, insert} on the selected layers.
+  {replace, reparameterise, remove, insert} on the selected layers, and on
+  request {add_skip, remove_skip}.
 
 Layer indexes in options and in the change texts always refer to the
 *parent's* layers (0-based), however earlier changes shifted positions.
+
+Graphs (schema 2). While a child is edited each layer holds references to the
+layers it reads, not indexes, so removing or inserting layers re-indexes every
+``inputs`` for free. Removing a layer reconnects its consumers to its *main
+input*: its only input; the first input of a ``concat``; for an ``add`` (whose
+inputs are unordered) the input on the longest path from the network input,
+i.e. the residual branch, not the shortcut. Removing the last layer makes its
+main input the output. Then a merge left with one distinct input is dropped
+too, and so is every layer that no longer leads to the output (the other
+branches of a removed merge); each such drop is recorded among the changes
+("dropped ..."). Inserting a layer after layer k puts it on k's output: every
+layer that read k reads the new layer. A replaced layer keeps its inputs;
+merges are never replaced by a single-input layer.
 
 Every child is analysed (``analysis.analyse``) and checked against the user's
 ``Constraints`` before anyone sees it. A child that no longer fits is
@@ -35,12 +49,16 @@ from remap_tb.spec.glyph import glyph
 from remap_tb.spec.hashing import spec_hash
 from remap_tb.spec.sampler import FILTERS, KERNELS, POOLS, RATES, UNITS, draw_layer
 from remap_tb.spec.schema import (
-    ACTIVATIONS, DEFAULT_LIMITS, LAYER_FIELDS, LAYER_TYPES, MAX_CHANNELS, MAX_KERNEL, MAX_UNITS,
-    CHAIN_SCHEMA, PADDINGS, SPATIAL_TYPES, Limits, field_default, spec_schema,
+    ACTIVATIONS, DEFAULT_LIMITS, INPUT, LAYER_FIELDS, LAYER_TYPES, MAX_CHANNELS, MAX_KERNEL, MAX_UNITS,
+    MERGE_TYPES, CHAIN_SCHEMA, PADDINGS, SPATIAL_TYPES, Limits, default_inputs, field_default, layer_inputs,
+    spec_schema,
 )
 
 KINDS = ("ablation", "variation")
-CHANGE_TYPES = ("replace", "reparameterise", "remove", "insert")
+CHANGE_TYPES = ("replace", "reparameterise", "remove", "insert", "add_skip", "remove_skip")
+# What a variation draws from when ``change_types`` is not given: the skip changes are asked for
+# explicitly, so a seed gives the same children of a chain as before they existed.
+DEFAULT_CHANGE_TYPES = ("replace", "reparameterise", "remove", "insert")
 MAX_COUNT = 100
 MAX_CHANGES = 10
 MAX_PARENTS = 200
@@ -96,10 +114,13 @@ class Candidates(list):
     def made(self) -> int:
         return sum(1 for c in self if c.valid)
 
-    def summary(self, kind: str = "variation", parents: int = 1) -> str:
+    def summary(self, kind: str = "variation", parents: int = 1, blocks: bool = False) -> str:
         of = f" of {parents} parents" if parents > 1 else ""
+        if kind == "ablation" and blocks and not self.wanted:
+            return f"no residual block (add layer) to remove in the parent{'s' if parents > 1 else ''}"
         if kind == "ablation":
-            text = f"{self.made} of {self.wanted} ablation(s){of} can be trained"
+            what = "block ablation(s)" if blocks else "ablation(s)"
+            text = f"{self.made} of {self.wanted} {what}{of} can be trained"
             label = "not usable"
         else:
             text = f"made {self.made} of {self.wanted} variation(s){of} in {self.tries} draw(s)"
@@ -117,8 +138,9 @@ class Options:
     layers: tuple[int, ...] | None = None
     count: int = 5
     max_changes: int = 3
-    change_types: tuple[str, ...] = CHANGE_TYPES
+    change_types: tuple[str, ...] = DEFAULT_CHANGE_TYPES
     seed: int = 0
+    blocks: bool = False  # ablation: remove whole residual blocks instead of single layers
 
 
 # --------------------------------------------------------------------------- words
@@ -147,13 +169,172 @@ def _fmt(value: Any) -> str:
 # --------------------------------------------------------------------------- shared pieces
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
-    """A layer of a child: where it came from in the parent (None: inserted) and whether a change touched it."""
+    """A layer of a child being edited.
+
+    ``origin``: its index in the parent (None: inserted); ``touched``: a change
+    acted on it; ``layer``: its fields without ``inputs``; ``reads``: the slots
+    it reads, None for the network input (so positions can shift freely).
+    """
 
     origin: int | None
     layer: dict
     touched: bool = False
+    reads: list = field(default_factory=list)
+
+
+def _slots(layers: list[dict]) -> list[_Slot]:
+    """Editable slots of a (normalised, valid) parent's layers."""
+    slots: list[_Slot] = []
+    for k, layer in enumerate(layers):
+        slot = _Slot(k, {key: value for key, value in layer.items() if key != "inputs"})
+        slot.reads = [slots[j] if j != INPUT else None for j in layer_inputs(layer, k)]
+        slots.append(slot)
+    return slots
+
+
+def _layers(slots: list[_Slot]) -> list[dict]:
+    """The spec layers of the slots, ``inputs`` written only where they are not the previous layer."""
+    position = {id(slot): i for i, slot in enumerate(slots)}
+    out = []
+    for i, slot in enumerate(slots):
+        inputs = [position[id(r)] if r is not None else INPUT for r in slot.reads]
+        if slot.layer["type"] == "add":
+            inputs.sort()  # as in the normal form: a sum does not depend on the order
+        layer = dict(slot.layer)
+        if inputs != default_inputs(i):
+            layer["inputs"] = inputs
+        out.append(layer)
+    return out
+
+
+def _name(slot: _Slot) -> str:
+    """``layer 3 conv2d (filters 8, kernel_size 3)`` (a parent layer) or ``inserted dropout (rate 0.25)``."""
+    where = f"layer {slot.origin}" if slot.origin is not None else "inserted"
+    return f"{where} {describe(slot.layer)}"
+
+
+def _replace_reads(slots: list[_Slot], old: _Slot | None, new: _Slot | None) -> None:
+    """Every slot that read ``old`` reads ``new`` instead."""
+    for slot in slots:
+        if any(r is old for r in slot.reads):
+            slot.reads = [new if r is old else r for r in slot.reads]
+
+
+def _main_input(slots: list[_Slot], slot: _Slot) -> _Slot | None:
+    """What a slot's consumers read once it is gone (see the module docstring)."""
+    if slot.layer["type"] != "add" or len(slot.reads) < 2:
+        return slot.reads[0] if slot.reads else None
+    longest: dict[int, int] = {}
+    for s in slots:
+        longest[id(s)] = 1 + max((longest.get(id(r), 0) if r is not None else 0 for r in s.reads), default=0)
+    best = max(longest.get(id(r), 0) if r is not None else 0 for r in slot.reads)
+    return next(r for r in slot.reads if (longest.get(id(r), 0) if r is not None else 0) == best)
+
+
+def _cut(slots: list[_Slot], position: int) -> list[str]:
+    """Remove ``slots[position]``, reconnect its consumers to its main input, tidy up; the notes of the tidying."""
+    slot = slots[position]
+    keep = _main_input(slots, slot)
+    was_output = position == len(slots) - 1
+    del slots[position]
+    _replace_reads(slots, slot, keep)
+    return _tidy(slots, keep if was_output else (slots[-1] if slots else None))
+
+
+def _tidy(slots: list[_Slot], output: _Slot | None) -> list[str]:
+    """Drop merges left with one distinct input and every layer not on a path to ``output``; one note per drop.
+
+    ``output`` (None: the network input) becomes the last slot.
+    """
+    notes: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for position, slot in enumerate(slots):
+            if slot.layer["type"] not in MERGE_TYPES:
+                continue
+            distinct: list[_Slot | None] = []
+            for r in slot.reads:
+                if not any(r is d for d in distinct):
+                    distinct.append(r)
+            if len(distinct) >= 2:
+                if len(distinct) < len(slot.reads):
+                    notes.append(f"dropped a repeated input of {_name(slot)}")
+                    slot.reads = distinct
+                continue
+            notes.append(f"dropped {_name(slot)}: its inputs became the same layer")
+            del slots[position]
+            _replace_reads(slots, slot, distinct[0])
+            if slot is output:
+                output = distinct[0]
+            changed = True
+            break
+    live: set[int] = set()
+    stack = [output] if output is not None else []
+    while stack:
+        slot = stack.pop()
+        if id(slot) in live:
+            continue
+        live.add(id(slot))
+        stack.extend(r for r in slot.reads if r is not None)
+    notes.extend(f"dropped {_name(s)}: no longer used by the output" for s in slots if id(s) not in live)
+    slots[:] = [s for s in slots if id(s) in live]
+    return notes
+
+
+def _block(slots: list[_Slot], position: int) -> tuple[list[_Slot], _Slot | None]:
+    """The residual block that ends in the ``add`` at ``position``: (its layers in order, its input).
+
+    The block input is the add's immediate dominator (the last layer every path
+    from the network input to the add passes through); the block is the add and
+    the layers between the two that nothing outside the block reads.
+    """
+    index = {id(s): i for i, s in enumerate(slots)}
+
+    def at(r: _Slot | None) -> int:
+        return index[id(r)] if r is not None else INPUT
+
+    dominators: dict[int, set[int]] = {INPUT: {INPUT}}
+    for i, slot in enumerate(slots[:position + 1]):
+        common = set.intersection(*(dominators[at(r)] for r in slot.reads)) if slot.reads else {INPUT}
+        dominators[i] = common | {i}
+    start = max(dominators[position] - {position})
+    ancestors = {position}
+    for i in range(position, -1, -1):
+        if i in ancestors:
+            ancestors.update(at(r) for r in slots[i].reads)
+    members = {i for i in ancestors if i > start and start in dominators[i]}
+    changed = True
+    while changed:  # a layer that something outside the block reads stays, and so do its inputs
+        changed = False
+        for i in sorted(members - {position}):
+            if any(any(r is slots[i] for r in s.reads) for j, s in enumerate(slots) if j not in members):
+                members.discard(i)
+                changed = True
+    return [slots[i] for i in sorted(members)], slots[start] if start != INPUT else None
+
+
+def _cut_block(slots: list[_Slot], position: int) -> tuple[list[_Slot], list[str]]:
+    """Remove the residual block ending at ``slots[position]``; (its layers, notes of the tidying)."""
+    members, start = _block(slots, position)
+    add = slots[position]
+    was_output = position == len(slots) - 1
+    slots[:] = [s for s in slots if not any(s is m for m in members)]
+    _replace_reads(slots, add, start)
+    return members, _tidy(slots, start if was_output else (slots[-1] if slots else None))
+
+
+def _ranges(indexes: list[int]) -> str:
+    """``3-8, 11`` for [3, 4, 5, 6, 7, 8, 11]."""
+    runs: list[list[int]] = []
+    for i in sorted(indexes):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _parent(spec: Any, limits: Limits) -> dict:
@@ -179,17 +360,18 @@ def _selected(layers: Iterable[int] | None, depth: int) -> tuple[int, ...]:
 def _fit(parent: dict, slots: list[_Slot], limits: Limits) -> tuple[dict, Analysis, list[str]]:
     """Analyse the child; drop untouched parent pools that no longer fit their input.
 
-    Returns the child spec, its analysis (``ok`` or the first remaining problem)
-    and one note per dropped pool. Dropping a pool only makes what follows larger,
-    so each drop can only fix, never cause, a later shape problem.
+    Returns the child spec (normalised when valid), its analysis (``ok`` or the
+    first remaining problem) and one note per dropped pool. Dropping a pool only
+    makes what follows larger, so each drop can only fix, never cause, a later
+    shape problem in a chain (in a graph a merge may still disagree).
     """
     notes: list[str] = []
     while True:
-        layers = [s.layer for s in slots]
+        layers = _layers(slots)
         spec = {"schema": spec_schema(layers), "input": parent["input"], "layers": layers}
         analysis = analyse(spec, limits)
         if analysis.ok:
-            return spec, analysis, notes
+            return analysis.normalised, analysis, notes
         first = next((p for p in analysis.problems if p.index is not None), None)
         if first is None:
             return spec, analysis, notes
@@ -198,9 +380,9 @@ def _fit(parent: dict, slots: list[_Slot], limits: Limits) -> tuple[dict, Analys
         if (slot.origin is None or slot.touched or slot.layer["type"] not in _RESIZABLE_POOLS
                 or shape is None or len(shape) != 3 or slot.layer["pool_size"] <= min(shape[1], shape[2])):
             return spec, analysis, notes
-        del slots[first.index]
         notes.append(f"dropped layer {slot.origin} {describe(slot.layer)}: "
                      f"larger than its {shape[1]}x{shape[2]} input after the change")
+        notes.extend(_cut(slots, first.index))
 
 
 def _judge(spec: dict, analysis: Analysis, constraints: Constraints) -> str | None:
@@ -219,8 +401,15 @@ def _candidate(spec: dict, analysis: Analysis, changes: list[str], reason: str |
 
 
 def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Constraints = Constraints(),
-              exclude_hashes: Iterable[str] = frozenset(), limits: Limits = DEFAULT_LIMITS) -> Candidates:
+              exclude_hashes: Iterable[str] = frozenset(), limits: Limits = DEFAULT_LIMITS,
+              blocks: bool = False) -> Candidates:
     """One child per selected layer (default: every layer) with that layer removed.
+
+    The layer's consumers read its main input instead, and layers that no longer
+    lead to the output are dropped too (module docstring). With ``blocks``: one
+    child per residual block (an ``add`` and the layers only its branches use,
+    see ``_block``) that holds a selected layer, with the whole block removed and
+    its consumers reading the block's input.
 
     Every child is returned; the ones that cannot be trained have ``valid`` False
     and a ``reason`` (over budget, a duplicate of an existing model or of an
@@ -236,14 +425,31 @@ def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Cons
     parent = _parent(spec, limits)
     parent_layers = parent["layers"]
     selected = _selected(layers, len(parent_layers))
+    children: list[tuple[int, list[_Slot], list[str]]] = []  # (index named in duplicates, slots, changes)
+    if blocks:
+        for index, layer in enumerate(parent_layers):
+            if layer["type"] != "add":
+                continue
+            slots = _slots(parent_layers)
+            members, notes = _cut_block(slots, index)
+            origins = [m.origin for m in members]
+            if layers is not None and not set(origins) & set(selected):
+                continue
+            what = "layer" if len(origins) == 1 else "layers"
+            types = ", ".join(m.layer["type"] for m in members)
+            children.append((index, slots, [f"removed residual block {what} {_ranges(origins)} ({types})", *notes]))
+    else:
+        for index in selected:
+            slots = _slots(parent_layers)
+            notes = _cut(slots, index)
+            children.append((index, slots, [f"removed layer {index} {describe(parent_layers[index])}", *notes]))
     exclude = set(exclude_hashes)
     parent_key = spec_hash(parent)
     first_with: dict[str, int] = {}
-    out = Candidates(wanted=len(selected), tries=len(selected))
-    for index in selected:
-        slots = [_Slot(k, layer) for k, layer in enumerate(parent_layers) if k != index]
+    out = Candidates(wanted=len(children), tries=len(children))
+    for index, slots, changes in children:
         child, analysis, notes = _fit(parent, slots, limits)
-        changes = [f"removed layer {index} {describe(parent_layers[index])}", *notes]
+        changes = [*changes, *notes]
         reason = _judge(child, analysis, constraints)
         key = spec_hash(child)
         if reason is None:
@@ -252,10 +458,12 @@ def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Cons
             elif key in exclude:
                 reason = "same model as an existing model"
             elif key in first_with:
-                reason = f"same model as removing layer {first_with[key]}"
+                what = "the block ending at layer" if blocks else "layer"
+                reason = f"same model as removing {what} {first_with[key]}"
         first_with.setdefault(key, index)
         if reason is not None:
-            out.rejected["same model as another ablation" if "removing layer" in reason else reason_kind(reason)] += 1
+            duplicate = reason.startswith("same model as removing")
+            out.rejected["same model as another ablation" if duplicate else reason_kind(reason)] += 1
         out.append(_candidate(child, analysis, changes, reason))
     return out
 
@@ -282,6 +490,7 @@ class _Variator:
         self.parents = parents
         self.made = made
         self.rejected = rejected
+        self._skips: dict[int, list[tuple[int, tuple[int, ...] | None]]] = {}  # add_skip targets, see _skip_pairs
 
     def draw(self, budget: int) -> tuple[Candidate | None, int]:
         """Up to ``budget`` draws until one valid new candidate; (candidate or None, draws used)."""
@@ -292,7 +501,7 @@ class _Variator:
         return None, budget
 
     def attempt(self) -> Candidate | None:
-        slots = [_Slot(k, dict(layer)) for k, layer in enumerate(self.parent["layers"])]
+        slots = _slots(self.parent["layers"])
         changes: list[str] = []
         for _ in range(self.rng.randint(1, self.max_changes)):
             options = [(t, targets) for t in self.change_types if (targets := self._targets(t, slots))]
@@ -300,7 +509,9 @@ class _Variator:
                 break
             change_type, targets = self.rng.choice(options)
             text = getattr(self, "_" + change_type)(slots, self.rng.choice(targets))
-            if text:
+            if isinstance(text, list):
+                changes.extend(text)
+            elif text:
                 changes.append(text)
         if not changes:
             return self._reject("no change is possible on the selected layers")
@@ -323,14 +534,50 @@ class _Variator:
         return None
 
     def _targets(self, change_type: str, slots: list[_Slot]) -> list[int]:
-        """Positions a change of this type may act on (insert: insert *after* it; -1 is the start)."""
+        """Positions a change of this type may act on (insert, add_skip: *after* it; -1 is the start)."""
         if change_type == "insert":
             targets = [p for p, s in enumerate(slots) if s.origin in self.selected]
             return ([-1] if self.start_ok else []) + targets
+        if change_type == "add_skip":
+            self._skips = self._skip_pairs(slots)
+            return sorted(self._skips)
         fresh = [p for p, s in enumerate(slots) if s.origin in self.selected and not s.touched]
         if change_type == "reparameterise":
             return [p for p in fresh if _fields(slots[p].layer)]
+        if change_type == "replace":
+            return [p for p in fresh if slots[p].layer["type"] not in MERGE_TYPES]
+        if change_type == "remove_skip":
+            return [p for p in fresh if slots[p].layer["type"] == "add"]
         return fresh
+
+    def _skip_pairs(self, slots: list[_Slot]) -> dict[int, list[tuple[int, tuple[int, ...] | None]]]:
+        """Where a skip connection can go: {b: [(a, projection or None), ...]} for positions a < b.
+
+        a and b are selected parent layers (a may be -1, the network input, when
+        the start is selected). The add after b reads b and a when their shapes
+        are equal; an image a whose side is s times b's (s integral, the same for
+        height and width) is projected by a 1x1 conv2d with stride s and b's
+        channels: the projection is ``(C_a, C_b, s)``. Other pairs are skipped.
+        """
+        if "add" not in self.allowed:
+            return {}
+        layers = _layers(slots)
+        analysis = analyse({"schema": spec_schema(layers), "input": self.parent["input"], "layers": layers},
+                           Limits(max_params=None, max_depth=None))
+        shapes = {INPUT: analysis.input_shape, **{info.index: info.output_shape for info in analysis.layers}}
+        starts = ([INPUT] if self.start_ok else []) + [
+            p for p, s in enumerate(slots) if s.origin in self.selected]
+        pairs: dict[int, list[tuple[int, tuple[int, ...] | None]]] = {}
+        for b, slot in enumerate(slots):
+            if slot.origin not in self.selected or shapes.get(b) is None:
+                continue
+            for a in starts:
+                if a >= b or shapes.get(a) is None:
+                    continue
+                fits, projection = _skip_shape(shapes[a], shapes[b])
+                if fits and (projection is None or "conv2d" in self.allowed):
+                    pairs.setdefault(b, []).append((a, projection))
+        return pairs
 
     def _allowed_at(self, slots: list[_Slot], position: int, after: int) -> tuple[str | None, bool, frozenset[str]]:
         """(previous type, flat, allowed types) for a layer placed at ``position`` with ``slots[after:]`` following."""
@@ -356,7 +603,7 @@ class _Variator:
         else:
             return None
         text = f"replaced layer {slot.origin} {slot.layer['type']} with {describe(new)}"
-        slots[p] = _Slot(slot.origin, new, touched=True)
+        slot.layer, slot.touched = new, True  # in place: its consumers keep reading it, and it keeps its inputs
         return text
 
     def _reparameterise(self, slots: list[_Slot], p: int) -> str:
@@ -368,12 +615,38 @@ class _Variator:
         layer[name] = new
         if name == "pool_size" and layer.get("stride") == old:
             layer["stride"] = new  # a default stride follows the pool size
-        slots[p] = _Slot(slot.origin, layer, touched=True)
+        padding = layer.get("padding")
+        if name == "kernel_size" and isinstance(padding, int) and padding == old // 2:
+            layer["padding"] = new // 2  # "same"-like integer padding (as in residual blocks) follows the kernel
+        slot.layer, slot.touched = layer, True
         return f"layer {slot.origin} {layer['type']}: {name} {_fmt(old)} → {_fmt(new)}"
 
-    def _remove(self, slots: list[_Slot], p: int) -> str:
-        slot = slots.pop(p)
-        return f"removed layer {slot.origin} {describe(slot.layer)}"
+    def _remove(self, slots: list[_Slot], p: int) -> list[str]:
+        slot = slots[p]
+        return [f"removed layer {slot.origin} {describe(slot.layer)}", *_cut(slots, p)]
+
+    def _remove_skip(self, slots: list[_Slot], p: int) -> list[str]:
+        return [f"removed skip connection into layer {slots[p].origin} add", *_cut(slots, p)]
+
+    def _add_skip(self, slots: list[_Slot], p: int) -> str:
+        a, projection = self.rng.choice(self._skips[p])
+        end = slots[p]
+        start = slots[a] if a != INPUT else None
+        add = _Slot(None, {"type": "add"}, touched=True)
+        _replace_reads(slots, end, add)
+        source = "the input" if start is None else f"layer {start.origin}"
+        if projection is None:
+            add.reads = [end, start]
+            slots.insert(p + 1, add)
+            return f"added skip connection from {source} to after layer {end.origin} (add)"
+        c_in, c_out, stride = projection
+        conv = _Slot(None, {"type": "conv2d", "filters": c_out, "kernel_size": 1, "stride": stride,
+                            "padding": "valid", "bias": False}, touched=True, reads=[start])
+        add.reads = [end, conv]
+        slots[p + 1:p + 1] = [conv, add]
+        strided = f", stride {stride}" if stride > 1 else ""
+        return (f"added skip connection from {source} to after layer {end.origin} "
+                f"(add, with 1x1 conv2d projection {c_in}→{c_out}{strided})")
 
     def _insert(self, slots: list[_Slot], p: int) -> str | None:
         prev, flat, allowed = self._allowed_at(slots, p + 1, p + 1)
@@ -382,8 +655,29 @@ class _Variator:
         except ValueError:
             return None
         where = "at the start" if p < 0 else f"after layer {slots[p].origin}"
-        slots.insert(p + 1, _Slot(None, new, touched=True))
+        source = slots[p] if p >= 0 else None
+        inserted = _Slot(None, new, touched=True, reads=[source])
+        _replace_reads(slots, source, inserted)  # on the output of layer p: all its consumers read the new layer
+        slots.insert(p + 1, inserted)
         return f"inserted {describe(new)} {where}"
+
+
+def _skip_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[bool, tuple[int, int, int] | None]:
+    """Whether an add can join outputs of shapes ``a`` (earlier) and ``b``: (fits, projection or None).
+
+    Equal shapes need no projection. Images whose sides shrink by one integral
+    factor s (``H_a = s·H_b``, ``W_a = s·W_b``) or whose channels differ take a
+    1x1 conv2d projection ``(C_a, C_b, s)``: with stride s and no padding it
+    maps ``H_a`` to ``(H_a - 1)//s + 1 = H_b``.
+    """
+    if a == b:
+        return True, None
+    if len(a) != 3 or len(b) != 3:
+        return False, None
+    (c_a, h_a, w_a), (c_b, h_b, w_b) = a, b
+    if h_a % h_b or w_a % w_b or h_a // h_b != w_a // w_b or h_a // h_b > MAX_KERNEL:
+        return False, None
+    return True, (c_a, c_b, h_a // h_b)
 
 
 def _complete(layer: dict) -> dict:
@@ -424,7 +718,7 @@ def _values(layer: dict, name: str) -> list:
     return sorted(v for v in pool if low <= v <= high and v != cur)
 
 
-def variations(spec: dict, n: int = 5, max_changes: int = 3, change_types: Iterable[str] = CHANGE_TYPES,
+def variations(spec: dict, n: int = 5, max_changes: int = 3, change_types: Iterable[str] = DEFAULT_CHANGE_TYPES,
                layers: Iterable[int] | None = None, seed: int = 0, constraints: Constraints = Constraints(),
                exclude_hashes: Iterable[str] = frozenset(), max_tries: int | None = None,
                limits: Limits = DEFAULT_LIMITS) -> Candidates:
@@ -436,9 +730,16 @@ def variations(spec: dict, n: int = 5, max_changes: int = 3, change_types: Itera
 
     - replace: a new layer from the sampler's Markov chain given the previous layer;
     - reparameterise: one field to another legal value (sampler value set or a neighbour);
-    - remove: the layer;
+    - remove: the layer (its consumers read its main input; see the module docstring);
     - insert: a layer from the chain right after a selected layer (or at the start
-      when layer 0 is selected).
+      when layer 0 is selected), on that layer's output;
+    - add_skip (only when asked for): an ``add`` right after a selected layer b
+      that also reads an earlier selected layer a (or the network input), through
+      a 1x1 conv2d projection without bias when the shapes differ (``_skip_shape``);
+    - remove_skip (only when asked for): a selected ``add`` is removed, its
+      consumers read its main input and the shortcut branch is dropped.
+
+    ``change_types`` defaults to the first four (``DEFAULT_CHANGE_TYPES``).
 
     Draws until ``n`` children are valid, within ``constraints``, not the parent,
     not in ``exclude_hashes`` and not already made, or ``max_tries`` draws
@@ -491,7 +792,7 @@ def _check_options(value: Any, depths: Iterable[int] = ()) -> Options:
         value = {}
     if not isinstance(value, dict):
         raise ValueError("options must be an object")
-    known = ("layers", "count", "max_changes", "change_types", "seed")
+    known = ("layers", "count", "max_changes", "change_types", "seed", "blocks")
     unknown = sorted(map(str, set(value) - set(known)))
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(unknown)} (known: {', '.join(known)})")
@@ -505,7 +806,7 @@ def _check_options(value: Any, depths: Iterable[int] = ()) -> Options:
     count = integer("count", 1, MAX_COUNT, 5)
     max_changes = integer("max_changes", 1, MAX_CHANGES, 3)
     seed = integer("seed", -(2**63), 2**63 - 1, 0)
-    types = value.get("change_types", list(CHANGE_TYPES))
+    types = value.get("change_types", list(DEFAULT_CHANGE_TYPES))
     if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
         raise ValueError(f"options.change_types must be a non-empty list of {', '.join(CHANGE_TYPES)}")
     bad = sorted(set(types) - set(CHANGE_TYPES))
@@ -526,7 +827,10 @@ def _check_options(value: Any, depths: Iterable[int] = ()) -> Options:
             if bad_index is not None:
                 raise ValueError(f"options.layers: index {bad_index} is out of range for a parent with {depth} layer(s)")
         layers = tuple(sorted(layers))
-    return Options(layers, count, max_changes, tuple(t for t in CHANGE_TYPES if t in types), seed)
+    blocks = value.get("blocks", False)
+    if not isinstance(blocks, bool):
+        raise ValueError(f"options.blocks must be true or false, got {blocks!r:.40}")
+    return Options(layers, count, max_changes, tuple(t for t in CHANGE_TYPES if t in types), seed, blocks)
 
 
 def _check_parents(parents: Any, limits: Limits) -> list[tuple[str, dict]]:
@@ -561,6 +865,8 @@ def generate(parents: list[dict], kind: str, options: dict | None = None,
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r:.40}")
     checked = _check_parents(parents, limits)
     opts = _check_options(options, [len(spec["layers"]) for _, spec in checked])
+    if opts.blocks and kind != "ablation":
+        raise ValueError("options.blocks applies to ablation only (remove whole residual blocks)")
     exclude = set(existing_hashes)
     if kind == "variation":
         result = _variations(checked, opts, constraints, exclude, None, limits)
@@ -569,7 +875,7 @@ def generate(parents: list[dict], kind: str, options: dict | None = None,
                 "summary": result.summary("variation", len(checked))}
 
     exclude |= {spec_hash(spec) for _, spec in checked}  # a child of one parent may be another parent
-    per_parent = [ablations(spec, opts.layers, constraints, exclude, limits) for _, spec in checked]
+    per_parent = [ablations(spec, opts.layers, constraints, exclude, limits, opts.blocks) for _, spec in checked]
     entries: list[dict] = []
     keys: set[str] = set()
     total = Candidates(wanted=sum(r.wanted for r in per_parent))
@@ -589,4 +895,4 @@ def generate(parents: list[dict], kind: str, options: dict | None = None,
             if c.valid:
                 total.append(c)
     return {"candidates": entries, "made": total.made, "wanted": total.wanted,
-            "summary": total.summary("ablation", len(checked))}
+            "summary": total.summary("ablation", len(checked), opts.blocks)}
