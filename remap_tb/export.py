@@ -8,6 +8,11 @@ state_dict keys match and the exported weights load::
     model = Model()
     model.load_state_dict(torch.load("RUN.pt"))
 
+A chain's ``forward`` runs the submodules in order (the source is the same as
+for schema 1); a graph's ``forward`` is written out from ``wiring``, one
+statement per layer (``h9 = h7 + h3``, ``torch.cat([...], dim=1)``), so it
+computes what ``trainer.model.GraphModel`` does, in the same order.
+
 Every value written into the source comes from a validated, normalised spec
 and is written with ``repr`` (no text from the logdir lands in a comment
 unescaped).
@@ -20,9 +25,9 @@ import math
 from typing import Any
 
 from remap_tb.requests import is_valid_id
-from remap_tb.spec import check
-from remap_tb.spec.modules import module_plan
-from remap_tb.spec.schema import Limits
+from remap_tb.spec import Analysis, check
+from remap_tb.spec.modules import module_plan, wiring
+from remap_tb.spec.schema import INPUT, Limits
 
 _TEMPLATE = '''"""{title}
 
@@ -67,16 +72,19 @@ class Model(nn.Module):
         for name, module in layers:
             self.add_module(name, module)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.children():
-            x = module(x)
-        return x
-
+{forward}
 
 if __name__ == "__main__":
     model = Model()
     print(model)
     print(sum(p.numel() for p in model.parameters()), "parameters; expected", PARAMS)
+'''
+
+
+_CHAIN_FORWARD = '''    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return x
 '''
 
 
@@ -109,7 +117,34 @@ def pytorch_source(spec: dict[str, Any], model_id: str | None = None,
         title=title, c=c, h=h, w=w, input_shape=(c, h, w), num_classes=num_classes,
         class_names=[str(n) for n in class_names] if class_names is not None else None,
         params=analysis.total_params, spec_json=json.dumps(normalised, separators=(",", ":")),
-        layers="\n".join(lines), **_statistics(normalisation, c))
+        layers="\n".join(lines), forward=_CHAIN_FORWARD if analysis.is_chain else _graph_forward(analysis),
+        **_statistics(normalisation, c))
+
+
+def _graph_forward(analysis: Analysis) -> str:
+    """``forward`` of a graph model as straight-line Python, one statement per layer (from ``wiring``)."""
+    def name(k: int) -> str:
+        return "x" if k == INPUT else f"h{k}"
+
+    rows: list[tuple[str, str]] = []  # (statement, comment)
+    for wire in wiring(analysis):
+        info = analysis.layers[wire.index]
+        if wire.op == "add":
+            value = " + ".join(name(k) for k in wire.inputs)
+        elif wire.op == "concat":
+            value = f"torch.cat([{', '.join(name(k) for k in wire.inputs)}], dim=1)"
+        else:
+            value = name(wire.inputs[0])
+            if wire.flatten is not None:
+                value = f"self._modules[{wire.flatten!r}]({value})"
+            value = f"self._modules[{str(wire.index)!r}]({value})"
+        rows.append((f"{name(wire.index)} = {value}", f"{info.layer_type} -> {_shape(info.output_shape)}"))
+    last = name(analysis.layers[-1].index)
+    num_classes = analysis.normalised["input"]["num_classes"]
+    rows.append((f"return self.classifier(self.flatten({last}))", f"-> [{num_classes}]"))
+    width = max(len(statement) for statement, _ in rows)
+    body = "\n".join(" " * 8 + f"{statement:<{width}}  # {comment}" for statement, comment in rows)
+    return f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{body}\n"
 
 
 def _statistics(normalisation: Any, channels: int) -> dict[str, list[float] | None]:

@@ -150,3 +150,20 @@ def test_demo_copies_demo_logs_and_serves_the_remap_tab(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_init_with_residual_blocks_trains_graph_models(tmp_path):
+    logdir = tmp_path / "runs"
+    out = remap("init", logdir, "--dataset", "digits", "--models", "3", "--epochs", "1", "--blocks", "residual",
+                "--max-params", "20000", "--max-depth", "14", "--limit", "200")
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p for p in os.listdir(logdir) if not p.startswith("."))
+    assert len(runs) == 3
+    for run in runs:
+        assert os.path.isfile(logdir / run / metadata.WEIGHTS_FILE)
+        spec = json.loads((logdir / run / metadata.REQUEST_FILE).read_text())["spec"]
+        assert spec["schema"] == 2 and any(layer["type"] == "add" for layer in spec["layers"])
+        assert len(spec["layers"]) <= 14
+    [experiment] = os.listdir(logdir / metadata.STATE_DIR / "experiments")
+    config = json.loads((logdir / metadata.STATE_DIR / "experiments" / experiment).read_text())
+    assert config["blocks"] == "residual" and config["constraints"]["max_depth"] == 14

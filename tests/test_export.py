@@ -131,3 +131,101 @@ def test_exported_preprocess_standardises_like_the_training_data(tmp_path):
     plain: dict = {"__name__": "exported"}
     exec(compile(export.pytorch_source(BASE, "m"), "exported.py", "exec"), plain)
     assert plain["MEAN"] is None and torch.equal(plain["preprocess"](raw.x_val), raw.x_val)
+
+
+# --- schema 2 graphs ------------------------------------------------------------------------------
+
+TINY_CHAIN = {"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": [
+    {"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "activation", "fn": "relu"},
+    {"type": "dense", "units": 8}]}
+
+# The class of a chain's source, exactly as before schema 2 (an nn.Sequential-like loop over the children).
+TINY_CHAIN_CLASS = '''class Model(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        layers = [
+            ('0', nn.Conv2d(1, 4, 3, stride=1, padding='valid')),  # [1, 8, 8] -> [4, 6, 6], 40 params
+            ('1', nn.ReLU()),                                      # [4, 6, 6] -> [4, 6, 6], 0 params
+            ('flatten_2', nn.Flatten()),
+            ('2', nn.Linear(144, 8)),                              # [4, 6, 6] -> [8], 1,160 params
+            ('flatten', nn.Flatten()),
+            ('classifier', nn.Linear(8, 10)),                      # -> [10], 90 params
+        ]
+        for name, module in layers:
+            self.add_module(name, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return x
+'''
+
+
+def test_a_chain_is_exported_as_before_even_written_in_schema_2():
+    explicit = {**TINY_CHAIN, "schema": 2,
+                "layers": [{**layer, "inputs": [i - 1], "bias": True} for i, layer in enumerate(TINY_CHAIN["layers"])]}
+    explicit["layers"][1].pop("bias")
+    for spec in (TINY_CHAIN, explicit):
+        source = export.pytorch_source(spec)
+        assert source[source.index("class Model"):].startswith(TINY_CHAIN_CLASS + "\n\nif __name__")
+        assert type(build_model(spec)) is torch.nn.Sequential
+
+
+def test_a_graph_forward_is_written_out_layer_by_layer():
+    from tests.test_model_schema2 import SMALL_RESIDUAL
+
+    source = export.pytorch_source(SMALL_RESIDUAL)
+    forward = source[source.index("    def forward"):source.index("if __name__")]
+    statements = [line.split("#")[0].strip() for line in forward.splitlines()[1:] if line.strip()]
+    assert statements[:2] == ["h0 = self._modules['0'](x)", "h1 = self._modules['1'](h0)"]
+    assert "h5 = h4 + h2" in statements and "h8 = self._modules['8'](h6)" in statements
+    assert "h10 = self._modules['10'](x)" in statements  # a layer reading the network input
+    assert "h12 = torch.cat([h9, h11], dim=1)" in statements
+    assert "h13 = self._modules['13'](self._modules['flatten_13'](h12))" in statements
+    assert statements[-1] == "return self.classifier(self.flatten(h13))"
+    assert "# add -> [8, 8, 8]" in forward and "# concat -> [13, 4, 4]" in forward
+    assert "('5'" not in source and "('12'" not in source  # merges have no module
+
+
+def _round_trip(spec: dict, seed: int) -> None:
+    """``build_model(spec)``'s weights (batchnorm statistics moved) load strictly into the export: same logits."""
+    torch.manual_seed(seed)
+    reference = build_model(spec)
+    x = torch.randn(4, *spec["input"]["shape"], generator=torch.Generator().manual_seed(seed))
+    reference.train()
+    with torch.no_grad():
+        reference(x)  # moves the batchnorm running statistics off their defaults
+    model = load_model_class(export.pytorch_source(spec))()
+    same_structure(model, reference)
+    model.load_state_dict(reference.state_dict())  # strict
+    model.eval(), reference.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x)), spec
+
+
+def test_resnet20_round_trips_through_the_exported_source(tmp_path):
+    from tests.test_model_schema2 import resnet20
+
+    spec = resnet20()
+    _round_trip(spec, 0)
+    source = export.pytorch_source(spec, "resnet-20")
+    imports = {line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    assert imports == {"torch"}
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "272474 parameters; expected 272474" in result.stdout
+
+
+def test_random_graphs_round_trip_through_the_exported_source():
+    from tests.test_model_schema2 import random_graph_specs
+
+    graphs = [spec for spec, _ in random_graph_specs(60, seed=1)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: thread start-up dominates
+    try:
+        for seed, spec in enumerate(graphs):
+            _round_trip(spec, seed)
+    finally:
+        torch.set_num_threads(threads)

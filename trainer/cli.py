@@ -61,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--models", type=int, default=30, help="population size (default 30)")
     init.add_argument("--max-params", type=int, default=100_000, help="parameter budget per model")
     init.add_argument("--min-params", type=int, default=None)
-    init.add_argument("--max-depth", type=int, default=12, help="maximum layers per model (default 12)")
+    init.add_argument("--max-depth", type=int, default=None,
+                      help="maximum layers per model (default 12 for chains, 64 for residual networks)")
+    init.add_argument("--blocks", choices=("chain", "residual"), default="chain",
+                      help="what to sample: linked-list CNNs (chain, the default) or small ResNets of "
+                           "basic residual blocks (residual)")
     init.add_argument("--seed", type=int, default=0, help="seeds the sampler and training")
     init.add_argument("--workers", type=int, default=DEFAULT_INIT_WORKERS,
                       help=f"local worker processes that train the population (default {DEFAULT_INIT_WORKERS})")
@@ -161,7 +165,7 @@ def training_from_args(args: argparse.Namespace, seed: int = 0) -> dict:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from remap_tb.spec.sampler import sample_specs
+    from remap_tb.spec.sampler import DEFAULT_MAX_DEPTH, sample_specs
     from trainer.datasets import load_dataset
 
     if args.models < 1:
@@ -169,14 +173,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     dataset = dataset_from_args(args)
     training = training_from_args(args, seed=args.seed)
     data = load_dataset(dataset)  # fails early, before anything is written, if the data is missing
-    constraints = Constraints(min_params=args.min_params, max_params=args.max_params, max_depth=args.max_depth)
-    sampled = sample_specs(args.models, data.input_shape, data.num_classes, args.seed, constraints)
+    max_depth = args.max_depth if args.max_depth is not None else DEFAULT_MAX_DEPTH[args.blocks]
+    constraints = Constraints(min_params=args.min_params, max_params=args.max_params, max_depth=max_depth)
+    sampled = sample_specs(args.models, data.input_shape, data.num_classes, args.seed, constraints,
+                           blocks=args.blocks)
     if not sampled.specs:
         raise UserError(f"could not sample any model: {sampled.summary(args.models)}; raise --max-params")
     print(f"remap: {sampled.summary(args.models)}")
     experiment = {
         "version": 1, "dataset": dataset, "training": training, "constraints": constraints.to_json(),
-        "seed": args.seed, "models": args.models, "fingerprint": data.fingerprint,
+        "seed": args.seed, "models": args.models, "blocks": args.blocks, "fingerprint": data.fingerprint,
     }
     os.makedirs(args.logdir, exist_ok=True)
     atomic_write_json(metadata.experiment_path(args.logdir, data.fingerprint["id"]), experiment)
@@ -363,15 +369,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(analysis.to_json(), indent=1))
         return 0 if analysis.ok else 1
+    graph = not analysis.is_chain  # a column of inputs only when some layer does not read the previous one
+    if graph:
+        print(f"{'':>5} {'layer':<14} {'output':>14} {'params':>12}  inputs")
     if analysis.input_shape:
         print(f"{'':>5} {'input':<14} {_shape(analysis.input_shape):>14}")
     for info in analysis.layers:
         params = f"{info.params:,}" if info.params is not None else "?"
-        print(f"{info.index:>5} {info.layer_type:<14} {_shape(info.output_shape):>14} {params:>12}")
+        inputs = f"  {_inputs(info.inputs)}" if graph else ""
+        print(f"{info.index:>5} {info.layer_type:<14} {_shape(info.output_shape):>14} {params:>12}{inputs}")
     if analysis.classifier_params is not None:
         print(f"{'':>5} {'classifier':<14} {spec['input']['num_classes']:>14} {analysis.classifier_params:>12,}")
     if analysis.ok:
-        print(f"valid: {analysis.total_params:,} parameters, {analysis.depth} layers")
+        merges = f", {analysis.merge_count} merge(s), longest path {analysis.longest_path}" if graph else ""
+        print(f"valid: {analysis.total_params:,} parameters, {analysis.depth} layers{merges}")
         return 0
     print(f"invalid: {len(analysis.problems)} problem(s)", file=sys.stderr)
     for problem in analysis.problems:
@@ -419,6 +430,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                "--port", str(args.port), "--remap_workers", str(args.workers)]
     os.execv(sys.executable, command)
     return 0  # not reached
+
+
+def _inputs(inputs: Sequence[int]) -> str:
+    """``7, 3`` or ``input`` for -1; ``?`` when the layer's inputs are invalid."""
+    return ", ".join("input" if k == -1 else str(k) for k in inputs) or "?"
 
 
 def _shape(shape: Any) -> str:
