@@ -14,7 +14,7 @@ collects every console error and page error of the page.
 ``train_logdir`` writes a logdir with the project's own trainer
 (``python -m trainer.cli init``).
 
-Pytest fixtures (import them into a test module to use them):
+Pytest fixtures (import them into a test module to use them; `chromium` is session-wide and registered in conftest.py):
 ``trained_logdir`` (session: 6 models, digits, 1 epoch) and ``chromium`` (session).
 """
 

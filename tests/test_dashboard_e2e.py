@@ -19,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from tests.browser import (REPO, TRAIN_MODELS, Dashboard, TensorBoardProcess, chromium,  # noqa: F401 (fixtures)
+from tests.browser import (REPO, TRAIN_MODELS, Dashboard, TensorBoardProcess,  # noqa: F401 (fixtures)
                            copy_logdir, trained_logdir)
 
 SHOTS = REPO / "test-output" / "screenshots"

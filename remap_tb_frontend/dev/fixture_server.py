@@ -10,8 +10,9 @@ remap_tb/http_api.md, under the same URL layout TensorBoard uses:
     /data/plugin/remap/<route>          the plugin routes
 
 Synthetic models are real specs from the project's torch-free spec module
-(remap_tb.spec: sampler + analysis), with made-up accuracies, curves and
-layouts. A fake worker thread "trains" enqueued requests (one epoch per second)
+(remap_tb.spec: sampler + analysis + glyph), with made-up accuracies, curves and
+layouts; about one in ten (at least two) is a branching schema 2 model (residual
+blocks with ``add``, one with a ``concat`` branch). A fake worker thread "trains" enqueued requests (one epoch per second)
 and adds them as new models, so polling and map updates can be exercised.
 
     python dev/fixture_server.py --models 30 --port 6123
@@ -43,6 +44,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 
 from remap_tb.spec import Constraints, Limits, analyse, spec_hash  # noqa: E402
+from remap_tb.spec.glyph import glyph as glyph_of  # noqa: E402
 from remap_tb.spec.sampler import sample_specs  # noqa: E402
 from remap_tb.views import schema_impl  # noqa: E402
 
@@ -58,6 +60,37 @@ DATASETS = {
 
 def iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+
+def residual_spec(input_shape: list[int], num_classes: int, rng: random.Random) -> dict:
+    """A small schema 2 model: a stem, 1-3 residual blocks (conv-bn-relu-conv-bn + identity,
+    or a strided 1x1 projection), sometimes a concat branch, then pooling."""
+    width = rng.choice([4, 8, 16])
+    layers: list[dict] = [{"type": "conv2d", "filters": width, "kernel_size": 3, "padding": "same"},
+                          {"type": "batchnorm"}, {"type": "activation", "fn": "relu"}]
+    for b in range(rng.randint(1, 3)):
+        start = len(layers) - 1  # the block's input
+        down = b > 0 and rng.random() < 0.5 and input_shape[1] >= 8
+        out = width * 2 if down else width
+        layers += [{"type": "conv2d", "filters": out, "kernel_size": 3, "stride": 2 if down else 1, "padding": 1, "bias": False},
+                   {"type": "batchnorm"}, {"type": "activation", "fn": "relu"},
+                   {"type": "conv2d", "filters": out, "kernel_size": 3, "padding": "same", "bias": False},
+                   {"type": "batchnorm"}]
+        main = len(layers) - 1
+        shortcut = start
+        if down:
+            layers += [{"type": "conv2d", "filters": out, "kernel_size": 1, "stride": 2, "bias": False, "inputs": [start]},
+                       {"type": "batchnorm"}]
+            shortcut = len(layers) - 1
+        layers += [{"type": "add", "inputs": [main, shortcut]}, {"type": "activation", "fn": "relu"}]
+        width = out
+    if rng.random() < 0.5:  # an inception-style pair of branches, concatenated
+        start = len(layers) - 1
+        layers += [{"type": "conv2d", "filters": width, "kernel_size": 1},
+                   {"type": "conv2d", "filters": width, "kernel_size": 3, "padding": "same", "inputs": [start]}]
+        layers += [{"type": "concat", "inputs": [len(layers) - 2, len(layers) - 1]}]
+    layers.append({"type": "globalavgpool"} if rng.random() < 0.5 else {"type": "maxpool2d", "pool_size": 2})
+    return {"schema": 2, "input": {"shape": list(input_shape), "num_classes": num_classes}, "layers": layers}
 
 
 class Store:
@@ -91,6 +124,10 @@ class Store:
         now = time.time() - 3600
         for spec in res.specs:
             self._add_model(spec, "initial", None, [], now)
+        for _ in range(max(2, n_initial // 10)):  # branching (schema 2) models
+            spec = residual_spec(self.input_shape, len(self.class_names), self.rng)
+            if analyse(spec).ok:
+                self._add_model(spec, "initial", None, [], now)
         # Some children (ablations and variations) for provenance.
         hashes = {m["spec_hash"] for m in self.models.values()}
         tries = 0
@@ -100,6 +137,8 @@ class Store:
             layers = parent["_spec"]["layers"]
             if not layers:
                 continue
+            if any("inputs" in l for l in layers):
+                continue  # the fixture's simple operators are for chains
             if self.rng.random() < 0.5:
                 i = self.rng.randrange(len(layers))
                 child = dict(parent["_spec"], layers=layers[:i] + layers[i + 1:])
@@ -161,16 +200,7 @@ class Store:
             quality = 0.6 * quality + 0.4 * (self.models[parent]["val_accuracy"] + r.gauss(0, 0.02))
         val = max(0.1, min(0.995, quality + r.gauss(0, 0.05)))
         per_class = [max(0.0, min(1.0, val + r.gauss(0, 0.06))) for _ in self.class_names]
-        glyph = []
-        for info in a.layers:
-            g = {"index": info.index, "type": info.layer_type, "output_shape": list(info.output_shape or [1]), "params": info.params or 0}
-            layer = spec["layers"][info.index]
-            if "fn" in layer:
-                g["fn"] = layer["fn"]
-            if "rate" in layer:
-                g["rate"] = layer["rate"]
-            glyph.append(g)
-        glyph.append({"index": depth, "type": "classifier", "output_shape": [len(self.class_names)], "params": a.classifier_params or 0})
+        glyph = glyph_of(spec, a)
         m = {
             "id": mid, "run": mid, "parent": parent, "origin": origin, "changes": changes,
             "status": {"state": "done", "epoch": 10, "epochs": 10, "reason": None},
@@ -325,10 +355,7 @@ class Store:
                 else:
                     v = cons.violations(child, a)
                     reason = v[0] if v else None
-                glyph = [{"index": i.index, "type": i.layer_type, "output_shape": list(i.output_shape or [1]), "params": i.params or 0,
-                          **({"fn": child["layers"][i.index]["fn"]} if "fn" in child["layers"][i.index] else {}),
-                          **({"rate": child["layers"][i.index]["rate"]} if "rate" in child["layers"][i.index] else {})} for i in a.layers]
-                glyph.append({"index": len(child["layers"]), "type": "classifier", "output_shape": [len(self.class_names)], "params": a.classifier_params or 0})
+                glyph = glyph_of(child, a)
                 # valid = the spec is trainable; reason = why it is flagged (invalid or a constraint)
                 cands.append({"key": h, "parent": p, "spec": child, "params": a.total_params, "changes": changes,
                               "valid": a.ok, "reason": reason, "glyph": glyph})

@@ -10,11 +10,16 @@ Servers: the main one with a local worker (so requests really train), one on an
 empty logdir (empty state) and one without workers (the no-worker warning). Each
 runs on a private copy of the logdir and is stopped by PID. Exits non-zero if the
 page logged a console error or an uncaught error. Images are 1280x800 PNGs.
+
+``--only residual`` takes just the branching-architecture views (17, 18): a residual
+model (spec schema 2) is enqueued on the main server, trained by its worker, then shown
+in the inspector and the editor.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -216,6 +221,69 @@ def main_views(sh: Shooter, browser, logdir: Path, tmp: Path) -> None:
         server.stop()
 
 
+# A small ResNet for 1x8x8 digits: a stem, an identity block, a downsampling block with a 1x1
+# projection shortcut, global average pooling (spec schema 2).
+RESIDUAL = {
+    "schema": 2,
+    "input": {"shape": [1, 8, 8], "num_classes": 10},
+    "layers": [
+        {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": "same"},              # 0
+        {"type": "batchnorm"}, {"type": "activation", "fn": "relu"},                          # 1 2
+        {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": 1, "bias": False},    # 3
+        {"type": "batchnorm"}, {"type": "activation", "fn": "relu"},                          # 4 5
+        {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": 1, "bias": False},    # 6
+        {"type": "batchnorm"},                                                                # 7
+        {"type": "add", "inputs": [2, 7]}, {"type": "activation", "fn": "relu"},              # 8 9
+        {"type": "conv2d", "filters": 32, "kernel_size": 3, "stride": 2, "padding": 1, "bias": False},  # 10
+        {"type": "batchnorm"}, {"type": "activation", "fn": "relu"},                          # 11 12
+        {"type": "conv2d", "filters": 32, "kernel_size": 3, "padding": 1, "bias": False},    # 13
+        {"type": "batchnorm"},                                                                # 14
+        {"type": "conv2d", "filters": 32, "kernel_size": 1, "stride": 2, "bias": False, "inputs": [9]},  # 15
+        {"type": "batchnorm"},                                                                # 16
+        {"type": "add", "inputs": [14, 16]}, {"type": "activation", "fn": "relu"},            # 17 18
+        {"type": "globalavgpool"},
+    ],
+}
+
+
+def residual_views(sh: Shooter, browser, logdir: Path, tmp: Path) -> None:
+    server = TensorBoardProcess(copy_logdir(logdir, tmp / "residual"), tmp / "residual.log", workers=1).start()
+    try:
+        server.wait_ready(models=MODELS)
+        experiment = server.plugin_json("experiments")["experiments"][0]["id"]
+        rid = server.post_json("enqueue", {"items": [{"spec": RESIDUAL, "origin": "handcrafted",
+                                                      "changes": ["a small ResNet: identity and projection shortcuts"]}],
+                                           "epochs": 10, "experiment": experiment})["request_ids"][0]
+        dash = Dashboard(browser, server)
+        dash.wait_drawn(MODELS)
+        dismiss_banners(dash)
+        deadline = time.monotonic() + 300
+        while True:  # 404 until the worker writes the run's first record
+            status, _, body = server.get(f"/data/plugin/remap/model?run={rid}")
+            if status == 200 and json.loads(body)["status"]["state"] == "done":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{rid} did not finish training in 300 s (last answer {status})")
+            time.sleep(1)
+        dash.frame.wait_for_function("id => window.__remapMap.points().some(p => p.id === id)", arg=rid,
+                                     timeout=60000, polling=500)
+        wait_layout(dash)
+        dash.page.wait_for_timeout(900)
+        dash.click(point_of(dash, rid))
+        dash.testid("spec-table").wait_for()
+        away(dash)
+        sh.shot(dash, "17_inspector_residual")
+
+        dash.testid("inspector-edit").click()
+        dash.frame.locator("[data-testid=editor-layer][data-index='8'][data-type=add]").wait_for(timeout=15000)
+        dash.testid("editor-validity").wait_for(timeout=15000)
+        dash.frame.locator("[data-testid=editor-layer][data-index='8']").evaluate("e => e.scrollIntoView({block: 'center'})")
+        sh.shot(dash, "18_editor_residual_inputs")
+        sh.close(dash)
+    finally:
+        server.stop()
+
+
 def target_params(server: TensorBoardProcess, run: str) -> int:
     return int(server.plugin_json(f"model?run={run}")["params"])
 
@@ -259,6 +327,7 @@ def no_worker(sh: Shooter, browser, logdir: Path, tmp: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", nargs="?", default=str(REPO / "docs" / "screenshots"))
+    ap.add_argument("--only", choices=["residual"], help="take only these views")
     ap.add_argument("--logdir", default=str(REPO / "demo_logs"),
                     help="a trained logdir (copied, never changed; default demo_logs/), or 'train' to train one")
     args = ap.parse_args()
@@ -275,9 +344,11 @@ def main() -> int:
         with sync_playwright() as p:
             browser = launch_chromium(p)
             try:
-                main_views(sh, browser, logdir, tmp)
-                empty_state(sh, browser, tmp)
-                no_worker(sh, browser, logdir, tmp)
+                if args.only is None:
+                    main_views(sh, browser, logdir, tmp)
+                    empty_state(sh, browser, tmp)
+                    no_worker(sh, browser, logdir, tmp)
+                residual_views(sh, browser, logdir, tmp)
             finally:
                 browser.close()
     for problem in sh.problems:

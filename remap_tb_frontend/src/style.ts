@@ -128,8 +128,19 @@ table.rm-table tr.inspected td { background:var(--rm-accent-soft); }
 .rm-editor-layer .fields { display:flex; flex-wrap:wrap; gap:4px 8px; align-items:center; }
 .rm-editor-layer .fields label { font-size:11px; color:var(--rm-muted); display:inline-flex; gap:3px; align-items:center; }
 .rm-editor-layer .fields input[type=number] { width:58px; }
+.rm-editor-layer .fields select[data-field=padding] { width:88px; }
+.rm-editor-layer .fields input[data-field=padding-pixels] { width:42px; }
 .rm-editor-layer .shape { font-size:11px; color:var(--rm-muted); text-align:right; white-space:nowrap; }
 .rm-editor-layer .lerr { grid-column: 2 / 5; color:var(--rm-err); font-size:12px; }
+.rm-links-row { grid-column: 3 / 5; display:flex; flex-wrap:wrap; gap:3px 5px; align-items:center; font-size:11px;
+  padding:1px 3px; border:1px solid transparent; border-radius:3px; }
+.rm-links-row.bad { border-color:#c62828; }
+.rm-links-row select { font-size:11px; padding:0 2px; max-width:130px; }
+.rm-in-chip { display:inline-flex; align-items:center; gap:2px; border:1px solid #bdbdbd; border-radius:9px; padding:0 6px;
+  background:#f5f5f5; font-variant-numeric:tabular-nums; }
+.rm-in-chip.implicit { border-style:dashed; background:#fff; color:var(--rm-muted); }
+.rm-in-chip .rm-x { border:0; background:none; padding:0 0 0 2px; cursor:pointer; color:#757575; font-size:10px; line-height:1; }
+.rm-in-chip .rm-x:hover { color:var(--rm-err); }
 .rm-slot { height:8px; margin:1px 0; border-radius:3px; position:relative; }
 .rm-slot:hover, .rm-slot.drop { background:var(--rm-accent-soft); outline:1px dashed #ffb74d; }
 .rm-slot.active { background:var(--rm-accent-soft); outline:1px solid var(--rm-accent); }

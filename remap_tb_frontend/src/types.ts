@@ -6,14 +6,21 @@ export type Shape = number[]; // [C, H, W] or [N]
 export type State = "queued" | "running" | "done" | "failed" | "diverged" | "cancelled";
 export type Origin = "initial" | "ablation" | "variation" | "handcrafted";
 
-/** A spec layer: `type` plus its fields (numbers or strings). */
+/** A spec layer: `type` plus its fields (numbers, strings, booleans such as `bias`). */
 export interface Layer {
   type: string;
-  [field: string]: number | string;
+  /**
+   * Spec schema 2: 0-based indices of earlier layers this layer reads, -1 = the network
+   * input. Absent = the previous layer (layer 0: the input). Only merge layers (`add`,
+   * `concat`) take more than one.
+   */
+  inputs?: number[];
+  [field: string]: number | string | boolean | number[] | undefined;
 }
 
+/** Schema 1: a chain using no schema 2 field; schema 2: `inputs`, merges, `bias`, integer padding. */
 export interface Spec {
-  schema: 1;
+  schema: 1 | 2;
   input: { shape: Shape; num_classes: number };
   layers: Layer[];
 }
@@ -25,6 +32,8 @@ export interface GlyphLayer {
   params: number | null; // null only in invalid candidates' glyphs
   fn?: string; // activations
   rate?: number; // dropout
+  /** Schema 2: the layers it reads (-1 = the network input), only when not just the previous layer. */
+  inputs?: number[];
 }
 
 export interface Status {
@@ -117,6 +126,8 @@ export interface LayerInfo {
   input_shape: Shape;
   output_shape: Shape;
   params: number;
+  /** The layers it reads, resolved ([index - 1] for a chain layer; -1 = the network input). */
+  inputs: number[];
 }
 
 export interface CurvePoint {
@@ -158,22 +169,30 @@ export interface CompareResponse {
 export type ExportFormat = "json" | "pytorch" | "state_dict";
 
 // GET schema ------------------------------------------------------------------
-/** One field of a layer type (spec schema 1). */
+/**
+ * One field of a layer type. "bool": true/false (conv2d/dense `bias`); "padding": one of
+ * `choices` ("valid", "same") or a whole number >= `min` (conv2d `padding`, schema 2).
+ */
 export interface SchemaField {
   name: string;
-  kind: "int" | "float" | "choice";
+  kind: "int" | "float" | "choice" | "bool" | "padding";
   min: number | null;
   max: number | null;
   max_inclusive: boolean;
   choices: string[] | null;
   required: boolean;
-  default: number | string | null; // "pool_size": a pool's stride defaults to its pool size
+  default: number | string | boolean | null; // "pool_size": a pool's stride defaults to its pool size
+  schema: 1 | 2; // the spec schema that introduced the field
 }
 
 export interface SchemaResponse {
-  schema: 1;
+  schema: 2; // the newest spec schema the server reads
   layer_types: string[];
   fields: { [type: string]: SchemaField[] };
+  /** The layer types that merge several inputs: ["add", "concat"]. */
+  merge_types: string[];
+  /** Every layer may carry `inputs`. */
+  inputs: true;
   max_params: number | null; // the server's cap
 }
 
@@ -197,6 +216,8 @@ export interface ValidatedLayer {
   input_shape: Shape | null;
   output_shape: Shape | null;
   params: number | null;
+  /** The layers it reads, resolved: [index - 1] when absent; [] when the layer's inputs are invalid. */
+  inputs: number[];
 }
 
 /** `max_params` is the cap applied: the smaller of the body's max_params and the server's --remap_max_params. */
@@ -208,6 +229,8 @@ export interface ValidateResponse {
   classifier_params: number | null;
   total_params: number | null;
   depth: number;
+  merge_count: number; // add and concat layers
+  longest_path: number; // layers on the longest path from the input to the output
   max_params: number | null;
 }
 

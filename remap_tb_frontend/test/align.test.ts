@@ -63,3 +63,20 @@ test("glyph layers with unknown shapes (invalid candidates) still align and desc
   assert.equal(describeGlyphLayer(a), "Dense → ?");
   assert.equal(describeGlyphLayer(b), "Dense → 32");
 });
+
+test("merges align by their connections as offsets: an insertion before a block does not make its add 'changed'", () => {
+  const add = (inputs: number[]): Layer => ({ type: "add", inputs });
+  const ref: Layer[] = [conv(8), relu, conv(8), add([2, 0]), dense(10)];
+  const shifted: Layer[] = [pool, conv(8), relu, conv(8), add([3, 1]), dense(10)]; // a pool inserted first
+  const rewired: Layer[] = [conv(8), relu, conv(8), add([2, -1]), dense(10)]; // the skip now from the input
+  const a = alignModels([sig(ref), sig(shifted), sig(rewired)]);
+  const addCol = a.rows[0].findIndex((c) => c.layer === 3);
+  assert.deepEqual(a.rows[1][addCol], { layer: 4, op: "same" });
+  assert.deepEqual(a.rows[2][addCol], { layer: 3, op: "changed" });
+  assert.equal(a.rows[1][0].op, "inserted");
+  // glyph signatures too (inputs present only off the chain)
+  const g = (index: number, inputs?: number[]): GlyphLayer => ({ index, type: "add", output_shape: [8, 4, 4], params: 0, ...(inputs ? { inputs } : {}) });
+  assert.equal(glyphSignature(g(3, [2, 0])).sig, glyphSignature(g(4, [3, 1])).sig);
+  assert.notEqual(glyphSignature(g(3, [2, 0])).sig, glyphSignature(g(3, [2, -1])).sig);
+  assert.equal(glyphSignature(g(3, [2])).sig, glyphSignature(g(3)).sig);
+});

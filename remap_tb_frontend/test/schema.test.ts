@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultText, fieldLabel, fieldStep, fitsField, knowsType, newLayer, placeholderText, starterValue } from "../src/lib/schema";
+import { defaultText, fieldLabel, fieldStep, fitsField, knowsType, newLayer, parseFieldInput, placeholderText, starterValue } from "../src/lib/schema";
 import type { SchemaField, SchemaResponse } from "../src/types";
 
-// Shaped like GET schema answers for spec schema 1 (remap_tb/http_api.md).
+// Shaped like GET schema answers (remap_tb/http_api.md), with a type the frontend has never seen.
 const f = (over: Partial<SchemaField> & { name: string }): SchemaField => ({
   kind: "int",
   min: 1,
@@ -12,11 +12,14 @@ const f = (over: Partial<SchemaField> & { name: string }): SchemaField => ({
   choices: null,
   required: true,
   default: null,
+  schema: 1,
   ...over,
 });
 
 const schema: SchemaResponse = {
-  schema: 1,
+  schema: 2,
+  merge_types: ["add", "concat"],
+  inputs: true,
   layer_types: ["conv2d", "maxpool2d", "dense", "activation", "dropout", "batchnorm", "newtype"],
   fields: {
     conv2d: [
@@ -91,4 +94,24 @@ test("placeholders of optional fields are short", () => {
   assert.equal(placeholderText(schema.fields.conv2d[2]), "1");
   assert.equal(placeholderText(schema.fields.maxpool2d[1]), "= pool");
   assert.equal(placeholderText(schema.fields.conv2d[0]), "");
+});
+
+test("schema 2 field kinds: bool and padding (a choice or a whole number)", () => {
+  const bias = f({ name: "bias", kind: "bool", min: null, max: null, required: false, default: true, schema: 2 });
+  const pad = f({ name: "padding", kind: "padding", min: 0, max: 15, choices: ["valid", "same"], required: false, default: "valid" });
+  assert.ok(fitsField(bias, false) && !fitsField(bias, 1));
+  assert.ok(fitsField(pad, "same") && fitsField(pad, 0) && fitsField(pad, 3));
+  assert.ok(!fitsField(pad, -1) && !fitsField(pad, 1.5) && !fitsField(pad, "full") && !fitsField(pad, 16));
+  assert.equal(starterValue(bias), undefined); // optional: left to the server's default
+  assert.equal(starterValue({ ...pad, required: true, default: null }), "valid");
+  assert.equal(parseFieldInput(pad, "same"), "same");
+  assert.equal(parseFieldInput(pad, "2"), 2);
+  assert.equal(parseFieldInput(pad, " "), undefined);
+  assert.equal(parseFieldInput(bias, "false"), false);
+  assert.equal(parseFieldInput(schema.fields.dense[0], "32"), 32);
+  assert.equal(parseFieldInput(schema.fields.activation[0], "tanh"), "tanh");
+  assert.equal(fieldStep(pad), 1);
+  // merge layers have no fields: a new one is just its type
+  const s2: SchemaResponse = { ...schema, layer_types: [...schema.layer_types, "add"], fields: { ...schema.fields, add: [] } };
+  assert.deepEqual(newLayer(s2, "add"), { type: "add" });
 });

@@ -2,8 +2,13 @@
 // comparison view: a global alignment (Needleman-Wunsch) of each model's layer
 // sequence to the reference's, merged into shared columns so that matched layers
 // sit in the same column and insertions get columns of their own.
+//
+// Branching architectures (schema 2) align by the same layer order; a layer's
+// connections enter its signature as offsets ("reads 1 and 3 layers back", "the
+// input"), so a merge reading the same relative layers in two models is the same
+// even when layers were inserted before it, and a changed connection shows as changed.
 
-import type { GlyphLayer } from "../types";
+import type { GlyphLayer, Layer } from "../types";
 
 export interface AlignLayer {
   type: string;
@@ -126,18 +131,27 @@ export function alignModels(models: AlignLayer[][]): Alignment {
   return { columns, refColumn, rows };
 }
 
+/** Connections as offsets back from layer `index` ("in" = the network input); "" for the previous layer. */
+export function inputsSignature(inputs: readonly number[] | undefined, index: number): string {
+  if (!inputs || (inputs.length === 1 && inputs[0] === index - 1)) return "";
+  return inputs.map((k) => (k < 0 ? "in" : String(index - k))).join("+");
+}
+
 /** Signature of a glyph layer: its type plus what the glyph tells about it. */
 export function glyphSignature(g: GlyphLayer): AlignLayer {
   return {
     type: g.type,
-    sig: `${g.type}|${g.output_shape ? g.output_shape.join("x") : "?"}|${g.params ?? "?"}|${g.fn ?? ""}|${g.rate ?? ""}`,
+    sig: `${g.type}|${g.output_shape ? g.output_shape.join("x") : "?"}|${g.params ?? "?"}|${g.fn ?? ""}|${g.rate ?? ""}|${inputsSignature(g.inputs, g.index)}`,
   };
 }
 
-/** Signature of a spec layer: its type plus all its fields in a stable order. */
-export function specLayerSignature(layer: { type: string; [k: string]: number | string }): AlignLayer {
+/** Signature of spec layer `index`: its type plus all its fields in a stable order (inputs as offsets). */
+export function specLayerSignature(layer: Layer, index = 0): AlignLayer {
   const keys = Object.keys(layer)
-    .filter((k) => k !== "type")
+    .filter((k) => k !== "type" && k !== "inputs")
     .sort();
-  return { type: layer.type, sig: `${layer.type}|${keys.map((k) => `${k}=${layer[k]}`).join(",")}` };
+  const fields = keys.map((k) => `${k}=${String(layer[k])}`);
+  const inputs = Array.isArray(layer.inputs) ? inputsSignature(layer.inputs, index) : "";
+  if (inputs) fields.push(`inputs=${inputs}`);
+  return { type: layer.type, sig: `${layer.type}|${fields.join(",")}` };
 }

@@ -14,6 +14,8 @@ export const LEGEND_TYPES = [
   "activation",
   "dropout",
   "batchnorm",
+  "add",
+  "concat",
 ] as const;
 
 /** Fixed colours per layer type (Tableau-like, readable on white). */
@@ -26,6 +28,8 @@ export const TYPE_COLORS: Record<string, string> = {
   activation: "#b07aa1",
   dropout: "#bab0ac",
   batchnorm: "#edc948",
+  add: "#9c755f", // merges (schema 2): also marked ⊕ / ‖ in glyphs
+  concat: "#17becf",
   classifier: "#4d4d4d",
 };
 
@@ -49,8 +53,13 @@ export const TYPE_LABELS: Record<string, string> = {
   activation: "Activation",
   dropout: "Dropout",
   batchnorm: "BatchNorm",
+  add: "Add",
+  concat: "Concat",
   classifier: "Classifier",
 };
+
+/** The mark drawn on merge blocks and used in their labels. */
+export const MERGE_SYMBOLS: Record<string, string> = { add: "⊕", concat: "‖" };
 
 export function layerColor(type: string, fn?: string): string {
   if (type === "activation" && fn && ACTIVATION_COLORS[fn]) return ACTIVATION_COLORS[fn];
@@ -62,16 +71,25 @@ export function isThinLayer(type: string): boolean {
   return type === "activation" || type === "dropout" || type === "batchnorm";
 }
 
-/** One-line description of a spec layer, e.g. "conv2d 16 k3 s1 same". */
+/** " p1" for an integer padding > 0, "" otherwise. */
+function padText(p: unknown): string {
+  return typeof p === "number" && p > 0 ? ` p${p}` : "";
+}
+
+/** One-line description of a spec layer, e.g. "conv 16 k3 s2 p1 no-bias", "add ⊕". */
 export function describeLayer(layer: Layer): string {
+  const noBias = layer["bias"] === false ? " no-bias" : "";
   switch (layer.type) {
     case "conv2d":
-      return `conv ${layer.filters} k${layer.kernel_size}${layer.stride && layer.stride !== 1 ? " s" + layer.stride : ""}${layer.padding === "same" ? " same" : ""}`;
+      return `conv ${layer.filters} k${layer.kernel_size}${layer.stride && layer.stride !== 1 ? " s" + layer.stride : ""}${layer.padding === "same" ? " same" : padText(layer.padding)}${noBias}`;
     case "maxpool2d":
     case "avgpool2d":
-      return `${layer.type === "maxpool2d" ? "maxpool" : "avgpool"} ${layer.pool_size}${layer.stride && layer.stride !== layer.pool_size ? " s" + layer.stride : ""}`;
+      return `${layer.type === "maxpool2d" ? "maxpool" : "avgpool"} ${layer.pool_size}${layer.stride && layer.stride !== layer.pool_size ? " s" + layer.stride : ""}${padText(layer.padding)}`;
     case "dense":
-      return `dense ${layer.units}`;
+      return `dense ${layer.units}${noBias}`;
+    case "add":
+    case "concat":
+      return `${layer.type} ${MERGE_SYMBOLS[layer.type]}`;
     case "activation":
       return String(layer.fn);
     case "dropout":

@@ -18,9 +18,17 @@ const STARTERS: Record<string, number | string> = {
   rate: 0.25,
 };
 
-/** Does `v` lie within the field's limits (and choices)? */
-export function fitsField(f: SchemaField, v: number | string): boolean {
+type Value = number | string | boolean;
+
+/** Does `v` lie within the field's limits (and choices)? A "padding" is one of its choices or a whole number >= min. */
+export function fitsField(f: SchemaField, v: Value): boolean {
+  if (f.kind === "bool") return typeof v === "boolean";
   if (f.kind === "choice") return typeof v === "string" && (f.choices ?? []).includes(v);
+  if (f.kind === "padding") {
+    if (typeof v === "string") return (f.choices ?? []).includes(v);
+    if (typeof v !== "number" || !Number.isInteger(v)) return false;
+    return (f.min === null || v >= f.min) && (f.max === null || (f.max_inclusive ? v <= f.max : v < f.max));
+  }
   if (typeof v !== "number" || !Number.isFinite(v)) return false;
   if (f.kind === "int" && !Number.isInteger(v)) return false;
   if (f.min !== null && v < f.min) return false;
@@ -29,12 +37,13 @@ export function fitsField(f: SchemaField, v: number | string): boolean {
 }
 
 /** The value a new layer starts with for a required field (undefined for optional ones). */
-export function starterValue(f: SchemaField): number | string | undefined {
+export function starterValue(f: SchemaField): Value | undefined {
   if (!f.required) return undefined;
   if (f.default !== null && fitsField(f, f.default)) return f.default;
   const s = STARTERS[f.name];
   if (s !== undefined && fitsField(f, s)) return s;
-  if (f.kind === "choice") return f.choices?.[0];
+  if (f.kind === "bool") return true;
+  if (f.kind === "choice" || (f.kind === "padding" && f.choices?.length)) return f.choices?.[0];
   if (f.min !== null) {
     const v = f.kind === "int" ? Math.ceil(f.min) : f.min;
     if (fitsField(f, v)) return v;
@@ -67,9 +76,23 @@ export function placeholderText(f: SchemaField): string {
   return String(f.default);
 }
 
+/**
+ * The value an edited input means for a field: "" = unset (the server's default);
+ * numbers for numeric fields and for a "padding" that reads as a whole number.
+ */
+export function parseFieldInput(f: SchemaField, raw: string): Value | undefined {
+  const t = raw.trim();
+  if (t === "") return undefined;
+  if (f.kind === "choice") return t;
+  if (f.kind === "bool") return t === "true";
+  if (f.kind === "padding" && (f.choices ?? []).includes(t)) return t;
+  const v = Number(t);
+  return Number.isFinite(v) ? v : t;
+}
+
 /** Step of a numeric input for the field. */
 export function fieldStep(f: SchemaField): number {
-  if (f.kind === "int") return 1;
+  if (f.kind === "int" || f.kind === "padding") return 1;
   const span = f.min !== null && f.max !== null ? f.max - f.min : 1;
   return span <= 1 ? 0.05 : span <= 10 ? 0.1 : 1;
 }

@@ -3,10 +3,10 @@
 // accuracy, and pairwise distances (structural OTMANN and prediction Hamming).
 
 import type { CompareResponse, ModelDetail } from "../types";
-import { drawBlock } from "../charts/glyph";
+import { drawBlock, drawConnections } from "../charts/glyph";
 import { ClassBars } from "../charts/bars";
 import { alignModels, AlignLayer, specLayerSignature } from "../lib/align";
-import { layoutGlyph, glyphMaxSize } from "../lib/glyph";
+import { GlyphBlock, glyphMaxSize, layoutArcs, layoutGlyph } from "../lib/glyph";
 import { h, s, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct } from "../lib/format";
 import { section } from "./inspector";
@@ -180,32 +180,42 @@ export class CompareView {
     order.forEach((mi, row) => {
       const m = models[mi];
       const lay = layoutGlyph(m.glyph, { height: H, paramRow: 6, maxSize, blockWidth: COL, thinWidth: 6, gap: GAP });
-      const svg = s("svg", { width: W, height: lay.height + 4, style: "display:block" });
+      const svg = s("svg", { width: W, height: lay.height + 4, style: "display:block", "data-model-id": m.id });
       const g = s("g", { transform: "translate(0,2)" });
       svg.appendChild(g);
+      const placed: GlyphBlock[] = [];
+      const inputsOf = new Map(m.glyph.map((x) => [x.index, x.inputs]));
       a.rows[row].forEach((cell, c) => {
         const x = LABEL + c * (COL + GAP);
         if (cell.layer === null) {
           if (cell.op === "deleted") {
             const cx = x + COL / 2,
-              cy = H / 2;
+              cy = lay.top + H / 2;
             g.appendChild(s("path", { d: `M${cx - 4},${cy - 4}L${cx + 4},${cy + 4}M${cx + 4},${cy - 4}L${cx - 4},${cy + 4}`, stroke: "#c62828", "stroke-width": 1.5 }));
           } else if (!a.refColumn[c]) {
             // empty insertion column
           } else {
-            g.appendChild(s("line", { x1: x, x2: x + COL, y1: H / 2, y2: H / 2, stroke: "#e0e0e0" }));
+            g.appendChild(s("line", { x1: x, x2: x + COL, y1: lay.top + H / 2, y2: lay.top + H / 2, stroke: "#e0e0e0" }));
           }
           return;
         }
         const b = lay.blocks[cell.layer];
         if (!b) return;
         const shifted = { ...b, x: x + (COL - b.width) / 2, paramBar: { ...b.paramBar, x: x + (COL - b.width) / 2 } };
-        drawBlock(g, shifted, row === 0 ? null : cell.op === "changed" ? "changed" : cell.op === "inserted" ? "inserted" : null);
+        placed.push(shifted);
+        drawBlock(g, shifted, row === 0 ? null : cell.op === "changed" ? "changed" : cell.op === "inserted" ? "inserted" : null, true, inputsOf.get(b.index));
       });
       const cls = lay.blocks[lay.blocks.length - 1];
       if (cls && cls.type === "classifier") {
         const x = LABEL + a.columns * (COL + GAP);
         drawBlock(g, { ...cls, x, paramBar: { ...cls.paramBar, x } });
+      }
+      if (lay.arcs.length) {
+        // The model's connections, re-laid over its blocks' columns.
+        const input = { x: Math.max(1, (placed[0]?.x ?? 4) - 3), y: lay.top + H / 2 };
+        const { arcs, breaks } = layoutArcs(m.glyph, placed, lay.top, input);
+        drawConnections(g, arcs, breaks, lay.top, H, lay.input ? input : null);
+        svg.setAttribute("data-arcs", String(arcs.length));
       }
       wrap.appendChild(h("div", { class: "rm-small", style: `color:${SERIES_COLORS[mi % SERIES_COLORS.length]};margin-top:4px` }, m.id + (row === 0 ? " (reference)" : "")));
       wrap.appendChild(svg);

@@ -4,13 +4,21 @@
 // server's schema (GET schema), handed in by the app with setSchema(). Every change is validated live by the server
 // (POST validate): per-layer shapes and parameters, the total against the
 // budget, and each error next to the layer at fault. Enqueue as handcrafted.
+//
+// Branching architectures (spec schema 2, when the server's schema says `inputs`):
+// each row shows what the layer reads as removable chips, with "+ from…" to add a
+// connection from an earlier layer or the network input, and "skip from…" to insert
+// an `add` after the layer that sums it with an earlier one. Inserting, removing and
+// moving layers keep connections pointing at the same layers (lib/graph.ts). The spec
+// says "schema": 2 only when it uses a schema 2 feature.
 
-import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, SchemaResponse, Spec, ValidateRequest, ValidateResponse } from "../types";
+import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, SchemaField, SchemaResponse, Spec, ValidateRequest, ValidateResponse } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams, formatShape } from "../lib/format";
 import { TYPE_LABELS, layerColor } from "../lib/layers";
-import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, placeholderText } from "../lib/schema";
+import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, parseFieldInput, placeholderText } from "../lib/schema";
+import { MERGE_TYPES, addInput, addSkip, inputChoices, inputLabel, inputsOf, insertLayer, moveLayer, readsPrevious, removeInput, removeLayer, withSchemaVersion } from "../lib/graph";
 import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField } from "../lib/form";
 
@@ -36,6 +44,8 @@ export function glyphFromValidation(v: ValidateResponse, spec: Spec): GlyphLayer
     const g: GlyphLayer = { index: l.index, type: l.type, output_shape: l.output_shape, params: l.params };
     if (layer && typeof layer["fn"] === "string") g.fn = layer["fn"] as string;
     if (layer && typeof layer["rate"] === "number") g.rate = layer["rate"] as number;
+    const inputs = l.inputs?.length ? l.inputs : layer?.inputs; // [] = invalid inputs: draw what the spec says
+    if (inputs && !readsPrevious(inputs, l.index)) g.inputs = [...inputs];
     return g;
   });
   out.push({ index: spec.layers.length, type: "classifier", output_shape: [spec.input.num_classes], params: v.classifier_params });
@@ -47,6 +57,8 @@ interface RowRefs {
   shape: HTMLElement;
   err: HTMLElement;
   inputs: Map<string, HTMLInputElement | HTMLSelectElement>;
+  /** The row's connections control (null on a server without schema 2). */
+  links: HTMLElement | null;
 }
 
 export class EditorView {
@@ -218,6 +230,18 @@ export class EditorView {
       for (const f of known) {
         let input: HTMLInputElement | HTMLSelectElement;
         const current = layer[f.name] === undefined ? "" : String(layer[f.name]);
+        if (f.kind === "bool") {
+          const box = h("input", { type: "checkbox", "data-field": f.name, title: `${f.name} (${defaultText(f)})` }) as HTMLInputElement;
+          box.checked = typeof layer[f.name] === "boolean" ? (layer[f.name] as boolean) : f.default !== false;
+          box.addEventListener("change", () => this.setValue(i, f.name, box.checked === f.default ? undefined : box.checked));
+          inputs.set(f.name, box);
+          fields.appendChild(h("label", {}, box, fieldLabel(f.name)));
+          continue;
+        }
+        if (f.kind === "padding") {
+          fields.appendChild(this.paddingInput(i, layer, f, inputs));
+          continue;
+        }
         if (f.kind === "choice") {
           input = h("select", { "data-field": f.name });
           if (!f.required) input.appendChild(h("option", { value: "" }, `(${defaultText(f)})`));
@@ -229,13 +253,13 @@ export class EditorView {
           input = h("input", { type: "number", "data-field": f.name, step: fieldStep(f), min: f.min, max: f.max !== null && f.max_inclusive ? f.max : null, placeholder: placeholderText(f), title: f.required ? f.name : `${f.name} (${defaultText(f)})` });
           input.value = current;
         }
-        input.addEventListener("input", () => this.setField(i, f.name, input.value, f.kind !== "choice"));
+        input.addEventListener("input", () => this.setValue(i, f.name, parseFieldInput(f, input.value), 250));
         inputs.set(f.name, input);
         fields.appendChild(h("label", {}, fieldLabel(f.name), input));
       }
       if (!known.length) fields.appendChild(h("span", { class: "rm-muted rm-small" }, "no settings"));
       for (const k of Object.keys(layer)) {
-        if (k !== "type" && !known.some((f) => f.name === k)) fields.appendChild(h("span", { class: "rm-muted rm-small", title: "not a field of this layer type" }, `${k}=${layer[k]}`));
+        if (k !== "type" && k !== "inputs" && !known.some((f) => f.name === k)) fields.appendChild(h("span", { class: "rm-muted rm-small", title: "not a field of this layer type" }, `${k}=${layer[k]}`));
       }
     } else {
       fields.appendChild(h("span", { class: "rm-muted rm-small" }, JSON.stringify(layer)));
@@ -248,6 +272,7 @@ export class EditorView {
     rm.addEventListener("click", () => this.remove(i));
     const shape = h("span", { class: "shape" });
     const err = h("div", { class: "lerr", "data-testid": "editor-error", style: "display:none" });
+    const links = this.schema?.inputs ? this.linksControl(layer, i) : null;
     const fn = typeof layer["fn"] === "string" ? (layer["fn"] as string) : undefined;
     const row = h(
       "div",
@@ -256,21 +281,98 @@ export class EditorView {
       h("i", { class: "rm-swatch sq", style: `background:${layerColor(layer.type, fn)}` }),
       h("div", {}, h("b", { style: "font-weight:500;margin-right:6px" }, TYPE_LABELS[layer.type] ?? layer.type), fields),
       h("div", { style: "display:flex;flex-direction:column;align-items:flex-end;gap:2px" }, shape, h("div", { style: "display:flex;gap:2px" }, up, down, rm)),
+      links,
       err,
     );
-    this.rows.push({ row, shape, err, inputs });
+    this.rows.push({ row, shape, err, inputs, links });
     return row;
   }
 
-  private setField(i: number, name: string, raw: string, numeric: boolean): void {
+  /** conv2d padding (schema 2): "valid", "same" or a whole number of pixels per side. */
+  private paddingInput(i: number, layer: Layer, f: SchemaField, inputs: RowRefs["inputs"]): HTMLElement {
+    const value = layer[f.name];
+    const sel = h("select", { "data-field": f.name, title: `${f.name}: ${(f.choices ?? []).join(", ")} or pixels per side (${defaultText(f)})` }) as HTMLSelectElement;
+    if (!f.required) sel.appendChild(h("option", { value: "" }, `(${defaultText(f)})`));
+    const choices = [...(f.choices ?? [])];
+    if (typeof value === "string" && value !== "" && !choices.includes(value)) choices.push(value);
+    for (const c of choices) sel.appendChild(h("option", { value: c }, c));
+    sel.appendChild(h("option", { value: "#" }, "pixels…"));
+    const px = h("input", { type: "number", "data-field": `${f.name}-pixels`, step: 1, min: f.min ?? 0, max: f.max, placeholder: "px", title: "zero padding on every side (pixels)" }) as HTMLInputElement;
+    const numeric = typeof value === "number";
+    sel.value = numeric ? "#" : value === undefined ? "" : String(value);
+    px.value = numeric ? String(value) : "";
+    px.style.display = numeric ? "" : "none";
+    sel.addEventListener("change", () => {
+      if (sel.value === "#") {
+        px.style.display = "";
+        if (px.value === "") px.value = String(Math.max(f.min ?? 0, 1));
+        this.setValue(i, f.name, parseFieldInput(f, px.value));
+        px.focus();
+      } else {
+        px.style.display = "none";
+        this.setValue(i, f.name, sel.value === "" ? undefined : sel.value);
+      }
+    });
+    px.addEventListener("input", () => this.setValue(i, f.name, parseFieldInput(f, px.value), 250));
+    inputs.set(f.name, sel);
+    inputs.set(`${f.name}-pixels`, px);
+    return h("label", {}, fieldLabel(f.name), sel, px);
+  }
+
+  /**
+   * What layer `i` reads, as chips (✕ removes a connection; a layer keeps one), a
+   * "+ from…" select that adds a connection from an earlier layer or the network
+   * input, and a "skip from…" select that inserts a merge after this layer summing
+   * it with an earlier one (a residual connection).
+   */
+  private linksControl(layer: Layer, i: number): HTMLElement {
+    const current = inputsOf(layer, i);
+    const el = h("div", { class: "rm-links-row", "data-testid": "editor-inputs", "data-inputs": current.join(",") }, h("span", { class: "rm-muted" }, "reads"));
+    for (const k of current) {
+      const chip = h("span", { class: `rm-in-chip ${readsPrevious(current, i) ? "implicit" : ""}`, "data-testid": "editor-input", "data-input": k, title: k === i - 1 ? "the previous layer" : k === -1 ? "the network input" : `layer ${k}` }, inputLabel(k));
+      if (current.length > 1) {
+        const x = h("button", { class: "rm-x", title: `Remove the connection from ${inputLabel(k)}`, "data-testid": "editor-input-remove" }, "✕");
+        x.addEventListener("click", () => this.edit((L) => removeInput(L, i, k)));
+        chip.appendChild(x);
+      }
+      el.appendChild(chip);
+    }
+    const choices = this.spec ? inputChoices(this.spec.layers, i) : [];
+    const merges = this.schema?.merge_types ?? MERGE_TYPES;
+    const from = h("select", { "data-testid": "editor-add-input", title: merges.includes(layer.type) ? "Add an input to this merge" : `Only ${merges.join(" and ")} take several inputs; use "skip from…" for a residual connection`, disabled: !choices.length }, h("option", { value: "" }, "+ from…"));
+    for (const k of choices) from.appendChild(h("option", { value: String(k) }, k === -1 ? "network input" : `#${k} ${this.spec?.layers[k]?.type ?? ""}`));
+    from.addEventListener("change", () => {
+      if (from.value !== "") this.edit((L) => addInput(L, i, Number(from.value)));
+    });
+    el.appendChild(from);
+    const skipFrom = [-1, ...Array.from({ length: i }, (_, k) => k)];
+    const merge = merges.includes("add") ? "add" : merges[0];
+    if (merge) {
+      const skip = h("select", { "data-testid": "editor-add-skip", title: `Insert an ${merge} after this layer that sums it with an earlier layer (a skip connection)` }, h("option", { value: "" }, "skip from…"));
+      for (const k of skipFrom) skip.appendChild(h("option", { value: String(k) }, k === -1 ? "network input" : `#${k} ${this.spec?.layers[k]?.type ?? ""}`));
+      skip.addEventListener("change", () => {
+        if (skip.value !== "") this.edit((L) => addSkip(L, i, Number(skip.value), merge));
+      });
+      el.appendChild(skip);
+    }
+    return el;
+  }
+
+  /** Replace the layers with an edit of them, re-render and validate. */
+  private edit(f: (layers: Layer[]) => Layer[]): void {
+    if (!this.spec) return;
+    this.spec = { ...this.spec, layers: f(this.spec.layers) };
+    this.render();
+    this.scheduleValidate(0);
+  }
+
+  /** Set (undefined: clear, so the server's default applies) one field of layer i. */
+  private setValue(i: number, name: string, value: number | string | boolean | undefined, delay = 0): void {
     if (!this.spec) return;
     const layer = this.spec.layers[i];
-    if (raw === "") delete layer[name];
-    else if (numeric) {
-      const v = Number(raw);
-      layer[name] = Number.isFinite(v) ? v : raw;
-    } else layer[name] = raw;
-    this.scheduleValidate(250);
+    if (value === undefined) delete layer[name];
+    else layer[name] = value;
+    this.scheduleValidate(delay);
   }
 
   private insert(type: string, pos: number): void {
@@ -279,7 +381,7 @@ export class EditorView {
       return;
     }
     if (!this.schema) return;
-    this.spec.layers.splice(pos, 0, newLayer(this.schema, type));
+    this.spec.layers = insertLayer(this.spec.layers, pos, newLayer(this.schema, type));
     this.activeSlot = this.activeSlot === null ? null : pos + 1;
     this.render();
     this.scheduleValidate(0);
@@ -287,7 +389,7 @@ export class EditorView {
 
   private remove(i: number): void {
     if (!this.spec) return;
-    this.spec.layers.splice(i, 1);
+    this.spec.layers = removeLayer(this.spec.layers, i);
     this.activeSlot = null;
     this.render();
     this.scheduleValidate(0);
@@ -296,9 +398,8 @@ export class EditorView {
   private move(i: number, by: number): void {
     if (!this.spec) return;
     const j = i + by;
-    const L = this.spec.layers;
-    if (j < 0 || j >= L.length) return;
-    [L[i], L[j]] = [L[j], L[i]];
+    if (j < 0 || j >= this.spec.layers.length) return;
+    this.spec.layers = moveLayer(this.spec.layers, i, j);
     this.render();
     this.scheduleValidate(0);
   }
@@ -311,7 +412,7 @@ export class EditorView {
   private async validate(): Promise<void> {
     if (!this.spec) return;
     const seq = ++this.validating;
-    const req: ValidateRequest = { spec: this.spec };
+    const req: ValidateRequest = { spec: withSchemaVersion(this.spec) };
     if (this.data?.budget) req.max_params = this.data.budget;
     this.enqueueBtn.disabled = true;
     try {
@@ -356,7 +457,8 @@ export class EditorView {
       r.row.classList.toggle("err", !!errs);
       r.err.style.display = errs ? "" : "none";
       r.err.textContent = errs ? errs.join("; ") : "";
-      for (const [name, input] of r.inputs) input.style.borderColor = badFields.get(i)?.has(name) ? "#c62828" : "";
+      for (const [name, input] of r.inputs) input.style.borderColor = badFields.get(i)?.has(name.replace(/-pixels$/, "")) ? "#c62828" : "";
+      r.links?.classList.toggle("bad", !!badFields.get(i)?.has("inputs"));
     });
     const clsEl = this.listEl.querySelector('[data-testid="editor-classifier-params"]');
     if (clsEl) clsEl.textContent = v?.classifier_params != null ? `${formatParams(v.classifier_params)} params` : "";
@@ -386,7 +488,7 @@ export class EditorView {
       return;
     }
     const req: EnqueueRequest = {
-      items: [{ spec: JSON.parse(JSON.stringify(this.spec)) as Spec, parent: this.parent, origin: "handcrafted" }],
+      items: [{ spec: JSON.parse(JSON.stringify(withSchemaVersion(this.spec))) as Spec, parent: this.parent, origin: "handcrafted" }],
     };
     if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;

@@ -10,6 +10,7 @@ import { ConfusionChart } from "../charts/confusion";
 import { h, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct, formatShape, formatNumber } from "../lib/format";
 import { describeLayer, layerColor } from "../lib/layers";
+import { inputLabel, readsPrevious } from "../lib/graph";
 import { ORIGIN_COLORS } from "../lib/color";
 import { exportLinks, missingResultText } from "../lib/status";
 
@@ -127,12 +128,14 @@ export class Inspector {
     det.layers.forEach((l) => {
       const specLayer = det.spec.layers[l.index];
       const fn = specLayer && typeof specLayer["fn"] === "string" ? (specLayer["fn"] as string) : undefined;
+      const inputs = l.inputs ?? specLayer?.inputs; // absent from records read before schema 2
+      const reads = inputs && !readsPrevious(inputs, l.index) ? h("span", { class: "rm-muted", "data-testid": "layer-inputs", title: "the layers it reads" }, ` ← ${inputs.map(inputLabel).join(", ")}`) : null;
       tb.appendChild(
         h(
           "tr",
           { "data-layer": l.index },
           h("td", { class: "rm-muted" }, String(l.index)),
-          h("td", {}, h("i", { class: "rm-swatch sq", style: `background:${layerColor(l.type, fn)};margin-right:5px` }), specLayer ? describeLayer(specLayer) : l.type),
+          h("td", {}, h("i", { class: "rm-swatch sq", style: `background:${layerColor(l.type, fn)};margin-right:5px` }), specLayer ? describeLayer(specLayer) : l.type, reads),
           h("td", {}, formatShape(l.output_shape)),
           h("td", { class: "num", title: `${((l.params / total) * 100).toFixed(1)}% of all parameters` }, l.params ? l.params.toLocaleString() : "0"),
         ),
