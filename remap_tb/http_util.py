@@ -96,6 +96,12 @@ def read_json_body(request: wrappers.Request) -> Any:
         raise HttpError(400, f"body is not valid JSON: {str(e)[:200]}") from None
     if _depth(value) > MAX_JSON_DEPTH:
         raise HttpError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:  # JSON allows "\ud800", text files and event logs do not: refuse it here, not in a 500 later
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end].encode("unicode_escape").decode("ascii")
+        raise HttpError(400, f"body holds {bad}, a lone UTF-16 surrogate, which is not text; "
+                             "send valid Unicode strings") from None
     return value
 
 

@@ -9,6 +9,8 @@ Flags (``tensorboard --help``, group "remap"):
 - ``--remap_workers N``: local queue workers to start with TensorBoard
   (default 1; 0 starts none, e.g. when workers run elsewhere).
 - ``--remap_max_params N``: the parameter cap for validate/enqueue (default 50,000,000).
+- ``--remap_allowed_hosts a,b``: host names besides this machine's own that may use the
+  plugin's routes (``remap_tb/host_guard.py``: a guard against DNS rebinding).
 
 ``fix_flags`` also makes TensorBoard keep every ``remap`` datum
 (``--samples_per_plugin remap=0`` unless the user set it): by default it would
@@ -21,6 +23,7 @@ import atexit
 
 from tensorboard.plugins import base_plugin
 
+from remap_tb import host_guard
 from remap_tb.spec.schema import DEFAULT_LIMITS
 
 DEFAULT_WORKERS = 1
@@ -41,6 +44,12 @@ class RemapLoader(base_plugin.TBLoader):
             "--remap_max_params", metavar="N", type=int, default=DEFAULT_LIMITS.max_params,
             help="REMAP: largest parameter count a model may have to be validated as fine "
                  "or queued for training. (default: %(default)s)")
+        group.add_argument(
+            "--remap_allowed_hosts", metavar="A,B", default="",
+            help="REMAP: host names (comma-separated) by which browsers may reach the plugin besides "
+                 "localhost, 127.0.0.1, [::1] and --host; every other Host header gets 403, a guard "
+                 "against DNS rebinding. Needed when you open TensorBoard by another name, e.g. after "
+                 "--host 0.0.0.0. (default: none)")
 
     def fix_flags(self, flags) -> None:
         workers = getattr(flags, "remap_workers", DEFAULT_WORKERS)
@@ -51,6 +60,10 @@ class RemapLoader(base_plugin.TBLoader):
         if isinstance(max_params, bool) or not isinstance(max_params, int) or not 1 <= max_params <= MAX_MAX_PARAMS:
             raise base_plugin.FlagsError(f"--remap_max_params must be an integer from 1 to {MAX_MAX_PARAMS:,}, "
                                          f"got {max_params!r}")
+        try:
+            host_guard.parse_allowed_hosts(getattr(flags, "remap_allowed_hosts", ""))
+        except ValueError as exc:
+            raise base_plugin.FlagsError(str(exc)) from None
         samples = getattr(flags, "samples_per_plugin", None)
         if samples is None or isinstance(samples, str):
             # Not parsed (a hand-made flags object): parse the TensorBoard way, "a=1,b=2".

@@ -23,7 +23,7 @@ from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers, wsgi
 
-from remap_tb import assets, export, metadata, views
+from remap_tb import assets, export, host_guard, metadata, views
 from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
 from remap_tb.reader import RunReader
 from remap_tb.spec.schema import DEFAULT_LIMITS, Limits
@@ -42,6 +42,7 @@ class RemapPlugin(base_plugin.TBPlugin):
         self._logdir = context.logdir or ""
         flags = context.flags
         self._max_params = getattr(flags, "remap_max_params", DEFAULT_LIMITS.max_params)
+        self._allowed_hosts = host_guard.allowed_hosts(flags)
         self._reader = RunReader(context.data_provider)
         self._lock = threading.Lock()
         self._projections = None
@@ -74,7 +75,7 @@ class RemapPlugin(base_plugin.TBPlugin):
             "/schema": get(lambda request: views.schema_impl(self._max_params)),
         })
         apps.update(self._queue_routes())
-        return {route: _nosniff(app) for route, app in apps.items()}
+        return {route: host_guard.guard(_nosniff(app), self._allowed_hosts) for route, app in apps.items()}
 
     # -- routes --------------------------------------------------------------------------
 

@@ -113,6 +113,13 @@ def test_evaluate_scores_the_held_out_test_split_and_records_it(tmp_path):
     assert record["n_samples"] == 20 and 0.0 <= record["accuracy"] <= 1.0
     assert len(record["per_class_accuracy"]) == 2
 
+    weights = logdir / "qd" / metadata.WEIGHTS_FILE
+    for corrupt in (weights.read_bytes()[:100], b"not a torch file"):
+        weights.write_bytes(corrupt)
+        out = remap("evaluate", logdir / "qd", "--split", "test")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.startswith("remap: error: ") and "cannot be read as this model's weights" in out.stderr
+
 
 def test_evaluate_refuses_a_dataset_without_test_split(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps(VALID))

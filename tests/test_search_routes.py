@@ -166,6 +166,20 @@ def test_enqueue_is_idempotent_per_client_key(server):
     assert code == 400 and "client_key" in answer["error"] and server.files() == files
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"items": [{"spec": null, "parent": "base", "origin": "ablation"}], "client_key": "\\ud800"}',
+    b'{"items": [{"spec": null, "parent": "base", "origin": "ablation", "changes": ["\\udfff x"]}]}',
+    b'{"\\ud800": 1}',
+])
+def test_a_lone_surrogate_in_any_string_is_a_400_not_a_500(server, raw):
+    raw = raw.replace(b"null", json.dumps(CHILD).encode())
+    files = server.files()
+    for route in ("/enqueue", "/generate", "/cancel"):
+        code, answer = server.post(route, None, raw=raw)
+        assert code == 400 and "lone UTF-16 surrogate" in answer["error"], (route, code, answer)
+    assert server.files() == files
+
+
 @pytest.mark.parametrize("body, code, words", [
     ({"items": [{"spec": {**BASE, "input": {"shape": [3, 32, 32], "num_classes": 10}}, "parent": "base",
                  "origin": "ablation"}]}, 400, "input shape"),

@@ -41,7 +41,12 @@ def evaluate_run(run_dir: str, split: str = "test", device: str = "auto") -> dic
         raise EvaluationError(f"dataset {request['dataset']['name']} has no held-out test split in this "
                               "configuration (digits has none; quickdraw needs --test-fraction > 0)")
     model = build_model(request["spec"]).to(torch_device)
-    model.load_state_dict(torch.load(weights_path, map_location=torch_device, weights_only=True))
+    try:
+        model.load_state_dict(torch.load(weights_path, map_location=torch_device, weights_only=True))
+    except Exception as exc:  # a truncated/corrupt file (pickle, zip or key errors) or another model's weights
+        raise EvaluationError(f"{weights_path} cannot be read as this model's weights "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}); "
+                              "train the run again to rewrite them") from None
     loss, accuracy, predicted = evaluate(model, nn.CrossEntropyLoss(), data.x_test, data.y_test)
     per_class, _ = per_class_accuracy(data.y_test.cpu().numpy(), predicted, data.num_classes)
     record = metadata.test_record(accuracy, loss, per_class, int(len(data.y_test)),
