@@ -266,3 +266,103 @@ def test_the_editor_flags_a_second_input_on_a_conv_then_adds_a_skip_and_enqueues
     assert glyph.get_attribute("data-arcs") == "1"
     shot(dash, "s2_05_trained_residual")
     no_errors(dash)
+
+
+def open_generate(dash: Dashboard, model_id: str, kind: str) -> None:
+    inspect(dash, model_id)
+    dash.testid("tab-generate").click()
+    parents = dash.testid("generate-parents")
+    parents.wait_for(state="visible", timeout=10000)
+    dash.frame.wait_for_function(
+        "id => { const el = document.querySelector('[data-testid=generate-parents]'); return el && el.textContent.includes(id); }",
+        arg=model_id, timeout=10000)
+    dash.testid(f"generate-kind-{kind}").click()
+
+
+def candidate_changes(dash: Dashboard) -> list[str]:
+    return [t.strip() for t in dash.frame.locator("[data-testid=candidate] .chg").all_inner_texts()]
+
+
+def test_generate_ablates_a_whole_residual_block_and_the_child_trains_onto_the_map(dashboard):
+    dash = dashboard
+    dash.wait_drawn(len(MODELS))
+    # A chain: no add layer, so no block toggle and "remove skip connection" is disabled with a hint.
+    open_generate(dash, "chain", "ablation")
+    assert not dash.testid("generate-blocks").is_visible()
+    dash.testid("generate-kind-variation").click()
+    remove_skip = dash.testid("generate-change-remove_skip")
+    assert remove_skip.is_disabled() and not remove_skip.is_checked()
+    assert "no add layer" in dash.testid("generate-remove-skip-hint").inner_text()
+    assert not dash.testid("generate-change-add_skip").is_checked()  # the defaults are as before
+    assert dash.testid("generate-change-replace").is_checked()
+
+    # The residual model: ablation offers whole residual blocks.
+    open_generate(dash, "residual", "ablation")
+    blocks = dash.testid("generate-blocks")
+    blocks.wait_for(state="visible", timeout=10000)
+    assert not blocks.is_checked()
+    dash.testid("generate-kind-variation").click()
+    assert not dash.testid("generate-change-remove_skip").is_disabled()
+    assert not blocks.is_visible()  # ablation only
+    dash.testid("generate-kind-ablation").click()
+    blocks.check()
+    dash.testid("generate-max-params").fill("100000")
+    dash.testid("generate-epochs").fill("1")
+    bodies: list[dict] = []
+    dash.page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/generate") else None)
+    dash.testid("generate-preview").click()
+    candidates = dash.testid("candidate")
+    candidates.first.wait_for(state="visible", timeout=30000)
+    assert bodies and bodies[-1]["kind"] == "ablation" and bodies[-1]["options"] == {"blocks": True}, bodies
+    assert candidates.count() == 1  # one block: conv, batchnorm, add after the relu
+    changes = candidate_changes(dash)
+    assert "removed residual block layers 2-4 (conv2d, batchnorm, add)" in changes[0], changes
+    assert candidates.first.get_attribute("data-valid") == "true"
+    assert candidates.first.locator("svg[data-testid=glyph]").get_attribute("data-arcs") is None  # a chain again
+    shot(dash, "s2_06_generate_block_ablation")
+
+    assert dash.testid("candidate-tick").first.is_checked()
+    dash.testid("enqueue-button").click()
+    result = dash.testid("enqueue-result")
+    result.wait_for(state="visible", timeout=15000)
+    enqueued_at = time.monotonic()
+    ids = result.get_attribute("data-request-ids").split(",")
+    assert len(ids) == 1 and ids[0]
+    dash.frame.wait_for_function("id => window.__remapMap.points().some(p => p.id === id)", arg=ids[0],
+                                 timeout=TRAIN_LIMIT_S * 1000, polling=250)
+    assert time.monotonic() - enqueued_at <= TRAIN_LIMIT_S
+    model = next(m for m in models_json(dash) if m["id"] == ids[0])
+    assert model["origin"] == "ablation" and model["parent"] == "residual", model
+    assert [g["type"] for g in model["glyph"]] == ["conv2d", "activation", "activation", "maxpool2d", "classifier"]
+    assert any("removed residual block" in c for c in model["changes"]), model["changes"]
+    inspect(dash, ids[0])
+    no_errors(dash)
+
+
+def test_generate_variation_with_only_add_skip_connection_on_a_chain(dashboard):
+    dash = dashboard
+    dash.wait_drawn(len(MODELS))
+    open_generate(dash, "chain", "variation")
+    for box in dash.frame.locator("[data-testid^=generate-change-]").all():
+        if box.is_checked():
+            box.uncheck()
+    dash.testid("generate-change-add_skip").check()
+    dash.testid("generate-count").fill("3")
+    dash.testid("generate-max-params").fill("100000")
+    bodies: list[dict] = []
+    dash.page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/generate") else None)
+    dash.testid("generate-preview").click()
+    candidates = dash.testid("candidate")
+    candidates.first.wait_for(state="visible", timeout=30000)
+    assert bodies and bodies[-1]["options"]["change_types"] == ["add_skip"], bodies
+    assert "blocks" not in bodies[-1]["options"]
+    assert candidates.count() >= 1
+    for text in candidate_changes(dash):
+        assert text.startswith("from chain: added skip connection"), text
+        assert all(part.startswith("added skip connection") for part in text.removeprefix("from chain: ").split("; ")), text
+    glyph = candidates.first.locator("svg[data-testid=glyph]")
+    assert int(glyph.get_attribute("data-arcs") or 0) >= 1  # the new skip is drawn as an arc
+    assert glyph.locator("[data-merge=add]").count() >= 1
+    candidates.first.evaluate("e => e.scrollIntoView({block: 'center'})")
+    shot(dash, "s2_07_generate_add_skip")
+    no_errors(dash)

@@ -12,7 +12,9 @@ remap_tb/http_api.md, under the same URL layout TensorBoard uses:
 Synthetic models are real specs from the project's torch-free spec module
 (remap_tb.spec: sampler + analysis + glyph), with made-up accuracies, curves and
 layouts; about one in ten (at least two) is a branching schema 2 model (residual
-blocks with ``add``, one with a ``concat`` branch). A fake worker thread "trains" enqueued requests (one epoch per second)
+blocks with ``add``, one with a ``concat`` branch). Children (the synthetic ones of
+branching parents and every ``generate`` answer) come from the real operators
+(remap_tb.spec.operators: ablations, residual blocks, skip connections). A fake worker thread "trains" enqueued requests (one epoch per second)
 and adds them as new models, so polling and map updates can be exercised.
 
     python dev/fixture_server.py --models 30 --port 6123
@@ -45,6 +47,7 @@ sys.path.insert(0, str(REPO))
 
 from remap_tb.spec import Constraints, Limits, analyse, spec_hash  # noqa: E402
 from remap_tb.spec.glyph import glyph as glyph_of  # noqa: E402
+from remap_tb.spec.operators import generate as generate_children  # noqa: E402
 from remap_tb.spec.sampler import sample_specs  # noqa: E402
 from remap_tb.views import schema_impl  # noqa: E402
 
@@ -137,9 +140,11 @@ class Store:
             layers = parent["_spec"]["layers"]
             if not layers:
                 continue
-            if any("inputs" in l for l in layers):
-                continue  # the fixture's simple operators are for chains
-            if self.rng.random() < 0.5:
+            if any("inputs" in l for l in layers):  # graphs: the real operators (torch-free)
+                child, origin, changes = self._graph_child(parent)
+                if child is None:
+                    continue
+            elif self.rng.random() < 0.5:
                 i = self.rng.randrange(len(layers))
                 child = dict(parent["_spec"], layers=layers[:i] + layers[i + 1:])
                 origin, changes = "ablation", [f"removed layer {i} ({layers[i]['type']})"]
@@ -158,6 +163,20 @@ class Store:
             for m in (running, failed):
                 m["val_accuracy"] = m["train_accuracy"] = m["val_loss"] = m["per_class_accuracy"] = None
                 self.positions["posthoc"].pop(m["id"], None)
+
+    def _graph_child(self, parent: dict) -> tuple[dict | None, str, list[str]]:
+        """One child of a schema 2 parent with ``remap_tb.spec.operators`` (a block ablation or a skip change)."""
+        record = {"id": parent["id"], "spec": parent["_spec"]}
+        if self.rng.random() < 0.5:
+            kind, options = "ablation", {"blocks": True}
+        else:
+            kind, options = "variation", {"count": 1, "max_changes": 2, "seed": self.rng.randrange(10**6),
+                                          "change_types": ["reparameterise", "add_skip", "remove_skip"]}
+        cands = [c for c in generate_children([record], kind, options, Constraints(max_params=5_000_000))["candidates"] if c["valid"]]
+        if not cands:
+            return None, kind, []
+        c = self.rng.choice(cands)
+        return c["spec"], kind, c["changes"]
 
     def _vary(self, spec: dict, k: int) -> tuple[dict, list[str]]:
         layers = [dict(l) for l in spec["layers"]]
@@ -327,41 +346,18 @@ class Store:
             if p not in self.models:
                 raise LookupError(f"unknown run {p!r}")
         cons = Constraints.from_json(body.get("constraints"))
-        opts = body.get("options") or {}
-        rng = random.Random(opts.get("seed", 0))
-        cands = []
-        wanted = 0
-        seen = set()
-        for p in parents:
-            spec = self.models[p]["_spec"]
-            layers = spec["layers"]
-            touch = opts.get("layers") or list(range(len(layers)))
-            if kind == "ablation":
-                todo = [(dict(spec, layers=layers[:i] + layers[i + 1:]), [f"removed layer {i} ({layers[i]['type']})"]) for i in touch if i < len(layers)]
-            else:
-                self.rng, saved = rng, self.rng
-                todo = [self._vary(spec, int(opts.get("max_changes", 3))) for _ in range(int(opts.get("count", 5)))]
-                self.rng = saved
-            wanted += len(todo)
-            for child, changes in todo:
-                h = spec_hash(child)
-                if h in seen:
-                    continue
-                seen.add(h)
-                a = analyse(child, Limits(max_params=None, max_depth=None))
-                reason = None
-                if not a.ok:
-                    reason = str(a.problems[0])
-                else:
-                    v = cons.violations(child, a)
-                    reason = v[0] if v else None
-                glyph = glyph_of(child, a)
-                # valid = the spec is trainable; reason = why it is flagged (invalid or a constraint)
-                cands.append({"key": h, "parent": p, "spec": child, "params": a.total_params, "changes": changes,
-                              "valid": a.ok, "reason": reason, "glyph": glyph})
-        made = sum(c["reason"] is None for c in cands)
-        return {"candidates": cands, "made": made, "wanted": wanted,
-                "summary": f"{made} of {wanted} candidates meet the constraints" + (f"; {len(cands) - made} rejected (reasons shown)" if len(cands) > made else "")}
+        options = body.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise ValueError("options must be an object")
+        # The real operators (remap_tb.spec.operators, torch-free), as the plugin's route calls them:
+        # chains and graphs alike (residual blocks, skip connections).
+        records = [{"id": p, "spec": self.models[p]["_spec"]} for p in parents]
+        existing = {m["spec_hash"] for m in self.models.values()}
+        existing |= {spec_hash(r["_spec"]) for r in self.queue.values() if r["state"] in ("pending", "running")}
+        try:
+            return generate_children(records, kind, options or {}, cons, existing)
+        except TypeError as e:
+            raise ValueError(str(e)) from None
 
     def enqueue(self, body: dict) -> dict:
         key = body.get("client_key")

@@ -236,7 +236,8 @@ export interface ValidateResponse {
 
 // POST generate ---------------------------------------------------------------
 export type GenerateKind = "ablation" | "variation";
-export type ChangeType = "replace" | "reparameterise" | "remove" | "insert";
+/** Variation change types; "add_skip" and "remove_skip" (schema 2) are off unless asked for. */
+export type ChangeType = "replace" | "reparameterise" | "remove" | "insert" | "add_skip" | "remove_skip";
 
 export interface GenerateOptions {
   layers?: number[];
@@ -244,6 +245,7 @@ export interface GenerateOptions {
   max_changes?: number;
   change_types?: ChangeType[];
   seed?: number;
+  blocks?: boolean; // ablation: remove whole residual blocks
 }
 
 export interface Constraints {

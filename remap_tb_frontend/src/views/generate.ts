@@ -3,7 +3,7 @@
 // previewed with glyphs and parameter counts (over-budget or invalid ones marked
 // with the reason); the user ticks which to train and enqueues them.
 
-import type { Candidate, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKind, GenerateRequest, GenerateResponse, ModelSummary, Origin } from "../types";
+import type { Candidate, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKind, GenerateOptions, GenerateRequest, GenerateResponse, GlyphLayer, ModelSummary, Origin } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams } from "../lib/format";
@@ -26,7 +26,58 @@ export interface GenerateCallbacks {
   onEnqueued(ids: string[]): void;
 }
 
-const CHANGE_TYPES: ChangeType[] = ["replace", "reparameterise", "remove", "insert"];
+/** Every variation change type, in the form's order. */
+export const CHANGE_TYPES: ChangeType[] = ["replace", "reparameterise", "remove", "insert", "add_skip", "remove_skip"];
+/** Ticked at first: the server's default (the skip changes are asked for explicitly). */
+export const DEFAULT_CHANGE_TYPES: ChangeType[] = ["replace", "reparameterise", "remove", "insert"];
+const CHANGE_LABELS: Partial<Record<ChangeType, string>> = { add_skip: "add skip connection", remove_skip: "remove skip connection" };
+
+/** The generate options with the ablation's `blocks` (remove whole residual blocks). */
+
+/** Does any of these models have an `add` layer (a skip connection, a residual block)? */
+export function hasAddLayer(models: { glyph: GlyphLayer[] }[]): boolean {
+  return models.some((m) => m.glyph.some((g) => g.type === "add"));
+}
+
+/** What the panel holds when the user asks for a preview. */
+export interface GenerateChoice {
+  parents: string[]; // run names
+  kind: GenerateKind;
+  layers: { all: number[]; ticked: number[] } | null; // null: no layer choice (several parents)
+  form: Parsed<GenerateFormValues>;
+  changeTypes: ChangeType[]; // the ticked ones that apply to the parents
+  blocks: boolean; // "whole residual blocks" ticked and available
+  types: { all: string[]; ticked: string[] }; // the allowed-layers boxes
+}
+
+/** The body of POST generate, or why it cannot be sent (in the words of the form). */
+export function buildGenerateRequest(ch: GenerateChoice): GenerateRequest | string {
+  if (!ch.parents.length) return "Choose a parent first: click a model on the map.";
+  const o: GenerateOptions = {};
+  const c: NonNullable<GenerateRequest["constraints"]> = {};
+  const req: GenerateRequest = { parents: [...ch.parents], kind: ch.kind, options: o, constraints: c };
+  if (ch.layers && ch.layers.all.length) {
+    if (!ch.layers.ticked.length) return "Layers to touch: tick at least one.";
+    if (ch.layers.ticked.length < ch.layers.all.length) o.layers = [...ch.layers.ticked];
+  }
+  if (!ch.form.ok) return ch.form.error;
+  const f = ch.form.value;
+  if (ch.kind === "variation") {
+    o.count = f.count;
+    o.max_changes = f.maxChanges;
+    const ct = CHANGE_TYPES.filter((t) => ch.changeTypes.includes(t));
+    if (!ct.length) return "Change types: tick at least one.";
+    o.change_types = ct;
+    o.seed = f.seed;
+  } else if (ch.blocks) {
+    o.blocks = true;
+  }
+  if (f.minParams !== null) c.min_params = f.minParams;
+  if (f.maxParams !== null) c.max_params = f.maxParams;
+  if (f.maxDepth !== null) c.max_depth = f.maxDepth;
+  if (ch.types.ticked.length < ch.types.all.length) c.allowed_types = ch.types.all.filter((t) => ch.types.ticked.includes(t));
+  return req;
+}
 
 /** The form's fields as typed. */
 export interface GenerateFormRaw {
@@ -89,6 +140,7 @@ export class GenerateView {
   private readonly parentsEl: HTMLElement;
   private readonly layersEl: HTMLElement;
   private readonly variationRows: HTMLElement[] = [];
+  private readonly blocksRows: HTMLElement[] = []; // ablation of a parent with an add only
   private readonly resultEl: HTMLElement;
   private readonly messageEl: HTMLElement;
   private kind: GenerateKind = "ablation";
@@ -112,6 +164,9 @@ export class GenerateView {
   private readonly maxChanges: HTMLInputElement;
   private readonly seed: HTMLInputElement;
   private readonly changeBoxes = new Map<ChangeType, HTMLInputElement>();
+  private readonly removeSkipHint: HTMLElement;
+  private readonly blocksBox: HTMLInputElement;
+  private hasAdd = false; // a parent has an add layer
   private readonly minParams: HTMLInputElement;
   private readonly maxParams: HTMLInputElement;
   private readonly maxDepth: HTMLInputElement;
@@ -146,11 +201,20 @@ export class GenerateView {
     const reseed = h("button", { class: "rm-btn small", title: "New random seed" }, "↻");
     reseed.addEventListener("click", () => (this.seed.value = String(Math.floor(this.rng() * 1e6))));
     const changes = h("div", { class: "rm-checks" });
+    this.removeSkipHint = h("span", { class: "rm-muted rm-small", "data-testid": "generate-remove-skip-hint" });
     for (const c of CHANGE_TYPES) {
-      const box = h("input", { type: "checkbox", checked: true, value: c }) as HTMLInputElement;
+      const box = h("input", { type: "checkbox", checked: DEFAULT_CHANGE_TYPES.includes(c), value: c, "data-testid": `generate-change-${c}` }) as HTMLInputElement;
       this.changeBoxes.set(c, box);
-      changes.appendChild(h("label", {}, box, c));
+      changes.appendChild(h("label", { "data-change": c }, box, CHANGE_LABELS[c] ?? c, c === "remove_skip" ? this.removeSkipHint : null));
     }
+    this.blocksBox = h("input", { type: "checkbox", "data-testid": "generate-blocks" }) as HTMLInputElement;
+    const blocks = h(
+      "span",
+      {},
+      h("label", { title: "One child per residual block (a block ends in an add): its layers are removed and the layers after it read the block's input" }, this.blocksBox, "whole residual blocks"),
+      " ",
+      h("span", { class: "rm-muted rm-small" }, "instead of one layer at a time"),
+    );
     this.layersEl = h("div", { class: "rm-checks", "data-testid": "generate-layers" });
     this.minParams = num({ min: 0, max: MAX_BUDGET, step: 1, placeholder: "none", "data-testid": "generate-min-params", style: "width:90px" });
     this.maxParams = num({ min: 1, max: MAX_BUDGET, step: 1, placeholder: "none", "data-testid": "generate-max-params", style: "width:90px" });
@@ -168,16 +232,18 @@ export class GenerateView {
     this.typesEl = types;
     this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
 
-    const row = (label: string, el: Node, variationOnly = false) => {
+    const row = (label: string, el: Node, variationOnly = false, blocksOnly = false) => {
       const l = h("label", {}, label);
       const wrap = h("div", {}, el);
       if (variationOnly) this.variationRows.push(l, wrap);
+      if (blocksOnly) this.blocksRows.push(l, wrap);
       return [l, wrap];
     };
     const grid = h("div", { class: "rm-form" });
     const rows = [
       row("Search", seg),
       row("Layers to touch", this.layersEl),
+      row("Ablate", blocks, false, true),
       row("Children", this.count, true),
       row("Changes per child", h("span", {}, "1 to ", this.maxChanges), true),
       row("Change types", changes, true),
@@ -239,6 +305,22 @@ export class GenerateView {
     this.kind = k;
     for (const [kk, b] of this.kindBtns) b.classList.toggle("on", kk === k);
     for (const el of this.variationRows) el.style.display = k === "variation" ? "" : "none";
+    this.renderSkipControls();
+  }
+
+  /** The skip controls follow the parents: "remove skip" and "whole residual blocks" need an add. */
+  private renderSkipControls(): void {
+    const parents = this.parents();
+    this.hasAdd = hasAddLayer(parents);
+    const removeSkip = this.changeBoxes.get("remove_skip")!;
+    removeSkip.disabled = !this.hasAdd;
+    if (!this.hasAdd) removeSkip.checked = false; // nothing to remove: never sent, so not shown ticked
+    const why = !parents.length ? "" : parents.length === 1 ? "(the model has no add layer)" : "(no parent has an add layer)";
+    this.removeSkipHint.textContent = this.hasAdd ? "" : ` ${why}`;
+    removeSkip.parentElement!.title = this.hasAdd ? "Remove an add: the layers after it read the residual branch, the shortcut is dropped" : `Needs a skip connection (an add layer) ${why}`.trim();
+    const showBlocks = this.kind === "ablation" && this.hasAdd;
+    for (const el of this.blocksRows) el.style.display = showBlocks ? "" : "none";
+    this.blocksBox.disabled = !this.hasAdd;
   }
 
   private parents(): ModelSummary[] {
@@ -269,6 +351,7 @@ export class GenerateView {
     if (key !== this.parentKey) {
       this.parentKey = key;
       this.renderParents(parents);
+      this.renderSkipControls();
     }
     this.previewBtn.disabled = parents.length === 0 || this.busy;
     this.maxChanged();
@@ -322,36 +405,15 @@ export class GenerateView {
   }
 
   private request(): GenerateRequest | string {
-    const parents = this.parents();
-    if (!parents.length) return "Choose a parent first: click a model on the map.";
-    const req: GenerateRequest = { parents: parents.map((p) => p.run), kind: this.kind, options: {}, constraints: {} };
-    const o = req.options!,
-      c = req.constraints!;
-    if (this.layerBoxes.length) {
-      const layers = this.layerBoxes.filter((b) => b.checked).map((b) => Number(b.value));
-      if (!layers.length) return "Layers to touch: tick at least one.";
-      if (layers.length < this.layerBoxes.length) o.layers = layers;
-    }
-    const form = this.form();
-    if (!form.ok) return form.error;
-    const f = form.value;
-    if (this.kind === "variation") {
-      o.count = f.count;
-      o.max_changes = f.maxChanges;
-      const ct = CHANGE_TYPES.filter((t) => this.changeBoxes.get(t)!.checked);
-      if (!ct.length) return "Change types: tick at least one.";
-      o.change_types = ct;
-      o.seed = f.seed;
-    }
-    const minP = f.minParams,
-      maxP = f.maxParams,
-      depth = f.maxDepth;
-    if (minP !== null) c.min_params = minP;
-    if (maxP !== null) c.max_params = maxP;
-    if (depth !== null) c.max_depth = depth;
-    const allowed = [...this.typeBoxes].filter(([, box]) => box.checked).map(([t]) => t);
-    if (allowed.length < this.typeBoxes.size) c.allowed_types = allowed;
-    return req;
+    return buildGenerateRequest({
+      parents: this.parents().map((p) => p.run),
+      kind: this.kind,
+      layers: this.layerBoxes.length ? { all: this.layerBoxes.map((b) => Number(b.value)), ticked: this.layerBoxes.filter((b) => b.checked).map((b) => Number(b.value)) } : null,
+      form: this.form(),
+      changeTypes: CHANGE_TYPES.filter((t) => this.changeBoxes.get(t)!.checked && !this.changeBoxes.get(t)!.disabled),
+      blocks: this.hasAdd && this.blocksBox.checked,
+      types: { all: [...this.typeBoxes.keys()], ticked: [...this.typeBoxes].filter(([, box]) => box.checked).map(([t]) => t) },
+    });
   }
 
   private form(): Parsed<GenerateFormValues> {
