@@ -6,7 +6,8 @@ A request is JSON (version 1)::
      "id": "variation-3f9a1c2b",            # also the run's directory name
      "spec": {...architecture spec...},
      "dataset": {"name": "digits", "data_dir": null, "classes": null, "limit": null,
-                 "val_fraction": 0.2, "split_seed": 0, "normalise": true, "test_fraction": 0.0},
+                 "val_fraction": 0.2, "split_seed": 0, "normalise": true, "test_fraction": 0.0,
+                 "image_size": null, "channels": null},   # the last two: imagefolder and npz only
      "training": {"epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
                   "weight_decay": 0.0, "seed": 0,
                   "early_stopping": {"patience": null, "min_delta": 0.0}},
@@ -31,9 +32,14 @@ from remap_tb.spec import Limits, analyse
 from remap_tb.spec.schema import DEFAULT_LIMITS
 
 REQUEST_VERSION = 1
-ORIGINS = ("initial", "ablation", "variation", "handcrafted")
+ORIGINS = ("initial", "ablation", "variation", "handcrafted", "external")
+# What the dashboard and scripts may enqueue: "external" marks models logged by remap_tb.summary.
+ENQUEUE_ORIGINS = ORIGINS[:4]
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-DATASETS = ("digits", "cifar10", "quickdraw", "mnist", "fashion_mnist")
+DATASETS = ("digits", "cifar10", "quickdraw", "mnist", "fashion_mnist", "imagefolder", "npz")
+# The user's own data (trainer/datasets.py): they take image_size and channels, and bring their own test split.
+OWN_DATASETS = ("imagefolder", "npz")
+MAX_IMAGE_SIDE = 4096
 
 # A request id is also a run directory name: keep it to a safe, portable alphabet.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -44,6 +50,7 @@ MAX_CHANGE_LENGTH = 300
 DATASET_DEFAULTS: dict[str, Any] = {
     "name": "digits", "data_dir": None, "classes": None, "limit": None,
     "val_fraction": 0.2, "split_seed": 0, "normalise": True, "test_fraction": 0.0,
+    "image_size": None, "channels": None,
 }
 TRAINING_DEFAULTS: dict[str, Any] = {
     "epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
@@ -190,7 +197,8 @@ def _check_dataset(d: dict, problems: list[str]) -> None:
         elif not os.path.isabs(data_dir) or ".." in data_dir.replace("\\", "/").split("/"):
             problems.append(f"dataset.data_dir must be an absolute path without '..', got {data_dir!r:.80}")
     elif d["name"] != "digits":
-        problems.append(f"dataset.data_dir is required for {d['name']} (the folder that holds its files)")
+        problems.append(f"dataset.data_dir is required for {d['name']} "
+                        f"({'the .npz file' if d['name'] == 'npz' else 'the folder that holds its files'})")
     classes = d["classes"]
     if classes is not None:
         if (not isinstance(classes, list) or not 2 <= len(classes) <= 1000
@@ -207,6 +215,35 @@ def _check_dataset(d: dict, problems: list[str]) -> None:
         problems.append("dataset.split_seed must be an integer in [0, 2**32)")
     if not isinstance(d["normalise"], bool):
         problems.append("dataset.normalise must be true or false")
+    _check_own_dataset(d, problems)
+
+
+def _check_own_dataset(d: dict, problems: list[str]) -> None:
+    """The fields of the user's own data: ``image_size``, ``channels``, an npz file path."""
+    own = d["name"] in OWN_DATASETS
+    size = d["image_size"]
+    if size is not None:
+        if not (isinstance(size, (list, tuple)) and len(size) == 2
+                and all(_is_int(v) and 1 <= v <= MAX_IMAGE_SIDE for v in size)):
+            problems.append(f"dataset.image_size must be null or [height, width], integers 1..{MAX_IMAGE_SIDE}, "
+                            f"got {size!r:.40}")
+        else:
+            d["image_size"] = [int(v) for v in size]
+            if not own:
+                problems.append(f"dataset.image_size applies to {' and '.join(OWN_DATASETS)} only, "
+                                f"not {d['name']!r:.40}")
+    channels = d["channels"]
+    if channels is not None:
+        if not (_is_int(channels) and channels in (1, 3)):
+            problems.append(f"dataset.channels must be null (inferred from the images), 1 or 3, got {channels!r:.20}")
+        elif not own:
+            problems.append(f"dataset.channels applies to {' and '.join(OWN_DATASETS)} only, not {d['name']!r:.40}")
+    if own and _is_number(d["test_fraction"]) and d["test_fraction"] != 0:
+        problems.append(f"dataset.test_fraction applies to quickdraw only; {d['name']} reads its test split "
+                        "from the data (DIR/test/ or x_test, y_test)")
+    data_dir = d["data_dir"]
+    if d["name"] == "npz" and isinstance(data_dir, str) and not data_dir.lower().endswith(".npz"):
+        problems.append(f"dataset.data_dir for npz must be the path of a .npz file, got {data_dir!r:.80}")
 
 
 def _check_training(t: dict, problems: list[str]) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from remap_tb import metadata
+from remap_tb import host_guard, metadata
 from remap_tb.atomic import atomic_write_json, read_json
 from remap_tb.requests import DATASETS, OPTIMIZERS, RequestError, dataset_config, make_request, training_config
 from remap_tb.spec import Constraints, Limits, SpecError, analyse
@@ -118,8 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--logdir", default=os.path.join("runs", "demo"),
                       help="where the copy lives (default runs/demo; created from demo_logs/ if missing)")
     demo.add_argument("--reset", action="store_true", help="replace an existing copy with a fresh one")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=6006)
+    demo.add_argument("--host", default="127.0.0.1",
+                      help="address TensorBoard binds to (default 127.0.0.1: this machine only)")
+    demo.add_argument("--bind_all", action="store_true",
+                      help="serve on every network interface (TensorBoard's --bind_all)")
+    demo.add_argument("--allowed-hosts", default="",
+                      help="host names (comma-separated) by which browsers may reach the REMAP tab "
+                           "besides this machine's own (TensorBoard's --remap_allowed_hosts)")
+    demo.add_argument("--port", type=int, default=6006, help="TensorBoard's port (default 6006)")
     demo.add_argument("--workers", type=int, default=1, help="local workers that train enqueued runs (default 1)")
     demo.set_defaults(run=cmd_demo)
     return parser
@@ -128,13 +134,33 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset")
     group.add_argument("--dataset", choices=DATASETS, default="digits")
-    group.add_argument("--data-dir", default=None, help="folder with the dataset's files (all but digits)")
+    group.add_argument("--data-dir", default=None,
+                       help="folder with the dataset's files (all but digits); for npz, the .npz file")
     group.add_argument("--classes", default=None, help="comma-separated class names, e.g. cat,bird")
-    group.add_argument("--limit", type=int, default=None, help="use only the first N samples (per class for quickdraw)")
+    group.add_argument("--limit", type=int, default=None,
+                       help="use only the first N training samples (per class for quickdraw and imagefolder)")
     group.add_argument("--val-fraction", type=float, default=0.2)
     group.add_argument("--test-fraction", type=float, default=0.0, help="quickdraw: held-out test slice per class")
     group.add_argument("--split-seed", type=int, default=0)
     group.add_argument("--no-normalise", action="store_true", help="scale to [0,1] without standardising")
+    group.add_argument("--image-size", type=_image_size, default=None, metavar="H,W",
+                       help="imagefolder, npz: resize every image to H x W (needed when sizes differ)")
+    group.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                       help="imagefolder, npz: 1 (grayscale) or 3 (RGB); default: 1 if every image is grayscale")
+
+
+def _image_size(text: str) -> list[int]:
+    """``--image-size`` as ``[H, W]``: ``32,32`` (or ``32x32``; one number for a square)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W (two positive integers, e.g. 32,32), got {text!r}")
+    return values
 
 
 def _add_training_args(parser: argparse.ArgumentParser) -> None:
@@ -154,6 +180,7 @@ def dataset_from_args(args: argparse.Namespace) -> dict:
         "name": args.dataset, "data_dir": data_dir, "classes": classes, "limit": args.limit,
         "val_fraction": args.val_fraction, "split_seed": args.split_seed,
         "normalise": not args.no_normalise, "test_fraction": args.test_fraction,
+        "image_size": args.image_size, "channels": args.channels,
     })
 
 
@@ -425,11 +452,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.copytree(source, staging)
         os.replace(staging, logdir)
         print(f"remap: copied {source} to {logdir}")
+    warning = exposure_warning(args.host, args.bind_all, args.port)
+    if warning:
+        print(f"remap: warning: {warning}", file=sys.stderr, flush=True)
     print(f"remap: starting TensorBoard at http://{args.host}:{args.port}/#remap (Ctrl-C stops it)", flush=True)
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", args.host,
-               "--port", str(args.port), "--remap_workers", str(args.workers)]
-    os.execv(sys.executable, command)
+    os.execv(sys.executable, demo_command(args, logdir))
     return 0  # not reached
+
+
+def demo_command(args: argparse.Namespace, logdir: str) -> list[str]:
+    """The ``tensorboard`` command line that ``remap demo`` runs."""
+    bind = ["--bind_all"] if args.bind_all else ["--host", args.host]
+    return [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, *bind, "--port", str(args.port),
+            "--remap_workers", str(args.workers), "--remap_allowed_hosts", args.allowed_hosts]
+
+
+def exposure_warning(host: str, bind_all: bool, port: int) -> str | None:
+    """What to tell a person whose TensorBoard will listen beyond this machine (None when it does not)."""
+    if not bind_all and host_guard.host_name(host) in host_guard.LOOPBACK_HOSTS:
+        return None
+    return (f"TensorBoard will listen beyond this machine: anyone who can reach port {port} can see every "
+            "model, enqueue training on this machine and download weights. Browsers must reach it by a "
+            "name given with --allowed-hosts (or --host).")
 
 
 def _inputs(inputs: Sequence[int]) -> str:

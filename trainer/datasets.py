@@ -16,6 +16,17 @@ Supported datasets (``config["name"]``):
   memory-mapped so that only the rows used are read.
 * ``mnist`` / ``fashion_mnist``: torchvision's folder layout, ``DATA_DIR/MNIST/raw/`` and
   ``DATA_DIR/FashionMNIST/raw/`` with the four idx files, plain or ``.gz``.
+* ``imagefolder`` (the user's own images): ``DATA_DIR/train/<class>/*.png|jpg|jpeg`` and
+  optional ``DATA_DIR/val/<class>/``, ``DATA_DIR/test/<class>/`` with the same class folders.
+  Class names are the sorted folder names; ``limit`` is per class. Without ``val/`` the
+  validation split is taken from ``train/`` as for the other datasets.
+* ``npz`` (the user's own arrays): ``DATA_DIR`` is a ``.npz`` file with ``x_train``,
+  ``y_train`` and optional ``x_val``/``y_val``, ``x_test``/``y_test``, ``class_names``;
+  images ``N×H×W``, ``N×C×H×W`` or ``N×H×W×C``, uint8 (0..255) or float (0..1).
+
+For these two, ``image_size`` ``[H, W]`` resizes every image and ``channels`` (1 or 3)
+converts them (RGB to grayscale by ITU-R 601 luma, grayscale to RGB by repetition);
+without it the channels are inferred (1 when every image is grayscale, else 3).
 
 The public entry points are :func:`load_dataset` and :func:`fingerprint_id`.
 """
@@ -26,7 +37,12 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import pickle
+import sys
+import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -42,7 +58,7 @@ __all__ = [
     "load_dataset",
 ]
 
-DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "quickdraw", "mnist", "fashion_mnist")
+DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "quickdraw", "mnist", "fashion_mnist", "imagefolder", "npz")
 
 NEVER_DOWNLOADS = "remap-tb never downloads data"
 
@@ -126,6 +142,9 @@ class _RawData:
     test_y: Optional[_Labels]
     class_names: list[str]
     max_value: float  # pixel value that maps to 1.0
+    # A validation split of the data's own (imagefolder, npz); None: split from the pool.
+    val_x: Optional[_Pixels] = None
+    val_y: Optional[_Labels] = None
 
 
 # --------------------------------------------------------------------------- public API
@@ -135,8 +154,9 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
     """Load the dataset described by a normalised ``config`` onto ``device``.
 
     ``config`` has the keys ``name``, ``data_dir``, ``classes``, ``limit``,
-    ``val_fraction``, ``split_seed``, ``normalise`` and ``test_fraction`` (see the module
-    docstring and the project design). Raises :class:`DatasetError` when the data is
+    ``val_fraction``, ``split_seed``, ``normalise``, ``test_fraction``, ``image_size`` and
+    ``channels`` (see the module docstring and the project design; configs without the last
+    two read as ``None``). Raises :class:`DatasetError` when the data is
     missing or malformed or the requested classes do not exist.
     """
     name = config["name"]
@@ -146,14 +166,21 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
         "quickdraw": _read_quickdraw,
         "mnist": _read_idx_dataset,
         "fashion_mnist": _read_idx_dataset,
+        "imagefolder": _read_imagefolder,
+        "npz": _read_npz,
     }
     if name not in readers:
         raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
     raw = readers[name](config)
 
-    train_idx, val_idx = _split_indices(raw.pool_y, float(config["val_fraction"]), int(config["split_seed"]), name)
-    x_train = _to_unit_float(raw.pool_x[train_idx], raw.max_value)
-    x_val = _to_unit_float(raw.pool_x[val_idx], raw.max_value)
+    if raw.val_x is None or raw.val_y is None:
+        train_idx, val_idx = _split_indices(raw.pool_y, float(config["val_fraction"]), int(config["split_seed"]), name)
+        train_x, train_y = raw.pool_x[train_idx], raw.pool_y[train_idx]
+        val_x, val_y = raw.pool_x[val_idx], raw.pool_y[val_idx]
+    else:  # the data brings its own validation split (imagefolder DIR/val/, npz x_val)
+        train_x, train_y, val_x, val_y = raw.pool_x, raw.pool_y, raw.val_x, raw.val_y
+    x_train = _to_unit_float(train_x, raw.max_value)
+    x_val = _to_unit_float(val_x, raw.max_value)
     x_test = None if raw.test_x is None else _to_unit_float(raw.test_x, raw.max_value)
 
     norm_mean: Optional[tuple[float, ...]] = None
@@ -168,8 +195,8 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
         norm_mean = tuple(float(v) for v in mean.flatten())
         norm_std = tuple(float(v) for v in std.flatten())
 
-    y_train = torch.from_numpy(raw.pool_y[train_idx].astype(np.int64))
-    y_val = torch.from_numpy(raw.pool_y[val_idx].astype(np.int64))
+    y_train = torch.from_numpy(train_y.astype(np.int64))
+    y_val = torch.from_numpy(val_y.astype(np.int64))
     y_test = None if raw.test_y is None else torch.from_numpy(raw.test_y.astype(np.int64))
 
     c, h, w = (int(d) for d in raw.pool_x.shape[1:])
@@ -585,3 +612,404 @@ def _check_idx_arrays(name: str, images: np.ndarray, labels: np.ndarray, where: 
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DatasetError(f"{name}: {where}: labels must lie in 0..9")
     return images.reshape(-1, 1, 28, 28), labels
+
+
+# --------------------------------------------------------------------------- the user's own data: shared
+
+OWN_SPLITS: tuple[str, ...] = ("train", "val", "test")
+FEW_SAMPLES = 5  # fewer training/validation/test samples of a class than this: a warning
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL's convert("L")
+_FLOAT_TOLERANCE = 1e-6  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
+
+
+def _warn(message: str) -> None:
+    """A problem that does not stop loading, on stderr (a worker's log, the user's terminal)."""
+    print(f"remap: warning: {message}", file=sys.stderr)
+
+
+def _warn_few_samples(name: str, where: str, labels: _Labels, class_names: list[str]) -> None:
+    """Warn once per split about classes with fewer than FEW_SAMPLES samples."""
+    counts = np.bincount(labels.astype(np.int64), minlength=len(class_names)) if labels.size else \
+        np.zeros(len(class_names), dtype=np.int64)
+    few = [f"{class_names[k]!r} ({int(n)})" for k, n in enumerate(counts) if n < FEW_SAMPLES]
+    if few:
+        _warn(f"{name}: {where}: class(es) with fewer than {FEW_SAMPLES} samples: {', '.join(few)}; "
+              "their accuracies will be noisy")
+
+
+def _own_options(config: dict[str, Any]) -> tuple[Optional[tuple[int, int]], Optional[int]]:
+    """``image_size`` as (H, W) and ``channels``, checked (configs may come from old requests)."""
+    name = config["name"]
+    size = config.get("image_size")
+    channels = config.get("channels")
+    if size is not None:
+        if not (isinstance(size, (list, tuple)) and len(size) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise DatasetError(f"{name}: image_size must be [height, width] (positive integers), got {size!r}")
+        size = (int(size[0]), int(size[1]))
+    if channels is not None and (isinstance(channels, bool) or channels not in (1, 3)):
+        raise DatasetError(f"{name}: channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    if float(config.get("test_fraction") or 0.0) != 0.0:
+        raise DatasetError(f"{name}: test_fraction applies to quickdraw only; {name} reads its test split from "
+                           "the data (DIR/test/ or x_test, y_test)")
+    return size, channels
+
+
+def _mixed_sizes_error(name: str, examples: dict[tuple[int, int], str]) -> DatasetError:
+    """The error for images of more than one size and no image_size to resize them to."""
+    listed = "; ".join(f"{h}x{w} (e.g. {where})" for (h, w), where in sorted(examples.items())[:4])
+    return DatasetError(f"{name}: the images have {len(examples)} different sizes (height x width): {listed}. "
+                        "Give --image-size H,W (dataset image_size [H, W]) to resize them all to one size")
+
+
+# --------------------------------------------------------------------------- imagefolder
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+_IMAGE_FORMATS = ("PNG", "JPEG")
+_GRAY_BANDS = {("1",), ("L",), ("I",), ("F",), ("L", "A")}
+_IMAGEFOLDER_LAYOUT = "DATA_DIR/train/<class>/*.png|*.jpg and optional DATA_DIR/val/<class>/, DATA_DIR/test/<class>/"
+
+
+@dataclass
+class _ImageHeader:
+    """What a PNG/JPEG header says: size and whether it is grayscale."""
+
+    path: Path
+    height: int
+    width: int
+    gray: bool
+
+
+def _read_imagefolder(config: dict[str, Any]) -> _RawData:
+    """Images in class folders, one folder per split; classes = sorted folder names of train/."""
+    size, channels = _own_options(config)
+    root = _require_data_dir(config, _IMAGEFOLDER_LAYOUT)
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DatasetError(f"imagefolder: {root} {what}; expected {_IMAGEFOLDER_LAYOUT}. {NEVER_DOWNLOADS}.")
+    if not (root / "train").is_dir():
+        raise DatasetError(f"imagefolder: missing the training split folder {root / 'train'}; "
+                           f"expected {_IMAGEFOLDER_LAYOUT}")
+    listings: dict[str, dict[str, list[Path]]] = {}
+    for split in OWN_SPLITS:
+        folder = root / split
+        if split == "train" or folder.exists():
+            if not folder.is_dir():
+                raise DatasetError(f"imagefolder: {folder} is not a folder; expected {folder}/<class>/ image folders")
+            listings[split] = _list_split_folder(folder)
+
+    available = sorted(listings["train"])
+    for split, listing in listings.items():
+        missing = sorted(set(available) - set(listing))
+        extra = sorted(set(listing) - set(available))
+        if missing or extra:
+            raise DatasetError(
+                f"imagefolder: the split folder {root / split} must hold the same class folders as {root / 'train'}"
+                + (f"; missing: {missing}" if missing else "") + (f"; extra: {extra}" if extra else ""))
+    if len(available) < 2:
+        raise DatasetError(f"imagefolder: {root / 'train'} has {len(available)} class folder(s) {available}; "
+                           "a classifier needs at least 2 classes (one folder per class)")
+    names, _ = _select_classes(available, config["classes"], "imagefolder", str(root / "train"))
+    limit: Optional[int] = config["limit"]
+
+    files: dict[str, list[tuple[Path, int]]] = {}
+    for split, listing in listings.items():
+        files[split] = [(path, label) for label, class_name in enumerate(names)
+                        for path in (listing[class_name][:limit] if split == "train" and limit is not None
+                                     else listing[class_name])]
+        if not files[split]:
+            raise DatasetError(f"imagefolder: {root / split} holds no images of the classes {names}")
+
+    all_paths = [path for split in listings for path, _ in files[split]]
+    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        headers = list(pool.map(_image_header, all_paths))
+        if channels is None:
+            channels = 1 if all(h.gray for h in headers) else 3
+        if size is None:
+            examples: dict[tuple[int, int], str] = {}
+            for h in headers:
+                examples.setdefault((h.height, h.width), str(h.path))
+            if len(examples) > 1:
+                raise _mixed_sizes_error("imagefolder", examples)
+            size = next(iter(examples))
+        target = (channels, size)
+        arrays = {split: np.stack(list(pool.map(lambda p: _decode_image(p, *target), [p for p, _ in files[split]])))
+                  for split in listings}
+    labels = {split: np.array([label for _, label in files[split]], dtype=np.int64) for split in listings}
+    for split in listings:
+        _warn_few_samples("imagefolder", str(root / split), labels[split], names)
+    return _RawData(
+        pool_x=arrays["train"], pool_y=labels["train"],
+        test_x=arrays.get("test"), test_y=labels.get("test"),
+        class_names=names, max_value=255.0,
+        val_x=arrays.get("val"), val_y=labels.get("val"),
+    )
+
+
+def _list_split_folder(folder: Path) -> dict[str, list[Path]]:
+    """Map each class folder of ``folder`` to its image files (sorted, subfolders included).
+
+    Names starting with '.' are skipped (``.DS_Store``, ``.ipynb_checkpoints``). Anything else
+    that is not a ``.png``/``.jpg``/``.jpeg`` file is an error naming it.
+    """
+    classes: dict[str, list[Path]] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            what = "a broken link (missing file)" if entry.is_symlink() and not entry.exists() else "a file"
+            raise DatasetError(f"imagefolder: {entry} is {what} directly in the split folder {folder}; "
+                               f"images go in {folder}/<class>/, one folder per class")
+        paths: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(entry, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                if filename.startswith("."):
+                    continue
+                path = Path(dirpath) / filename
+                if not path.is_file():
+                    raise DatasetError(f"imagefolder: {path} is missing (a broken link?) in the class folder {entry}")
+                if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                    raise DatasetError(f"imagefolder: {path} is not a PNG or JPEG image (remap reads "
+                                       f"{', '.join(IMAGE_EXTENSIONS)} files); move it out of {entry}")
+                paths.append(path)
+        classes[entry.name] = paths
+    return classes
+
+
+def _open_image(path: Path) -> Any:
+    """Open ``path`` with PIL (lazily) or raise a DatasetError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"imagefolder: {path} is missing: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"imagefolder: {path} is not a readable PNG or JPEG image: {exc}") from exc
+    if image.format not in _IMAGE_FORMATS:
+        image.close()
+        raise DatasetError(f"imagefolder: {path} is a {image.format} image; remap reads PNG and JPEG")
+    return image
+
+
+def _image_header(path: Path) -> _ImageHeader:
+    """Size and grayscale-ness of one image, from its header."""
+    with _open_image(path) as image:
+        return _ImageHeader(path, image.height, image.width, tuple(image.getbands()) in _GRAY_BANDS)
+
+
+def _decode_image(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """One image as uint8 ``[channels, H, W]``, converted and resized (bilinear) to ``size``."""
+    from PIL import Image
+
+    try:
+        with _open_image(path) as image:
+            if image.mode.startswith("I"):  # 16-bit grayscale PNG: scale to 8 bits, not clip
+                image = Image.fromarray(np.round(np.asarray(image, dtype=np.float64) / 257.0)
+                                        .clip(0, 255).astype(np.uint8), mode="L")
+            image = image.convert("L" if channels == 1 else "RGB")
+            if (image.height, image.width) != size:
+                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except DatasetError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"imagefolder: {path} cannot be decoded (corrupt or truncated?): {exc}") from exc
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+# --------------------------------------------------------------------------- npz
+
+NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "class_names")
+_NPZ_LAYOUT = ("a .npz file with x_train, y_train and optional x_val, y_val, x_test, y_test, class_names "
+               "(np.savez(path, x_train=..., y_train=..., ...))")
+
+
+def _read_npz(config: dict[str, Any]) -> _RawData:
+    """Arrays in one ``.npz`` file, loaded with ``allow_pickle=False``."""
+    size, channels = _own_options(config)
+    path = _require_data_dir(config, _NPZ_LAYOUT)
+    if not path.is_file():
+        what = "is a folder, not a .npz file" if path.is_dir() else "does not exist"
+        raise DatasetError(f"npz: {path} {what}; expected {_NPZ_LAYOUT}. {NEVER_DOWNLOADS}.")
+    arrays = _load_npz(path)
+    unknown = sorted(set(arrays) - set(NPZ_KEYS))
+    if unknown:
+        _warn(f"npz: {path}: ignoring the array(s) {unknown}; remap reads {', '.join(NPZ_KEYS)}")
+
+    splits: dict[str, tuple[np.ndarray, _Labels]] = {}
+    for split in OWN_SPLITS:
+        x_key, y_key = f"x_{split}", f"y_{split}"
+        if x_key not in arrays and y_key not in arrays:
+            if split == "train":
+                raise DatasetError(f"npz: {path} has no x_train and y_train (it holds {sorted(arrays) or 'nothing'}); "
+                                   f"expected {_NPZ_LAYOUT}")
+            continue
+        if x_key not in arrays or y_key not in arrays:
+            have, lack = (x_key, y_key) if x_key in arrays else (y_key, x_key)
+            raise DatasetError(f"npz: {path} has {have} but no {lack}; give both or neither")
+        x = _npz_images(path, x_key, arrays[x_key])
+        y = _npz_labels(path, y_key, arrays[y_key])
+        if x.shape[0] != y.shape[0]:
+            raise DatasetError(f"npz: {path}: {x_key} has {x.shape[0]} images but {y_key} has {y.shape[0]} labels")
+        if x.shape[0] == 0:
+            raise DatasetError(f"npz: {path}: {x_key} is empty")
+        splits[split] = (x, y)
+
+    top = max(int(y.max()) for _, y in splits.values())
+    if "class_names" in arrays:
+        available = _npz_class_names(path, arrays["class_names"])
+    else:
+        available = [str(k) for k in range(top + 1)]
+    for split, (_, y) in splits.items():
+        if int(y.min()) < 0 or int(y.max()) >= len(available):
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise DatasetError(f"npz: {path}: y_{split} holds the label {bad}, outside 0..{len(available) - 1} "
+                               f"({len(available)} class_names)" if "class_names" in arrays else
+                               f"npz: {path}: y_{split} holds the label {bad}; labels must be integers >= 0")
+    present = np.unique(splits["train"][1])
+    if len(available) < 2 or len(present) < 2:
+        raise DatasetError(f"npz: {path}: y_train holds one class only ({available[int(present[0])]!r}); "
+                           "a classifier needs at least 2 classes")
+
+    names, lookup = _select_classes(available, config["classes"], "npz", str(path))
+    kept: dict[str, tuple[np.ndarray, _Labels]] = {}
+    for split, (x, y) in splits.items():
+        x, y = _filter_and_remap(x, y, lookup, config["limit"] if split == "train" else None)
+        if y.size == 0:
+            raise DatasetError(f"npz: {path}: x_{split} holds no images of the classes {names}")
+        _warn_few_samples("npz", f"{path} y_{split}", y, names)
+        kept[split] = (x, y)
+
+    if channels is None:
+        channels = 3 if any(x.shape[1] == 3 for x, _ in kept.values()) else 1
+    if size is None:
+        examples = {(int(x.shape[2]), int(x.shape[3])): f"x_{split}" for split, (x, _) in kept.items()}
+        if len(examples) > 1:
+            raise _mixed_sizes_error("npz", examples)
+    converted = {split: _npz_convert(x, channels, size) for split, (x, _) in kept.items()}
+    if all(x.dtype == np.uint8 for x in converted.values()):
+        max_value = 255.0
+    else:  # any float split: every split as float in [0, 1]
+        max_value = 1.0
+        converted = {split: x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+                     for split, x in converted.items()}
+    return _RawData(
+        pool_x=converted["train"], pool_y=kept["train"][1],
+        test_x=converted.get("test"), test_y=kept["test"][1] if "test" in kept else None,
+        class_names=names, max_value=max_value,
+        val_x=converted.get("val"), val_y=kept["val"][1] if "val" in kept else None,
+    )
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive, read now so that a corrupt member fails here, naming it."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"npz: cannot read {path} as a .npz archive (corrupt or not made by np.savez?): "
+                           f"{exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetError(f"npz: {path} holds a single array (.npy format), not a .npz archive; "
+                           f"save with np.savez(path, x_train=..., y_train=...)")
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        for key in archive.files:
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise DatasetError(
+                        f"npz: {path}: the array {key!r} holds Python objects, which remap does not load "
+                        "(allow_pickle=False); save images and labels as numeric arrays and class_names as "
+                        "a string array, np.array(names)") from exc
+                raise DatasetError(f"npz: {path}: cannot read the array {key!r}: {exc}") from exc
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+                raise DatasetError(f"npz: {path}: the array {key!r} is corrupt: {exc}") from exc
+    return arrays
+
+
+def _npz_images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    """Check one image array; return it ``[N, C, H, W]``, uint8 or float32 in [0, 1].
+
+    A 4-d array is channels-last when its last axis is 1 or 3 and its second is not;
+    otherwise channels-first (so ``N×3×3×3`` reads as channels-first).
+    """
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[3] in (1, 3) and x.shape[1] not in (1, 3):
+            x = x.transpose(0, 3, 1, 2)
+        elif x.shape[1] not in (1, 3):
+            raise DatasetError(f"npz: {path}: {key} has shape {list(x.shape)}; neither axis 1 nor axis 3 is a "
+                               "channel axis of size 1 (grayscale) or 3 (RGB)")
+    else:
+        raise DatasetError(f"npz: {path}: {key} has shape {list(x.shape)}; expected images N×H×W, N×C×H×W or "
+                           "N×H×W×C (reshape flat rows to N×H×W first)")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if np.issubdtype(x.dtype, np.integer):
+        if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
+            raise DatasetError(f"npz: {path}: {key} is {x.dtype} with values {int(x.min())}..{int(x.max())}; "
+                               "integer pixels must lie in 0..255")
+        return np.ascontiguousarray(x, dtype=np.uint8)
+    if np.issubdtype(x.dtype, np.floating):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.size and not np.isfinite(x).all():
+            raise DatasetError(f"npz: {path}: {key} holds NaN or infinite values")
+        low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if low < -_FLOAT_TOLERANCE or high > 1 + _FLOAT_TOLERANCE:
+            raise DatasetError(f"npz: {path}: {key} is {x.dtype} with values {low:.4g}..{high:.4g}; float pixels "
+                               "must lie in [0, 1] (divide 0..255 data by 255, or save it as uint8; remap "
+                               "standardises with the training split's statistics itself)")
+        return np.clip(x, 0.0, 1.0)
+    raise DatasetError(f"npz: {path}: {key} is {x.dtype}; expected uint8 (0..255) or float (0..1) pixels")
+
+
+def _npz_labels(path: Path, key: str, y: np.ndarray) -> _Labels:
+    """Check one label array: integers, one per image; return int64 ``[N]``."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DatasetError(f"npz: {path}: {key} has shape {list(y.shape)}; expected one integer class index "
+                           "per image, shape [N] (not one-hot)")
+    if not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        raise DatasetError(f"npz: {path}: {key} is {y.dtype}; labels must be integers 0..K-1 "
+                           "(save y.astype(np.int64))")
+    return y.astype(np.int64)
+
+
+def _npz_class_names(path: Path, names: np.ndarray) -> list[str]:
+    """``class_names``: a 1-d array of distinct, non-empty strings (or bytes)."""
+    if names.ndim != 1 or names.dtype.kind not in ("U", "S"):
+        raise DatasetError(f"npz: {path}: class_names is {names.dtype} {list(names.shape)}; expected a 1-d "
+                           "string array, np.array(['cat', 'dog', ...])")
+    result = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    if any(not 0 < len(n) <= 100 for n in result):
+        raise DatasetError(f"npz: {path}: class_names must be non-empty strings of at most 100 characters")
+    duplicates = sorted({n for n in result if result.count(n) > 1})
+    if duplicates:
+        raise DatasetError(f"npz: {path}: class_names lists {duplicates} more than once")
+    return result
+
+
+def _npz_convert(x: np.ndarray, channels: int, size: Optional[tuple[int, int]]) -> np.ndarray:
+    """Convert ``[N, C, H, W]`` pixels to ``channels`` and (bilinear, antialiased) to ``size``.
+
+    uint8 stays uint8 unless a conversion computes new values; then float32 in [0, 1].
+    """
+    if x.shape[1] != channels:
+        if channels == 3:
+            x = np.repeat(x, 3, axis=1)
+        else:
+            scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
+            x = np.tensordot(np.asarray(_LUMA, dtype=np.float32) * scale, x.astype(np.float32), axes=([0], [1]))
+            x = x[:, None].clip(0.0, 1.0).astype(np.float32)
+    if size is not None and tuple(x.shape[2:]) != size:
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32)
+        if x.dtype == np.uint8:
+            t = t / 255.0
+        t = torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
+        x = t.clamp(0.0, 1.0).numpy()
+    return x
