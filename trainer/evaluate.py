@@ -39,7 +39,8 @@ def evaluate_run(run_dir: str, split: str = "test", device: str = "auto") -> dic
     data = load_dataset(request["dataset"], torch_device)
     if data.x_test is None or data.y_test is None or len(data.y_test) == 0:
         raise EvaluationError(f"dataset {request['dataset']['name']} has no held-out test split in this "
-                              "configuration (digits has none; quickdraw needs --test-fraction > 0)")
+                              "configuration (digits has none; quickdraw needs --test-fraction > 0; "
+                              "npz needs x_test and y_test; imagefolder needs DIR/test/<class>/)")
     model = build_model(request["spec"]).to(torch_device)
     try:
         model.load_state_dict(torch.load(weights_path, map_location=torch_device, weights_only=True))
