@@ -13,7 +13,7 @@ tag                    step  content
 =====================  ====  ==========================================================
 ``remap/model``        0     JSON: id, attempt, spec, provenance, dataset config and
                              fingerprint, class names, params, depth, training config
-``remap/status``       e     JSON: state running|done|failed|diverged|cancelled,
+``remap/status``       e     JSON: state running|untrained|done|failed|diverged|cancelled,
                              epoch e of epochs, losses/accuracies so far, reason
 ``remap/evaluation``   e     JSON: per-class validation accuracy, confusion matrix
 ``remap/predictions``  a     uint8 tensor [n_val] (int16 above 256 classes): predicted
@@ -25,6 +25,12 @@ Standard scalars (plugin ``scalars``, float32): ``train/loss``, ``train/accuracy
 ``val/loss``, ``val/accuracy`` at step = epoch (1-based). An hparams session
 (plugin ``hparams``) makes the HParams tab list every model.
 
+Models logged by a user's own training loop (``remap_tb.summary``) carry the same
+records with provenance origin ``external``, an external fingerprint (see
+``external_fingerprint``) and state ``untrained`` until their first epoch; their
+model record is written again (step = that epoch) once the validation labels are
+known, and readers take the newest model record of an attempt.
+
 A retried request writes its run again with a higher ``attempt``; readers keep
 only the records of the highest attempt they see, so a half-written earlier
 attempt never shows.
@@ -32,6 +38,7 @@ attempt never shows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -59,7 +66,12 @@ FAILED = "failed"
 DIVERGED = "diverged"
 CANCELLED = "cancelled"
 FINAL_STATES = (DONE, FAILED, DIVERGED, CANCELLED)
-STATES = (RUNNING,) + FINAL_STATES
+# A model logged with ``remap_tb.summary.log_model`` and no epoch yet (e.g. an imported module).
+UNTRAINED = "untrained"
+STATES = (RUNNING, UNTRAINED) + FINAL_STATES
+
+# Provenance origin of a model logged by the user's own code (``remap_tb.summary``).
+EXTERNAL = "external"
 
 # Files a run directory holds besides its event files.
 WEIGHTS_FILE = "weights.pt"  # torch state_dict of the trained model
@@ -173,3 +185,73 @@ def test_record(accuracy: float, loss: float, per_class_accuracy: list[float], n
 def prediction_dtype(num_classes: int) -> str:
     """Predicted labels are stored as uint8 when they fit, else int16 (numpy names)."""
     return "uint8" if num_classes <= 256 else "int16"
+
+
+# -- dataset fingerprints and experiments ---------------------------------------------------
+
+# What an external fingerprint shares with the trainer's: runs that agree on these
+# belong to one experiment (the same validation set, so one prediction map).
+MATCH_FIELDS = ("name", "classes", "input_shape", "val_labels_sha256")
+
+
+def fingerprint_id(fp: dict[str, Any]) -> str:
+    """16 hex digits of SHA-256 over the canonical JSON of ``fp`` without its ``id``
+    (the trainer's ``trainer.datasets.fingerprint_id``, torch-free)."""
+    body = {k: v for k, v in fp.items() if k != "id"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def external_fingerprint(name: str, classes: list[str], input_shape: list[int],
+                         val_labels_sha256: str | None = None, n_val: int | None = None) -> dict[str, Any]:
+    """The fingerprint of a model logged by ``remap_tb.summary`` (``source`` = ``external``).
+
+    ``val_labels_sha256`` is computed like the trainer's (SHA-256 of the labels as
+    little-endian int64, 16 hex digits); None until the labels are known.
+    """
+    fp: dict[str, Any] = {"source": EXTERNAL, "name": name, "classes": list(classes),
+                          "input_shape": list(input_shape), "n_val": n_val,
+                          "val_labels_sha256": val_labels_sha256}
+    fp["id"] = fingerprint_id(fp)
+    return fp
+
+
+def is_external(fingerprint: Any) -> bool:
+    return isinstance(fingerprint, dict) and fingerprint.get("source") == EXTERNAL
+
+
+def group_experiments(fingerprints: list[dict[str, Any]],
+                      trainer_fingerprints: tuple[dict[str, Any], ...] = ()) -> list[str]:
+    """The experiment id of each fingerprint (parallel to ``fingerprints``).
+
+    A trainer fingerprint is its own experiment (its id, unchanged). An external one
+    joins the trainer experiment (of ``fingerprints`` or ``trainer_fingerprints``, the
+    smallest id when several) that agrees on ``MATCH_FIELDS``; one without validation
+    labels yet (an untrained import) joins the first that agrees on name, classes and
+    input shape, trainer experiments first. Otherwise it is an experiment of its own
+    (its own id): external runs with the same validation set share it.
+    """
+    def key(fp: dict, fields: tuple[str, ...]) -> str:
+        return json.dumps([fp.get(f) for f in fields], sort_keys=True)
+
+    loose_fields = MATCH_FIELDS[:3]
+    trainer = sorted((fp for fp in (*fingerprints, *trainer_fingerprints) if not is_external(fp)),
+                     key=lambda fp: str(fp.get("id")))
+    exact: dict[str, str] = {}
+    loose: dict[str, str] = {}
+    for fp in trainer:
+        exact.setdefault(key(fp, MATCH_FIELDS), fp["id"])
+        loose.setdefault(key(fp, loose_fields), fp["id"])
+    out = [fp.get("id") for fp in fingerprints]
+    own: dict[str, str] = {}  # loose key -> an external-only experiment id
+    for index in sorted(range(len(fingerprints)), key=lambda i: str(fingerprints[i].get("id"))):
+        fp = fingerprints[index]
+        if not is_external(fp) or not fp.get("val_labels_sha256"):
+            continue
+        out[index] = exact.get(key(fp, MATCH_FIELDS), fp["id"])
+        own.setdefault(key(fp, loose_fields), out[index])
+    for index, fp in enumerate(fingerprints):
+        if is_external(fp) and not fp.get("val_labels_sha256"):
+            k = key(fp, loose_fields)
+            out[index] = loose.get(k) or own.get(k) or fp["id"]
+    return out

@@ -132,11 +132,21 @@ class Snapshot:
         return out
 
     @functools.cached_property
+    def experiment_of(self) -> dict[str, str]:
+        """The experiment id of each run: its fingerprint id, or for a run logged by the
+        user's own loop (``remap_tb.summary``) the matching trainer experiment's
+        (``metadata.group_experiments``)."""
+        runs = sorted(self.models)
+        ids = metadata.group_experiments([self.models[run].model["fingerprint"] for run in runs])
+        return dict(zip(runs, ids))
+
+    @functools.cached_property
     def experiments(self) -> dict[str, list[RunData]]:
-        """Models grouped by dataset fingerprint id, each group in creation order."""
+        """Models grouped by experiment (``experiment_of``), each group in creation order."""
         groups: dict[str, list[RunData]] = {}
+        of = self.experiment_of
         for data in sorted(self.models.values(), key=lambda d: (str(d.model.get("created", "")), d.run)):
-            groups.setdefault(data.experiment, []).append(data)
+            groups.setdefault(of[data.run], []).append(data)
         return groups
 
     @functools.cached_property
@@ -170,7 +180,8 @@ class RunReader:
         self._refreshed: dict[str, float] = {}  # experiment id -> monotonic time of the last refresh
         self._generation = 0
 
-    def snapshot(self, ctx: RequestContext | None = None, experiment_id: str = "") -> Snapshot:
+    def snapshot(self, ctx: RequestContext | None = None, experiment_id: str = "",
+                 max_age: float | None = None) -> Snapshot:
         """The current state of every run, re-reading only runs that changed.
 
         A snapshot younger than ``max_age`` seconds is answered as it is: the
@@ -178,10 +189,13 @@ class RunReader:
         on each of them allocates thousands of objects per call over 1,000 runs
         (enough to trigger Python's full garbage collections every ~30 calls).
         TensorBoard itself only sees new data every ``--reload_interval`` seconds.
+        ``max_age=0`` asks the data provider now (the plugin does when the queue says a
+        run finished that the snapshot still shows unfinished).
         """
         ctx = ctx or RequestContext()
+        max_age = self._max_age if max_age is None else max_age
         with self._lock:
-            fresh = self._clock() - self._refreshed.get(experiment_id, -math.inf) < self._max_age
+            fresh = self._clock() - self._refreshed.get(experiment_id, -math.inf) < max_age
             if fresh and experiment_id in self._snapshots:
                 return self._snapshots[experiment_id]
             snap = self._refresh(ctx, experiment_id)
@@ -284,7 +298,11 @@ def parse_run(run: str, tensors: dict[str, list], scalars: dict[str, list]) -> R
         return Unreadable(run, f"partial run: it has remap records but no {metadata.MODEL_TAG} record "
                                "(the run was not written by the remap trainer, or its start was lost)")
     attempt = max(_attempt(record) for _, record in models)
-    model_datum, model = max(((d, r) for d, r in models if _attempt(r) == attempt), key=lambda p: p[0].step)
+    # The newest model record of that attempt counts (``remap_tb.summary`` writes it again
+    # once the validation labels complete the fingerprint); its curves start at the first.
+    current = [(d, r) for d, r in models if _attempt(r) == attempt]
+    model_datum, model = max(current, key=lambda p: (p[0].step, p[0].wall_time))
+    first_wall_time = min(d.wall_time for d, _ in current)
     problem = _model_problem(model)
     if problem:
         return Unreadable(run, f"{metadata.MODEL_TAG} record is incomplete: {problem}")
@@ -309,7 +327,7 @@ def parse_run(run: str, tensors: dict[str, list], scalars: dict[str, list]) -> R
     if predictions is None and metadata.PREDICTIONS_TAG in tensors and (status or {}).get("state") == metadata.DONE:
         notes.append(f"{metadata.PREDICTIONS_TAG}: no predictions for attempt {attempt}")
 
-    curves = _curves(scalars, since=model_datum.wall_time)
+    curves = _curves(scalars, since=first_wall_time)
     wall_times = [d.wall_time for series in (*tensors.values(), *scalars.values()) for d in series]
     data = RunData(run=run, model=model, attempt=attempt, status=status, evaluation=evaluation, test=test,
                    predictions=predictions, curves=curves, wall_time=max(wall_times) if wall_times else None,

@@ -21,7 +21,8 @@ from remap_tb import metadata
 from remap_tb.atomic import read_json
 from remap_tb.http_util import HttpError, json_route, read_json_body
 from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
-from remap_tb.requests import ORIGINS, MAX_EPOCHS, RequestError, is_valid_id, make_request
+from remap_tb.requests import (ENQUEUE_ORIGINS, MAX_EPOCHS, RequestError, dataset_config, is_valid_id,
+                               make_request, training_config)
 from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
 
 MAX_ITEMS = 200  # requests per enqueue
@@ -155,15 +156,20 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
         where = f"items[{index}]"
         item = _object(item, where, required=("spec", "origin"), optional=("parent", "changes"))
         origin = item["origin"]
-        if origin not in ORIGINS:
-            raise HttpError(400, f"{where}.origin must be one of {', '.join(ORIGINS)}, got {_short(origin)}")
+        if origin not in ENQUEUE_ORIGINS:
+            raise HttpError(400, f"{where}.origin must be one of {', '.join(ENQUEUE_ORIGINS)}, got {_short(origin)}"
+                                 + (" (external marks models logged with remap_tb.summary)"
+                                    if origin == metadata.EXTERNAL else ""))
         parent = item.get("parent")
         if parent is not None:
             _check_run_name(parent, f"{where}.parent")
             record = _find(parent, find_model, list_models)
             if record is None:
                 raise HttpError(404, f"{where}.parent: no model {parent[:100]!r}")
-            config = _config_of_record(record, where)
+            if metadata.is_external(record.get("fingerprint")):
+                config = external_config(record, logdir, list_models, where)
+            else:
+                config = _config_of_record(record, where)
             parent_id = record.get("id")
         else:
             if default_config is None:
@@ -206,10 +212,82 @@ def experiment_config(logdir: str, experiment: str | None, list_models: ListMode
             return {"dataset": value["dataset"], "training": value["training"], "fingerprint": value["fingerprint"]}
         except (OSError, ValueError, KeyError, TypeError):
             pass  # fall back to a model of that experiment
+    externals = []
     for record in list_models():
         if isinstance(record, dict) and (record.get("fingerprint") or {}).get("id") == experiment:
-            return _config_of_record(record, "experiment")
+            if not metadata.is_external(record["fingerprint"]):
+                return _config_of_record(record, "experiment")
+            externals.append(record)
+    if externals:  # an experiment of models logged with remap_tb.summary only
+        for record in externals:
+            if _trainable(record.get("dataset")):
+                return external_config(record, logdir, list_models, "experiment")
+        return external_config(externals[0], logdir, list_models, "experiment")
     raise HttpError(404, f"no experiment {experiment!r} in this logdir")
+
+
+def external_config(record: dict, logdir: str, list_models: ListModels, where: str) -> dict:
+    """{dataset, training, fingerprint} for children of a model logged with ``remap_tb.summary``.
+
+    The dataset: the model's own when it was logged with a trainer dataset config
+    (``dataset=dict``), else that of the trainer experiment the model belongs to
+    (``metadata.group_experiments``; ``remap init``'s config files count), else a 400.
+    The training config: the model's own (``log_model(training=...)``), else the
+    experiment's, else the defaults. The fingerprint (input shape, classes) is the
+    model's, so children fit it.
+    """
+    fingerprint = record.get("fingerprint") or {}
+    own = {"input_shape": fingerprint.get("input_shape"),
+           "classes": fingerprint.get("classes") or record.get("class_names")}
+    training = record.get("training")
+    own_training = training if _trainable(training, training_config) else None
+    experiment = None
+    group = _trainer_experiment_of(record, logdir, list_models)
+    if group is not None:
+        try:
+            experiment = experiment_config(logdir, group, list_models)
+        except HttpError:
+            experiment = None
+    dataset = record.get("dataset")
+    if _trainable(dataset):
+        base_training = own_training or (experiment or {}).get("training") or training_config({})
+        return {"dataset": dataset, "training": base_training, "fingerprint": own}
+    if experiment is not None:
+        return {"dataset": experiment["dataset"], "training": own_training or experiment["training"],
+                "fingerprint": experiment["fingerprint"]}
+    name = (dataset or {}).get("name") if isinstance(dataset, dict) else None
+    raise HttpError(400, f"{where}: model {str(record.get('id'))[:80]!r} was logged with remap_tb.summary on "
+                         f"dataset {str(name)[:80]!r}, which the trainer cannot load, and no remap-trained "
+                         "experiment in this logdir has its validation set; pass a trainable dataset to "
+                         "log_model (dataset={'name': 'npz', 'data_dir': '/abs/path/data.npz'} or another "
+                         "trainer dataset config) so its children can be trained")
+
+
+def _trainable(config: Any, normalise: Callable[[Any], dict] = dataset_config) -> bool:
+    """A complete trainer config (as ``remap_tb.requests`` normalises it), not just a name."""
+    if not isinstance(config, dict) or not config:
+        return False
+    try:
+        return normalise(config) == config
+    except (RequestError, TypeError, ValueError):
+        return False
+
+
+def _trainer_experiment_of(record: dict, logdir: str, list_models: ListModels) -> str | None:
+    """The trainer experiment an external model belongs to, or None."""
+    fingerprints = [m["fingerprint"] for m in list_models()
+                    if isinstance(m, dict) and isinstance(m.get("fingerprint"), dict)
+                    and isinstance(m["fingerprint"].get("id"), str)]
+    files = []
+    for fid in metadata.experiment_ids(logdir):
+        try:
+            fp = read_json(metadata.experiment_path(logdir, fid))["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(fp, dict) and isinstance(fp.get("id"), str):
+            files.append(fp)
+    group = metadata.group_experiments([record["fingerprint"]], tuple(fingerprints) + tuple(files))[0]
+    return None if group == record["fingerprint"].get("id") else group
 
 
 def _config_of_record(record: dict, where: str) -> dict:

@@ -40,7 +40,8 @@ MDS_AXES = {"x": "", "y": ""}
 def experiments_impl(snap: Snapshot) -> dict[str, Any]:
     experiments = []
     for fid, group in snap.experiments.items():
-        first = group[0].model
+        # Describe it by a trainer model when it has one (external runs join trainer experiments).
+        first = next((d.model for d in group if not metadata.is_external(d.model["fingerprint"])), group[0].model)
         fingerprint = first["fingerprint"]
         experiments.append({
             "id": fid,
@@ -75,12 +76,15 @@ def schema_impl(max_params: int | None) -> dict[str, Any]:
             "merge_types": list(schema.MERGE_TYPES), "inputs": True, "max_params": max_params}
 
 
-def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None) -> dict[str, Any]:
-    """``stale``: runs to mark as silent (default: computed now, see ``stale_runs``)."""
+def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None,
+                statuses: dict[str, dict] | None = None) -> dict[str, Any]:
+    """``stale``: runs to mark as silent (default: computed now, see ``stale_runs``);
+    ``statuses``: the true status of runs whose log lags behind the queue (``run_states``)."""
     group = experiment_models(snap, experiment)
     stale = stale_runs(group) if stale is None else stale
+    statuses = statuses or {}
     return {"experiment": experiment, "class_names": list(group[0].model["class_names"]),
-            "models": [summary(data, data.run in stale) for data in group]}
+            "models": [summary(data, data.run in stale, statuses.get(data.run)) for data in group]}
 
 
 def stale_runs(group: list[RunData], now: float | None = None) -> frozenset[str]:
@@ -90,13 +94,16 @@ def stale_runs(group: list[RunData], now: float | None = None) -> frozenset[str]
                      and now - d.wall_time >= STALE_SECONDS)
 
 
-def summary(data: RunData, stale: bool = False) -> dict[str, Any]:
-    """The compact ``ModelSummary`` of one model (cached on ``data``; a fresh top-level dict)."""
+def summary(data: RunData, stale: bool = False, status: dict | None = None) -> dict[str, Any]:
+    """The compact ``ModelSummary`` of one model (cached on ``data``; a fresh top-level dict).
+    ``status``: the queue's word on a run whose log lags behind (it replaces the log's)."""
     cached = data.derived.get("summary")
     if cached is None:
         cached = data.derived["summary"] = _summary(data)
     out = dict(cached)
-    if stale and out["status"]["reason"] is None:
+    if status is not None:
+        out["status"] = dict(status)
+    elif stale and out["status"]["reason"] is None:
         out["status"] = {**out["status"], "reason": STALE_REASON}
     return out
 
@@ -135,12 +142,12 @@ def _status(data: RunData) -> dict[str, Any]:
             "epochs": status.get("epochs", epochs), "reason": status.get("reason")}
 
 
-def model_impl(snap: Snapshot, run: str) -> dict[str, Any]:
+def model_impl(snap: Snapshot, run: str, status: dict | None = None) -> dict[str, Any]:
     data = get_model(snap, run)
     analysis = data.analysis
     model = data.model
     return {
-        **summary(data, bool(stale_runs([data]))),
+        **summary(data, bool(stale_runs([data])), status),
         "spec": model["spec"],
         "layers": [info.to_json() for info in analysis.layers],
         "classifier_params": analysis.classifier_params,
@@ -188,7 +195,8 @@ def compare_impl(snap: Snapshot, runs: list[str], structural_matrix: Callable,
     groups: dict[tuple[str, int], list[int]] = {}
     for i, item in enumerate(items):
         if item.predictions is not None:
-            groups.setdefault((item.experiment, item.predictions.shape[0]), []).append(i)
+            groups.setdefault((snap.experiment_of.get(item.run, item.experiment), item.predictions.shape[0]),
+                              []).append(i)
     for members in groups.values():
         block = hamming_matrix(np.stack([items[i].predictions for i in members]))
         for a, i in enumerate(members):

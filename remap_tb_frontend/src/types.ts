@@ -3,8 +3,10 @@
 // from here. When http_api.md changes, change this file in the same commit.
 
 export type Shape = number[]; // [C, H, W] or [N]
-export type State = "queued" | "running" | "done" | "failed" | "diverged" | "cancelled";
-export type Origin = "initial" | "ablation" | "variation" | "handcrafted";
+/** `untrained`: logged with `remap_tb.summary.log_model` and no epoch (an imported model). */
+export type State = "queued" | "running" | "untrained" | "done" | "failed" | "diverged" | "cancelled";
+/** `external`: logged from the user's own training loop with `remap_tb.summary`. */
+export type Origin = "initial" | "ablation" | "variation" | "handcrafted" | "external";
 
 /** A spec layer: `type` plus its fields (numbers, strings, booleans such as `bias`). */
 export interface Layer {

@@ -11,7 +11,11 @@ export const ORIGIN_COLORS: Record<Origin, string> = {
   ablation: "#e15759",
   variation: "#59a14f",
   handcrafted: "#b07aa1",
+  external: "#499894", // models logged from the user's own training loop (remap_tb.summary)
 };
+
+/** The colour of an untrained model (logged without epochs, no accuracy) for views that mark the state. */
+export const UNTRAINED_COLOR = "#8c8c8c";
 
 export const NO_VALUE_COLOR = "#d5d5d5";
 export const FILTERED_COLOR = "rgba(0,0,0,0.06)";

@@ -14,6 +14,8 @@ export function unfinishedReason(s: Status): string | null {
   switch (s.state) {
     case "done":
       return null;
+    case "untrained":
+      return "the model was logged without training (untrained)";
     case "queued":
       return "the run has not started yet";
     case "running":
@@ -25,7 +27,7 @@ export function unfinishedReason(s: Status): string | null {
 
 /** Why there are no trained weights to download (null when there are). */
 export function weightsUnavailable(s: Status): string | null {
-  if (s.state === "done") return null;
+  if (s.state === "done" || s.state === "untrained") return null; // untrained: the weights as logged
   if (s.state === "queued" || s.state === "running") return `no trained weights yet: ${unfinishedReason(s)}`;
   return `no trained weights: the run ${ended(s)}`;
 }
@@ -35,6 +37,8 @@ export function missingResultText(what: string, s: Status): string {
   switch (s.state) {
     case "done":
       return `No ${what} was recorded for this model.`;
+    case "untrained":
+      return `No ${what}: the model was logged without training (untrained), so it has no validation results.`;
     case "queued":
       return `No ${what} yet: the run has not started.`;
     case "running":
@@ -64,7 +68,7 @@ export function exportLinks(id: string, s: Status): ExportLink[] {
   return [
     { format: "json", label: "Spec (JSON)", filename: `${base}.json`, disabled: null },
     { format: "pytorch", label: "PyTorch source (.py)", filename: `${base}.py`, disabled: null },
-    { format: "state_dict", label: "Trained weights (.pt)", filename: `${base}.pt`, disabled: weightsUnavailable(s) },
+    { format: "state_dict", label: s.state === "untrained" ? "Weights as logged (.pt)" : "Trained weights (.pt)", filename: `${base}.pt`, disabled: weightsUnavailable(s) },
   ];
 }
 
@@ -72,9 +76,15 @@ export function exportLinks(id: string, s: Status): ExportLink[] {
 export function positionNotes(models: ModelSummary[], positions: Map<string, unknown>, kind: ProjectionKind, computing: boolean): string[] {
   let waiting = 0,
     never = 0,
-    noAccuracy = 0;
+    noAccuracy = 0,
+    untrained = 0;
   for (const m of models) {
     if (positions.has(m.id)) continue;
+    // Untrained (imported) models are on the structural maps only.
+    if (m.status.state === "untrained" && (kind === "posthoc" || kind === "size")) {
+      untrained++;
+      continue;
+    }
     // The prediction map only places models that have predictions, i.e. finished ones;
     // accuracy vs size needs a validation accuracy.
     if (kind === "posthoc" && m.status.state !== "done") never++;
@@ -86,5 +96,6 @@ export function positionNotes(models: ModelSummary[], positions: Map<string, unk
   else if (computing) out.push("updating the layout…");
   if (never) out.push(`${never} without predictions (not finished)`);
   if (noAccuracy) out.push(`${noAccuracy} without a validation accuracy yet`);
+  if (untrained) out.push(`${untrained} untrained (structural maps only)`);
   return out;
 }

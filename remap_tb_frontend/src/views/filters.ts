@@ -5,8 +5,8 @@ import { emptyFilters, Filters } from "../lib/filters";
 import { LEGEND_TYPES, TYPE_LABELS } from "../lib/layers";
 import { h } from "../lib/dom";
 
-const STATES: State[] = ["done", "running", "queued", "failed", "diverged", "cancelled"];
-const ORIGINS: Origin[] = ["initial", "ablation", "variation", "handcrafted"];
+const STATES: State[] = ["done", "running", "queued", "untrained", "failed", "diverged", "cancelled"];
+const ORIGINS: Origin[] = ["initial", "ablation", "variation", "handcrafted", "external"];
 
 export class FiltersPanel {
   private readonly root: HTMLElement;
