@@ -377,3 +377,49 @@ def test_examples_run_and_their_models_join_the_population(tmp_path, digits):
         assert runs["resnet18"]["params"] == 11_181_642  # torchvision's resnet18(num_classes=10)
     finally:
         plugin.close()
+
+
+def test_a_variation_of_an_external_model_trains_on_the_users_npz_data(tmp_path):
+    """Issue 9's "done when": own script + own npz data -> a child generated from the map trains on that data."""
+    from remap_tb.spec.operators import generate
+
+    rng = np.random.default_rng(0)
+    labels = {split: rng.integers(0, 3, size=n) for split, n in (("train", 90), ("val", 30))}
+    images = {split: (rng.random((len(y), 6, 6)) * 60 + (y * 60)[:, None, None]).astype(np.uint8)
+              for split, y in labels.items()}  # each class a brightness band: learnable
+    data = tmp_path / "own.npz"
+    np.savez(data, x_train=images["train"], y_train=labels["train"], x_val=images["val"], y_val=labels["val"],
+             class_names=np.array(["dark", "mid", "bright"]))
+    root = tmp_path / "logdir"
+    spec = {"schema": 1, "input": {"shape": [1, 6, 6], "num_classes": 3},
+            "layers": [{"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "activation", "fn": "relu"}]}
+    config = dataset_config({"name": "npz", "data_dir": str(data)})
+    run = str(root / "mine")
+    remap.log_model(run, spec, class_names=["dark", "mid", "bright"], dataset=config)
+    remap.log_epoch(run, 1, 1, predictions=labels["val"], labels=labels["val"])
+    remap.close(run)
+
+    plugin, find, models = _reader_lookups(root)
+    try:
+        parent = find("mine")
+        assert parent["provenance"]["origin"] == "external"
+        [candidate] = generate([{"id": "mine", "spec": parent["spec"]}], "variation",
+                               {"count": 1, "seed": 3})["candidates"]
+        answer = enqueue_impl({"items": [{"spec": candidate["spec"], "parent": "mine", "origin": "variation",
+                                          "changes": candidate["changes"]}], "epochs": 2},
+                              str(root), find, models, Queue(str(root)))
+    finally:
+        plugin.close()
+    done = subprocess.run([sys.executable, "-m", "trainer.worker", str(root), "--once", "--threads", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, plugin, _ = make_app(str(root))
+    try:
+        [experiment] = experiments(client).values()
+        child = models_by_run(client, experiment["id"])[answer["request_ids"][0]]
+        assert child["status"]["state"] == "done" and child["parent"] == "mine", child
+        detail = client.get(f"/data/plugin/remap/model?run={child['run']}").json
+        assert detail["dataset"]["name"] == "npz" and detail["dataset"]["data_dir"] == str(data)
+        assert len(detail["curves"]) == 2 and child["val_accuracy"] is not None
+    finally:
+        plugin.close()
