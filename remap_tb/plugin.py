@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
+import time
 from typing import Any, Callable
 
 from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers, wsgi
 
-from remap_tb import assets, export, host_guard, metadata, views
+from remap_tb import assets, export, host_guard, metadata, run_limits, run_states, views
 from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
 from remap_tb.reader import RunReader
 from remap_tb.spec.schema import DEFAULT_LIMITS, Limits
@@ -32,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("json", "pytorch", "state_dict")
 QUEUE_ROUTES = ("generate", "enqueue", "queue", "cancel", "reorder")
+# A lagging run is reloaded at most this often (the first reload reads its closed file to the end).
+RELOAD_AGAIN_AFTER = 2.0
+# Seconds the projection route waits for a layout that must be recomputed (a new model on a
+# small map takes milliseconds); longer computations answer ``computing: true`` as before.
+PROJECTION_WAIT = 0.5
 
 
 class RemapPlugin(base_plugin.TBPlugin):
@@ -42,11 +49,14 @@ class RemapPlugin(base_plugin.TBPlugin):
         self._logdir = context.logdir or ""
         flags = context.flags
         self._max_params = getattr(flags, "remap_max_params", DEFAULT_LIMITS.max_params)
+        self._run_limits = run_limits.RunLimits.from_flags(flags)
         self._allowed_hosts = host_guard.allowed_hosts(flags)
         self._reader = RunReader(context.data_provider)
         self._lock = threading.Lock()
         self._projections = None
         self._workers = None
+        self._queue_obj = None
+        self._reloaded: dict[str, float] = {}  # run -> monotonic time of its last targeted reload
 
     # -- TBPlugin ------------------------------------------------------------------------
 
@@ -72,7 +82,7 @@ class RemapPlugin(base_plugin.TBPlugin):
             "/compare": get(self._compare_route),
             "/export": get(self._export_route),
             "/validate": post(self._validate_route),
-            "/schema": get(lambda request: views.schema_impl(self._max_params)),
+            "/schema": get(lambda request: views.schema_impl(self._max_params, self._run_limits)),
         })
         apps.update(self._queue_routes())
         return {route: host_guard.guard(_nosniff(app), self._allowed_hosts) for route, app in apps.items()}
@@ -95,10 +105,13 @@ class RemapPlugin(base_plugin.TBPlugin):
 
     def _models_route(self, request: wrappers.Request) -> Any:
         experiment = query_arg(request, "experiment")
-        snap = self._snapshot(request)
-        stale = self._still_silent(views.stale_runs(views.experiment_models(snap, experiment)))
-        return _cached_json(snap.memo, ("models", experiment, stale),
-                            lambda: views.models_impl(snap, experiment, stale))
+        snap = self._current_snapshot(request)
+        group = views.experiment_models(snap, experiment)
+        statuses = self._queue_statuses(group)
+        stale = self._still_silent(views.stale_runs(group)) - frozenset(statuses)
+        key = ("models", experiment, stale,
+               tuple(sorted((run, s["state"], s["epoch"], s["reason"]) for run, s in statuses.items())))
+        return _cached_json(snap.memo, key, lambda: views.models_impl(snap, experiment, stale, statuses))
 
     def _projection_route(self, request: wrappers.Request) -> Any:
         experiment = query_arg(request, "experiment")
@@ -109,11 +122,14 @@ class RemapPlugin(base_plugin.TBPlugin):
         if kind == "size":
             return _cached_json(snap.memo, ("size", experiment), lambda: views.size_projection(snap, experiment))
         items = views.projection_items(snap, experiment, kind)
-        layout = self._projection_service().layout(experiment, kind, items)
+        layout = self._projection_service().layout(experiment, kind, items, wait=PROJECTION_WAIT)
         return views.mds_projection(experiment, kind, layout)
 
     def _model_route(self, request: wrappers.Request) -> Any:
-        return views.model_impl(self._snapshot(request), run_arg(query_arg(request, "run")))
+        run = run_arg(query_arg(request, "run"))
+        snap = self._current_snapshot(request)
+        data = snap.models.get(run)
+        return views.model_impl(snap, run, self._queue_statuses([data]).get(run) if data is not None else None)
 
     def _compare_route(self, request: wrappers.Request) -> Any:
         runs = [run_arg(r) for r in query_arg(request, "runs", max_length=8000).split(",") if r]
@@ -144,13 +160,75 @@ class RemapPlugin(base_plugin.TBPlugin):
         return _send_file(request, path, "application/octet-stream", f"{name}.pt")
 
     def _validate_route(self, request: wrappers.Request) -> Any:
-        return views.validate_impl(read_json_body(request), self._max_params)
+        return views.validate_impl(read_json_body(request), self._max_params, self._run_limits.max_memory)
 
     # -- helpers -------------------------------------------------------------------------
 
     def _snapshot(self, request: wrappers.Request):
         return self._reader.snapshot(plugin_util.context(request.environ),
                                      plugin_util.experiment_id(request.environ))
+
+    def _current_snapshot(self, request: wrappers.Request):
+        """The snapshot, brought up to date for runs the queue finished but it shows unfinished.
+
+        The queue moves a request to done/failed/cancelled right after its worker closed
+        the run's event file; TensorBoard reads new data only every ``--reload_interval``.
+        For such runs (``run_states.lagging_runs``) the Python loader's multiplexer reloads
+        just those runs now, and the snapshot is re-read at once instead of being reused
+        (the Rust data server has no per-run reload: it reads them on its next reload, 1 s
+        by default with this plugin, see ``loader.py``).
+        """
+        snap = self._snapshot(request)
+        queue = self._queue()
+        if queue is None:
+            return snap
+        lagging = run_states.lagging_runs(queue, snap, self._logdir)
+        if not lagging:
+            return snap
+        self._reload_runs(lagging)
+        return self._reader.snapshot(plugin_util.context(request.environ),
+                                     plugin_util.experiment_id(request.environ), max_age=0)
+
+    def _reload_runs(self, runs: list[str]) -> None:
+        """Ask the Python loader's multiplexer to read ``runs`` now (no-op under the Rust server)."""
+        multiplexer = getattr(self._context, "multiplexer", None)
+        if multiplexer is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._reloaded = {r: t for r, t in self._reloaded.items() if now - t < run_states.LAG_WINDOW}
+            due = [r for r in runs if now - self._reloaded.get(r, -math.inf) >= RELOAD_AGAIN_AFTER]
+            self._reloaded.update(dict.fromkeys(due, now))
+        for run in due:
+            path = os.path.join(self._logdir, run)
+            if not os.path.isdir(path):
+                continue
+            try:
+                try:
+                    accumulator = multiplexer.GetAccumulator(run)
+                except KeyError:  # a run TensorBoard has not discovered yet
+                    multiplexer.AddRun(path, run)
+                    accumulator = multiplexer.GetAccumulator(run)
+                accumulator.Reload()
+            except Exception:  # never let a reload break a read route; the periodic reload follows
+                logger.exception("remap: could not reload run %s", run)
+
+    def _queue(self):
+        """The logdir's queue (None without a local logdir)."""
+        local = self._local_logdir()
+        if local is None:
+            return None
+        with self._lock:
+            if self._queue_obj is None:
+                from remap_tb.queue import Queue
+
+                self._queue_obj = Queue(local)
+            return self._queue_obj
+
+    def _queue_statuses(self, group) -> dict[str, dict]:
+        """The queue's state of runs whose log is unfinished (``run_states.queue_statuses``)."""
+        queue = self._queue()
+        return run_states.queue_statuses(queue, group) if queue is not None else {}
 
     def _local_logdir(self) -> str | None:
         """The logdir when it is a local folder (not a URL, not --logdir_spec), else None."""
@@ -176,12 +254,11 @@ class RemapPlugin(base_plugin.TBPlugin):
         A long epoch (CIFAR on a CPU) writes nothing for a while; the queue's
         heartbeats tell it apart from a worker that stopped.
         """
-        logdir = self._local_logdir()
-        if not runs or logdir is None:
+        queue = self._queue()
+        if not runs or queue is None:
             return runs
-        from remap_tb.queue import RUNNING, Queue
+        from remap_tb.queue import RUNNING
 
-        queue = Queue(logdir)
         if not queue.worker_alive():
             return runs
         return frozenset(run for run in runs if queue.state_of(run) != RUNNING)
@@ -204,7 +281,7 @@ class RemapPlugin(base_plugin.TBPlugin):
         from remap_tb import search_routes
 
         routes = search_routes.make_routes(logdir, self._reader.find_model, self._reader.list_models,
-                                           limits=Limits(max_params=self._max_params))
+                                           limits=Limits(max_params=self._max_params), run_limits=self._run_limits)
         return {"/" + name.lstrip("/"): handler for name, handler in routes.items()}
 
     def start_workers(self, count: int) -> None:
@@ -217,7 +294,10 @@ class RemapPlugin(base_plugin.TBPlugin):
             return
         from remap_tb import worker_manager
 
-        self._workers = worker_manager.LocalWorkers(logdir, count)
+        limits = self._run_limits
+        self._workers = worker_manager.LocalWorkers(logdir, count, args=[
+            "--max-memory", str(limits.max_memory), "--max-epochs", str(limits.max_epochs),
+            "--max-run-seconds", repr(float(limits.max_run_seconds))])
         self._workers.start()
         logger.info("remap: started %d local worker(s) on %s", count, logdir)
 

@@ -591,7 +591,8 @@ class ProjectionService:
         self._graphs: dict[str, Any] = {}                # spec hash -> OtmannGraph
 
     # -- public API -------------------------------------------------------------------
-    def layout(self, experiment_id: str, kind: str, items: Sequence[tuple[str, Any]]) -> dict:
+    def layout(self, experiment_id: str, kind: str, items: Sequence[tuple[str, Any]],
+               wait: float = 0.0) -> dict:
         """The newest finished layout of ``items``; schedules a recompute if needed.
 
         Parameters
@@ -601,6 +602,10 @@ class ProjectionService:
         items : sequence of (model_id, content)
             content is a spec dict for the structural kinds, a 1-D integer array of predicted
             labels for "posthoc".
+        wait : float, default 0
+            Seconds to wait for a layout of exactly ``items`` when one has to be computed
+            (adding one model to a small map takes milliseconds, so the caller gets it
+            at once); on timeout the newest finished layout is returned as usual.
 
         Returns
         -------
@@ -637,6 +642,13 @@ class ProjectionService:
                 slot.wanted = (ids, items)
                 self._ensure_thread()
                 self._cond.notify_all()
+            if wait > 0:
+                deadline = time.monotonic() + wait
+                while slot.finished_ids != ids and not self._closed and self.running:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
             lay = slot.layout
             return {"version": lay.version, "computing": slot.wanted is not None or slot.running_ids is not None,
                     "points": lay.points, "stress": lay.stress, "error": lay.error}

@@ -10,7 +10,7 @@ Layout (every JSON file is written atomically: temp file + rename)::
         cancelled/<id>.json    cancelled by a user
         heartbeats/<id>.json   liveness and progress of a running request
                                {worker, attempt, time, epoch, epochs}
-        cancel/<id>            a cancel marker; the owner stops after the current epoch
+        cancel/<id>            a cancel marker; the owner stops between two batches (within ~1 s)
         ids/<id>.json          registry of every id ever enqueued, holding the entry as enqueued:
                                ids are never reused and a request lost in a crash between two
                                steps is restored from here
@@ -96,6 +96,7 @@ ORPHAN_AGE = 30.0  # seconds (file server clock) before a private ".moving" file
 TEMP_AGE = 3600.0  # seconds (file server clock) before a ".tmp-*.part" file counts as left over
 KEY_WAIT = (0, 0.01, 0.05, 0.1, 0.25, 0.5)  # delays while re-reading a client key record
 RAW_KEEP = 4096  # characters of a corrupt file kept in its failed entry
+CANCEL_WAIT = 2.0  # seconds a cancel keeps trying to take a pending request that others keep moving
 
 
 class QueueError(ValueError):
@@ -518,13 +519,18 @@ class Queue:
         return (state, entry) if isinstance(entry, dict) else None
 
     def cancel(self, rid: str) -> str:
-        """Cancel a pending request at once, or a running one at its next epoch end.
+        """Cancel a pending request at once, or a running one between two batches (within ~1 s).
 
-        Returns the state now (``cancelled`` or ``running``); raises
-        ``UnknownRequest`` or ``StateConflict`` (already done or failed).
+        Returns the state now, always ``cancelled`` or ``running`` (the contract);
+        raises ``UnknownRequest`` or ``StateConflict`` (already done or failed).
+
+        The cancel marker is written first, so whoever holds the request next
+        honours it: ``claim`` and ``reorder`` move a marked pending request to
+        ``cancelled``. A ``reorder`` (or a claim) that holds the file for a
+        moment only makes this loop look again; it never answers ``pending``.
         """
         state = self.state_of(rid)
-        if state is None:
+        if state is None and not self.known(rid):
             raise UnknownRequest(f"no queued request {rid[:80]!r}")
         if state == CANCELLED:
             return CANCELLED
@@ -532,35 +538,67 @@ class Queue:
             raise StateConflict(f"request {rid} is already {state}; only pending or running requests can be cancelled")
         self._ensure_dirs()
         atomic_write_json(os.path.join(self._dir("cancel"), rid), {"time": time.time()})
-        private = self._take(PENDING, rid)
-        if private is not None:
-            try:
-                entry = self._load(private)
-            except CorruptEntry as e:
-                self._put(FAILED, rid, self._corrupt_entry(private, str(e)), private)
-                return FAILED
-            entry["queue"].update(finished=_now_iso(), reason="cancelled before it started")
-            self._put(CANCELLED, rid, entry, private)
-            self._clear_markers(rid)
-            return CANCELLED
-        return self.state_of(rid) or RUNNING
+        deadline = time.monotonic() + CANCEL_WAIT
+        while True:
+            private = self._take(PENDING, rid)
+            if private is not None:
+                try:
+                    entry = self._load(private)
+                except CorruptEntry as e:
+                    self._put(FAILED, rid, self._corrupt_entry(private, str(e)), private)
+                    self._clear_markers(rid)
+                    raise StateConflict(f"request {rid} had a corrupt file; it was moved to failed") from None
+                entry["queue"].update(finished=_now_iso(), reason="cancelled before it started")
+                self._put(CANCELLED, rid, entry, private)
+                self._clear_markers(rid)
+                return CANCELLED
+            state = self._state_now(rid)
+            if state in (RUNNING, CANCELLED):
+                return state
+            if state in (DONE, FAILED):
+                self._clear_markers(rid)  # the marker came too late; leave nothing behind
+                raise StateConflict(f"request {rid} finished ({state}) before the cancel took effect")
+            if time.monotonic() > deadline:
+                # Someone keeps moving it (a reorder storm): the marker stands, so the next
+                # claim or reorder moves it to cancelled; it will never train.
+                return CANCELLED
+            time.sleep(0.001)  # pending (a reorder put it back) or in the middle of a move: look again
+
+    def _state_now(self, rid: str) -> str | None:
+        """The folder ``rid`` is in right now (None while it is being moved), without waiting."""
+        for state in QUEUE_STATES:
+            if os.path.exists(self._path(state, rid)):
+                return state
+        return None
 
     def reorder(self, rid: str, priority: float) -> float:
-        """Set the priority of a pending request (higher is claimed first)."""
+        """Set the priority of a pending request (higher is claimed first).
+
+        A request with a cancel marker is cancelled instead (``StateConflict``):
+        a cancel that raced with this reorder wins.
+        """
         priority = _check_priority(priority)
         state = self.state_of(rid)
         if state is None:
+            if self.known(rid):
+                raise StateConflict(f"request {rid} is being moved by another process; try again")
             raise UnknownRequest(f"no queued request {rid[:80]!r}")
         if state != PENDING:
             raise StateConflict(f"request {rid} is {state}; only pending requests can be reordered")
         private = self._take(PENDING, rid)
         if private is None:
-            raise StateConflict(f"request {rid} was claimed meanwhile; only pending requests can be reordered")
+            raise StateConflict(f"request {rid} was claimed or cancelled meanwhile; only pending requests "
+                                "can be reordered")
         try:
             entry = self._load(private)
         except CorruptEntry:
             self._give_back(PENDING, rid, private)
             raise StateConflict(f"request {rid} has a corrupt file; a worker will move it to failed") from None
+        if self.cancel_requested(rid):
+            entry["queue"].update(finished=_now_iso(), reason="cancelled before it started")
+            self._put(CANCELLED, rid, entry, private)
+            self._clear_markers(rid)
+            raise StateConflict(f"request {rid} was cancelled; only pending requests can be reordered")
         entry["queue"]["priority"] = priority
         self._put(PENDING, rid, entry, private)
         return priority
@@ -795,6 +833,15 @@ class Queue:
 
     def counts(self) -> dict[str, int]:
         return {state: len(self._names(state)) for state in QUEUE_STATES}
+
+    def finished(self) -> dict[str, str]:
+        """The state of every finished request (done, failed, cancelled), from one listing each."""
+        return {rid: state for state in FINISHED for rid in self._names(state)}
+
+    def age(self, state: str, rid: str) -> float | None:
+        """Seconds since ``rid``'s entry in ``state`` was written (None if it is not there)."""
+        mtime = mtime_quiet(self._path(state, rid))
+        return None if mtime is None else max(0.0, time.time() - mtime)
 
     def states(self, ids: Iterable[str]) -> dict[str, str | None]:
         """The state of each id (None for unknown), from one listing of each folder."""

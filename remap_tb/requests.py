@@ -10,8 +10,10 @@ A request is JSON (version 1)::
                  "image_size": null, "channels": null},   # the last two: imagefolder and npz only
      "training": {"epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
                   "weight_decay": 0.0, "seed": 0,
-                  "early_stopping": {"patience": null, "min_delta": 0.0}},
-     "provenance": {"parent": null, "origin": "initial", "changes": []},
+                  "early_stopping": {"patience": null, "min_delta": 0.0},
+                  "init": "parent"},                 # optional: "parent" | "scratch"
+     "provenance": {"parent": null, "origin": "initial", "changes": [],
+                    "suggested": true},             # optional
      "created": "2026-11-28T00:00:00Z"}
 
 ``parse_request`` checks everything (the spec included) and returns the
@@ -57,6 +59,12 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0, "seed": 0, "early_stopping": {"patience": None, "min_delta": 0.0},
 }
 PROVENANCE_DEFAULTS: dict[str, Any] = {"parent": None, "origin": "initial", "changes": []}
+# Fields kept only when given (no default is written, so older requests and records read the same):
+# training.init ("parent": start from the provenance parent's trained weights where layers map,
+# "scratch": fresh weights; absent: the parent's when it finished with weights, else scratch) and
+# provenance.suggested (true: the surrogate's Suggest picked it).
+INIT_MODES = ("parent", "scratch")
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"training": ("init",), "provenance": ("suggested",)}
 
 
 class RequestError(ValueError):
@@ -162,10 +170,12 @@ def _section(value: Any, defaults: dict, name: str, problems: list[str]) -> dict
     if not isinstance(value, dict):
         problems.append(f"{name} must be an object")
         return None
-    unknown = sorted(set(value) - set(defaults), key=str)
+    optional = OPTIONAL_FIELDS.get(name, ())
+    unknown = sorted(set(value) - set(defaults) - set(optional), key=str)
     for key in unknown:
-        problems.append(f"{name}: unknown field {key!r:.40} (known: {', '.join(defaults)})")
+        problems.append(f"{name}: unknown field {key!r:.40} (known: {', '.join((*defaults, *optional))})")
     merged = {key: value.get(key, copy.deepcopy(default)) for key, default in defaults.items()}
+    merged.update({key: value[key] for key in optional if key in value})
     if name == "training":
         merged["early_stopping"] = _early_stopping(value.get("early_stopping"), problems)
     return merged
@@ -259,6 +269,8 @@ def _check_training(t: dict, problems: list[str]) -> None:
         problems.append("training.weight_decay must be a number in [0, 1]")
     if not (_is_int(t["seed"]) and 0 <= t["seed"] < 2**32):
         problems.append("training.seed must be an integer in [0, 2**32)")
+    if "init" in t and t["init"] not in INIT_MODES:
+        problems.append(f"training.init must be one of {', '.join(INIT_MODES)}, got {t['init']!r:.40}")
 
 
 def check_provenance(p: dict, problems: list[str]) -> None:
@@ -273,6 +285,8 @@ def check_provenance(p: dict, problems: list[str]) -> None:
             or not all(isinstance(c, str) and len(c) <= MAX_CHANGE_LENGTH for c in changes)):
         problems.append(f"provenance.changes must be a list of at most {MAX_CHANGES} strings "
                         f"of at most {MAX_CHANGE_LENGTH} characters")
+    if "suggested" in p and not isinstance(p["suggested"], bool):
+        problems.append(f"provenance.suggested must be true or false, got {p['suggested']!r:.40}")
 
 
 def _is_int(value: Any) -> bool:

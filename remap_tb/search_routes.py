@@ -21,9 +21,11 @@ from remap_tb import metadata
 from remap_tb.atomic import read_json
 from remap_tb.http_util import HttpError, json_route, read_json_body
 from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
-from remap_tb.requests import (ENQUEUE_ORIGINS, MAX_EPOCHS, RequestError, dataset_config, is_valid_id,
-                               make_request, training_config)
+from remap_tb.requests import (ENQUEUE_ORIGINS, INIT_MODES, MAX_EPOCHS, RequestError, dataset_config,
+                               is_valid_id, make_request, training_config)
+from remap_tb.run_limits import RunLimits, memory_problem, request_problems
 from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
+from remap_tb.spec.memory import format_bytes, training_memory
 
 MAX_ITEMS = 200  # requests per enqueue
 MAX_PARENTS = 50  # models per generate (a region of the map)
@@ -38,23 +40,24 @@ Generate = Callable[..., dict]
 
 def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
                 queue: Queue | None = None, generate: Generate | None = None,
-                limits: Limits = DEFAULT_LIMITS) -> dict[str, Callable]:
+                limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None) -> dict[str, Callable]:
     """The route table ``{"/generate": handler, ...}`` for the plugin's ``get_plugin_apps``.
 
     ``limits`` caps what generate proposes and enqueue accepts (TensorBoard's
-    ``--remap_max_params``).
+    ``--remap_max_params``); so do ``run_limits`` (training memory and epochs,
+    ``--remap_max_memory`` and ``--remap_max_epochs``).
     """
     queue = queue or Queue(logdir)
 
     @json_route(("POST",))
     def generate_route(request):
         find, models = _memoised(find_model, list_models)
-        return generate_impl(read_json_body(request), find, models, queue, generate, limits)
+        return generate_impl(read_json_body(request), find, models, queue, generate, limits, run_limits)
 
     @json_route(("POST",))
     def enqueue_route(request):
         find, models = _memoised(find_model, list_models)
-        return enqueue_impl(read_json_body(request), logdir, find, models, queue, limits)
+        return enqueue_impl(read_json_body(request), logdir, find, models, queue, limits, run_limits)
 
     @json_route(("GET",))
     def queue_route(request):
@@ -75,8 +78,13 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
 # ---------------------------------------------------------------------- generate
 
 def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, queue: Queue,
-                  generate: Generate | None = None, limits: Limits = DEFAULT_LIMITS) -> dict:
-    """Candidates around one or more parent runs; no side effect."""
+                  generate: Generate | None = None, limits: Limits = DEFAULT_LIMITS,
+                  run_limits: RunLimits | None = None) -> dict:
+    """Candidates around one or more parent runs; no side effect.
+
+    A candidate whose training memory (at its parent's batch size and optimiser) is
+    over ``run_limits.max_memory`` is marked ``valid: false`` with the reason.
+    """
     body = _object(body, "body", required=("parents", "kind"), optional=("options", "constraints"))
     parents = body["parents"]
     if not isinstance(parents, list) or not 1 <= len(parents) <= MAX_PARENTS:
@@ -104,9 +112,38 @@ def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, que
     if generate is None:
         from remap_tb.spec.operators import generate
     try:
-        return generate(records, kind, options, constraints, existing, limits)
+        result = generate(records, kind, options, constraints, existing, limits)
     except (ValueError, TypeError) as e:  # bad options are the caller's error
         raise HttpError(400, str(e)[:1000]) from None
+    if run_limits is not None and run_limits.max_memory is not None:
+        _mark_over_memory(result, records, run_limits.max_memory)
+    return result
+
+
+def _mark_over_memory(result: dict, records: list[dict], max_memory: int) -> None:
+    """Mark the valid candidates of ``result`` whose training needs more than ``max_memory``."""
+    training = {}
+    for record in records:
+        try:
+            training[record.get("id")] = training_config(record.get("training"))
+        except (RequestError, TypeError, ValueError):
+            training[record.get("id")] = training_config({})
+    over = 0
+    for candidate in result.get("candidates", []):
+        if not candidate.get("valid"):
+            continue
+        config = training.get(candidate.get("parent")) or training_config({})
+        try:
+            estimate = training_memory(candidate["spec"], config["batch_size"], config["optimizer"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        problem = memory_problem(estimate, max_memory)
+        if problem:
+            candidate["valid"], candidate["reason"] = False, problem
+            over += 1
+    if over:
+        result["made"] = max(0, result.get("made", 0) - over)
+        result["summary"] = f"{result.get('summary', '')}; {over} over the memory limit of {format_bytes(max_memory)}"
 
 
 def _existing_hashes(models: list[dict], queue: Queue) -> set[str]:
@@ -132,8 +169,11 @@ def _existing_hashes(models: list[dict], queue: Queue) -> set[str]:
 # ---------------------------------------------------------------------- enqueue
 
 def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: ListModels, queue: Queue,
-                 limits: Limits = DEFAULT_LIMITS) -> dict:
-    """Validate every item into a training request, then enqueue them all (or nothing)."""
+                 limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None) -> dict:
+    """Validate every item into a training request, then enqueue them all (or nothing).
+
+    With ``run_limits``, an item over the memory or epoch limit is a 400 with the reason.
+    """
     body = _object(body, "body", required=("items",), optional=("epochs", "experiment", "client_key"))
     items = body["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
@@ -154,7 +194,12 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
     default_config = None
     for index, item in enumerate(items):
         where = f"items[{index}]"
-        item = _object(item, where, required=("spec", "origin"), optional=("parent", "changes"))
+        item = _object(item, where, required=("spec", "origin"), optional=("parent", "changes", "init", "suggested"))
+        init, suggested = item.get("init"), item.get("suggested")
+        if init is not None and init not in INIT_MODES:
+            raise HttpError(400, f"{where}.init must be one of {', '.join(INIT_MODES)}, got {_short(init)}")
+        if suggested is not None and not isinstance(suggested, bool):
+            raise HttpError(400, f"{where}.suggested must be true or false, got {_short(suggested)}")
         origin = item["origin"]
         if origin not in ENQUEUE_ORIGINS:
             raise HttpError(400, f"{where}.origin must be one of {', '.join(ENQUEUE_ORIGINS)}, got {_short(origin)}"
@@ -179,12 +224,20 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
         training = dict(config["training"])
         if epochs is not None:
             training["epochs"] = epochs
+        training.pop("init", None)  # the parent's own choice is not the child's
+        if init is not None:
+            training["init"] = init  # absent: the parent's weights when it finished with them (trainer.inherit)
         provenance = {"parent": parent_id, "origin": origin, "changes": item.get("changes", [])}
+        if suggested:
+            provenance["suggested"] = True
         _check_fits(item["spec"], config, where)
         try:
             requests.append(make_request(item["spec"], config["dataset"], training, provenance, limits=limits))
         except RequestError as e:
             raise HttpError(400, f"{where}: " + "; ".join(e.problems)[:2000]) from None
+        over = request_problems(requests[-1], run_limits) if run_limits is not None else []
+        if over:
+            raise HttpError(400, f"{where}: " + "; ".join(over)[:2000])
     try:
         result = queue.enqueue(requests, client_key=client_key)
     except QueueError as e:

@@ -17,7 +17,10 @@ import numpy as np
 from remap_tb import metadata
 from remap_tb.http_util import HttpError
 from remap_tb.reader import RunData, Snapshot
-from remap_tb.spec import analyse
+from remap_tb.requests import RequestError, training_config
+from remap_tb.run_limits import RunLimits, memory_problem
+from remap_tb.spec import Problem, analyse
+from remap_tb.spec.memory import training_memory
 from remap_tb.spec.glyph import glyph
 from remap_tb.spec import schema
 from remap_tb.spec.schema import Limits
@@ -56,12 +59,13 @@ def experiments_impl(snap: Snapshot) -> dict[str, Any]:
     return {"experiments": experiments, "unreadable": [u.to_json() for u in snap.unreadable]}
 
 
-def schema_impl(max_params: int | None) -> dict[str, Any]:
+def schema_impl(max_params: int | None, run_limits: RunLimits | None = None) -> dict[str, Any]:
     """The layer types and their fields, for the editor's palette (spec schema 2).
 
     Field kinds: ``int``, ``float``, ``choice``, ``bool`` and ``padding`` (one of
     ``choices`` or an integer >= ``min``). Every layer may also carry ``inputs``;
-    ``merge_types`` take several.
+    ``merge_types`` take several. ``limits``: what one request may take
+    (``remap_tb.run_limits``; ``validate`` shows a spec's memory estimate).
     """
     layers = {}
     for layer_type, fields in schema.LAYER_FIELDS.items():
@@ -73,7 +77,8 @@ def schema_impl(max_params: int | None) -> dict[str, Any]:
             "schema": max(f.since, schema.CHAIN_SCHEMA),
         } for f in fields]
     return {"schema": schema.SCHEMA_VERSION, "layer_types": list(schema.LAYER_TYPES), "fields": layers,
-            "merge_types": list(schema.MERGE_TYPES), "inputs": True, "max_params": max_params}
+            "merge_types": list(schema.MERGE_TYPES), "inputs": True, "max_params": max_params,
+            "limits": {"max_params": max_params, **(run_limits or RunLimits()).to_json()}}
 
 
 def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None,
@@ -119,6 +124,7 @@ def _summary(data: RunData) -> dict[str, Any]:
         "parent": provenance.get("parent"),
         "origin": provenance.get("origin", "initial"),
         "changes": list(provenance.get("changes") or []),
+        "init": _init(model.get("init")),
         "status": _status(data),
         "params": int(model.get("params", analysis.total_params or 0)),
         "depth": int(model.get("depth", analysis.depth)),
@@ -131,6 +137,20 @@ def _summary(data: RunData) -> dict[str, Any]:
         "created": str(model.get("created", "")),
         "wall_time": data.wall_time,
     }
+
+
+def _init(value: Any) -> dict[str, Any] | None:
+    """The model record's ``init`` (what it inherited from its parent), read tolerantly: None unless well formed."""
+    if not isinstance(value, dict) or not isinstance(value.get("from"), str):
+        return None
+    layers, of = value.get("layers"), value.get("of")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (layers, of)):
+        return None
+    mapping = value.get("mapping")
+    pairs = [[int(c), int(p)] for c, p in mapping if isinstance(c, int) and isinstance(p, int)] \
+        if isinstance(mapping, list) and all(isinstance(m, list) and len(m) == 2 for m in mapping) else []
+    return {"from": value["from"], "layers": layers, "of": of, "mapping": pairs,
+            "classifier": bool(value.get("classifier", False))}
 
 
 def _status(data: RunData) -> dict[str, Any]:
@@ -155,6 +175,7 @@ def model_impl(snap: Snapshot, run: str, status: dict | None = None) -> dict[str
         "confusion": (data.evaluation or {}).get("confusion"),
         "provenance_chain": provenance_chain(snap, data),
         "training": model["training"],
+        "init_reason": model.get("init_reason") if isinstance(model.get("init_reason"), str) else None,
         "dataset": model["dataset"],
         "test": data.test,
     }
@@ -255,26 +276,42 @@ def mds_projection(experiment: str, kind: str, layout: dict[str, Any]) -> dict[s
 # -- validate ---------------------------------------------------------------------------
 
 
-def validate_impl(body: Any, max_params_cap: int | None) -> dict[str, Any]:
-    """Shapes and parameter counts of a spec, or its errors.
+def validate_impl(body: Any, max_params_cap: int | None, max_memory: int | None = None) -> dict[str, Any]:
+    """Shapes, parameter counts and training memory of a spec, or its errors.
 
-    ``body`` is a spec, or ``{"spec": spec, "max_params": n}``; the cap used is
-    the smaller of ``max_params`` and the server's ``--remap_max_params``.
+    ``body`` is a spec, or ``{"spec": spec, "max_params": n, "training": {...}}``; the
+    cap used is the smaller of ``max_params`` and the server's ``--remap_max_params``.
+    ``memory`` is ``remap_tb.spec.memory.training_memory`` at the training config's
+    batch size and optimiser (``training``, default: the request defaults); over
+    ``max_memory`` (``--remap_max_memory``) the spec gets an error on field ``memory``.
     """
-    spec, cap = body, max_params_cap
+    spec, cap, training = body, max_params_cap, None
     if isinstance(body, dict) and "spec" in body and "layers" not in body:
-        unknown = sorted(set(body) - {"spec", "max_params"}, key=str)
+        unknown = sorted(set(body) - {"spec", "max_params", "training"}, key=str)
         if unknown:
             raise HttpError(400, f"unexpected key {unknown[0]!r:.40} (the body is a spec or "
-                                 "{spec, max_params})")
+                                 "{spec, max_params, training})")
         spec = body["spec"]
+        training = body.get("training")
         asked = body.get("max_params")
         if asked is not None:
             if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
                 raise HttpError(400, f"max_params must be a positive integer, got {asked!r:.40}")
             cap = asked if cap is None else min(asked, cap)
+    try:
+        training = training_config(training)
+    except RequestError as e:
+        raise HttpError(400, "; ".join(e.problems)[:1000]) from None
     analysis = analyse(spec, Limits(max_params=cap))
-    return {**analysis.to_json(), "max_params": cap}
+    out = {**analysis.to_json(), "max_params": cap, "max_memory": max_memory, "memory": None}
+    if analysis.ok:
+        estimate = training_memory(spec, training["batch_size"], training["optimizer"], analysis)
+        out["memory"] = estimate.to_json()
+        problem = memory_problem(estimate, max_memory)
+        if problem:
+            out["valid"] = False
+            out["errors"] = [*out["errors"], Problem(problem, field="memory").to_json()]
+    return out
 
 
 # -- helpers ----------------------------------------------------------------------------

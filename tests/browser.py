@@ -73,17 +73,21 @@ def copy_logdir(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 class TensorBoardProcess:
     """One ``tensorboard`` subprocess serving ``logdir`` with the remap plugin."""
 
-    def __init__(self, logdir: str | os.PathLike, log_path: str | os.PathLike, *, load_fast: str = "false",
-                 workers: int = 0, path_prefix: str = "", reload_interval: float = 1,
+    def __init__(self, logdir: str | os.PathLike, log_path: str | os.PathLike, *, load_fast: str | None = "false",
+                 workers: int = 0, path_prefix: str = "", reload_interval: float | None = 1,
                  extra_args: Sequence[str] = ()):
+        """``load_fast=None`` / ``reload_interval=None``: leave the flag out (TensorBoard's default)."""
         self.logdir = str(logdir)
         self.log_path = str(log_path)
         self.load_fast = load_fast
         self.workers = workers
         self.path_prefix = path_prefix.rstrip("/")
         self.command = [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir,
-                        "--host", "127.0.0.1", "--port", "0", f"--load_fast={load_fast}",
-                        "--reload_interval", str(reload_interval), "--remap_workers", str(workers)]
+                        "--host", "127.0.0.1", "--port", "0", "--remap_workers", str(workers)]
+        if load_fast is not None:
+            self.command.append(f"--load_fast={load_fast}")
+        if reload_interval is not None:
+            self.command += ["--reload_interval", str(reload_interval)]
         if self.path_prefix:
             self.command += ["--path_prefix", self.path_prefix]
         self.command += list(extra_args)
@@ -203,7 +207,7 @@ class Dashboard:
     """
 
     def __init__(self, browser: Any, tensorboard: TensorBoardProcess, *, width: int = 1280, height: int = 800,
-                 hash_: str = "#remap", ignore: Sequence[str] = ()):
+                 hash_: str = "#remap", ignore: Sequence[str] = (), init_script: str | None = None):
         self.tensorboard = tensorboard
         self.errors: list[str] = []
         self.ignore = [re.compile(p) for p in ignore]  # errors matching one go to `ignored`, not `errors`
@@ -211,6 +215,8 @@ class Dashboard:
         self.page = browser.new_page(viewport={"width": width, "height": height})
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        if init_script:  # runs in every frame before its scripts (e.g. window.__remapPolling)
+            self.page.add_init_script(init_script)
         self.page.goto(tensorboard.url("/" + hash_))
         self.frame = self.wait_for_frame()
 
@@ -305,3 +311,44 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------- new-model latency
+
+
+def new_model_latencies(dash: Dashboard, tensorboard: TensorBoardProcess, n: int, *, seed: int = 0,
+                        timeout: float = 120) -> list[float]:
+    """Enqueue ``n`` variations one after the other (through the plugin's routes, as a script
+    would) and return, for each, the seconds from the worker writing its "done" record to
+    the dashboard drawing its point as done.
+
+    "Done written": the model's ``wall_time`` (its newest record, the final status).
+    "Drawn": the map's ``__remapPerf.drawn[id].t``, stamped in the frame that first draws
+    the point with state done. Both are this machine's wall clock.
+    """
+    experiments = tensorboard.plugin_json("experiments")["experiments"]
+    experiment = experiments[0]["id"]
+    models = tensorboard.plugin_json(f"models?experiment={experiment}")["models"]
+    parent = next(m for m in models if m["status"]["state"] == "done")
+    candidates: list[dict] = []
+    k = 0
+    while len(candidates) < n and k < 20:
+        answer = tensorboard.post_json("generate", {"parents": [parent["run"]], "kind": "variation",
+                                                    "options": {"count": n, "seed": seed + k}})
+        known = {repr(c["spec"]["layers"]) for c in candidates}
+        candidates += [c for c in answer["candidates"] if c["valid"] and repr(c["spec"]["layers"]) not in known]
+        k += 1
+    assert len(candidates) >= n, f"generate gave {len(candidates)} candidates"
+    out = []
+    for index, candidate in enumerate(candidates[:n]):
+        body = {"items": [{"spec": candidate["spec"], "parent": parent["run"], "origin": "variation",
+                           "changes": candidate["changes"]}], "epochs": 1,
+                "client_key": f"latency-{seed}-{index}-{time.time_ns()}"}
+        (rid,) = tensorboard.post_json("enqueue", body)["request_ids"]
+        dash.frame.wait_for_function(
+            "id => { const d = (window.__remapPerf || {}).drawn; return d && d[id] && d[id].state === 'done'; }",
+            arg=rid, timeout=timeout * 1000)
+        drawn_ms = dash.frame.evaluate("id => window.__remapPerf.drawn[id].t", rid)
+        run = tensorboard.plugin_json(f"model?run={rid}")
+        out.append(drawn_ms / 1000 - run["wall_time"])
+    return out

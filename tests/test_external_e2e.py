@@ -67,6 +67,9 @@ def test_external_models_are_on_the_map_with_origin_external(chromium, server):
         assert tooltip.get_attribute("data-model-id") == "my-trained"
         assert "external" in tooltip.inner_text()
 
+        untrained = dash.testid("legend-untrained")  # coloured by accuracy: the untrained import is marked grey
+        untrained.wait_for(state="visible", timeout=5000)
+        assert untrained.inner_text().strip() == "untrained (1)"
         dash.testid("color-by").select_option("origin")
         legend = dash.testid("map-legend")
         legend.wait_for(state="visible", timeout=5000)

@@ -83,3 +83,39 @@ def test_ray_local_starts_ray_in_process_and_an_address_connects(tmp_path, monke
     RayDispatcher(str(tmp_path), RayOptions(address="local", init_kwargs={"num_cpus": 2}))._init_ray(FakeRay())
     RayDispatcher(str(tmp_path), RayOptions(address="10.0.0.1:6379"))._init_ray(FakeRay())
     assert calls == [{"num_cpus": 2, "include_dashboard": False}, {"address": "10.0.0.1:6379"}]
+
+
+def test_a_ray_task_is_cancelled_in_the_middle_of_a_long_epoch_within_2_s(tmp_path, ray_address):
+    import threading
+    import time
+
+    from remap_tb.queue import CANCELLED, RUNNING
+
+    slow = {"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": [
+        {"type": "conv2d", "filters": 128, "kernel_size": 3, "padding": "same"}, {"type": "activation", "fn": "relu"},
+        {"type": "conv2d", "filters": 128, "kernel_size": 3, "padding": "same"}, {"type": "activation", "fn": "relu"}]}
+    logdir = str(tmp_path / "runs")
+    queue = Queue(logdir)
+    queue.enqueue([make_request(slow, dataset={"name": "digits"}, training={"epochs": 3, "batch_size": 2},
+                                provenance={"origin": "handcrafted"}, request_id="long")])  # ~20 s epochs
+    dispatcher = RayDispatcher(logdir, RayOptions(address="local", quiet=True))
+    thread = threading.Thread(target=dispatcher.run)
+    thread.start()
+    try:
+        run = os.path.join(logdir, "long")
+        deadline = time.monotonic() + 120
+        while not (os.path.isdir(run) and any("tfevents" in n for n in os.listdir(run))):
+            assert time.monotonic() < deadline, "the task did not start training"
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside epoch 1
+        asked = time.monotonic()
+        assert queue.cancel("long") == RUNNING
+        while queue.state_of("long") != CANCELLED:
+            assert time.monotonic() - asked < 10, "the cancel did not arrive"
+            time.sleep(0.02)
+        took = time.monotonic() - asked
+    finally:
+        dispatcher.stop()
+        thread.join(timeout=60)
+    assert took < 2.0, f"the cancel took {took:.2f} s"
+    assert queue.get("long")[1]["queue"]["reason"] == "cancelled after epoch 0 of 3 (stopped during epoch 1)"

@@ -135,7 +135,7 @@ def test_two_workers_drain_400_requests_from_8_threads_without_double_training(t
 def test_cancel_a_running_request_then_sigterm_the_worker_and_retrain_from_scratch(tmp_path):
     queue = Queue(tmp_path)
     queue.enqueue([request("long", epochs=1000)])
-    worker = start_worker(tmp_path)
+    worker = start_worker(tmp_path, "--max-epochs", "1000")
     try:
         wait_for(queue.worker_alive, what="worker heartbeat")
         wait_for(lambda: training_epoch(queue, "long"), what="training to start")

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from remap_tb import host_guard, metadata
 from remap_tb.atomic import atomic_write_json, read_json
-from remap_tb.requests import DATASETS, OPTIMIZERS, RequestError, dataset_config, make_request, training_config
+from remap_tb.requests import (DATASETS, OPTIMIZERS, RequestError, dataset_config, is_valid_id, make_request,
+                               training_config)
 from remap_tb.spec import Constraints, Limits, SpecError, analyse
 
 
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_args(train)
     _add_training_args(train)
     train.add_argument("--id", default=None, help="run/request id (default: generated)")
+    train.add_argument("--init-from", default=None, metavar="RUN_DIR",
+                       help="start from the trained weights of this run wherever the layers map "
+                            "(the others start fresh); the run becomes the model's parent")
     train.set_defaults(run=cmd_train)
 
     validate = sub.add_parser("validate", help="check a spec: shapes per layer and parameter count, or errors")
@@ -84,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the analysis as JSON")
     validate.add_argument("--max-params", type=int, default=Limits().max_params)
     validate.add_argument("--max-depth", type=int, default=Limits().max_depth)
+    validate.add_argument("--batch-size", type=int, default=64, help="training batch size of the memory estimate")
+    validate.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimiser of the memory estimate")
+    validate.add_argument("--max-memory", default=None, metavar="SIZE",
+                          help="memory limit, e.g. 4G (default: a quarter of this machine's memory)")
     validate.set_defaults(run=cmd_validate)
 
     worker = sub.add_parser("worker", help="train queued requests of LOGDIR (locally or on a Ray cluster)")
@@ -383,19 +391,50 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         request = make_request(value, dataset_from_args(args), training_from_args(args),
                                {"origin": "handcrafted", "parent": None, "changes": []}, request_id=args.id)
-    result = train(request, args.logdir, device=args.device, progress=True)
+    init_from = None
+    if args.init_from is not None:
+        init_from = _init_source(args.init_from)
+        request = {**request, "training": {**(request.get("training") or {}), "init": "parent"},
+                   "provenance": {**_provenance(request),
+                                  "parent": init_from.run if is_valid_id(init_from.run) else None}}
+    result = train(request, args.logdir, device=args.device, progress=True, init_from=init_from)
+    if result.init is not None:
+        print(f"remap: initialised from {result.init['from']}: {result.init['layers']} of {result.init['of']} layers")
+    elif result.init_reason:
+        print(f"remap: {result.init_reason}")
     print(f"remap: {result.request_id}: {result.state} after {result.epoch}/{result.epochs} epoch(s)"
           f"{'; ' + result.reason if result.reason else ''}; "
           f"val accuracy {result.metrics.get('val_accuracy', float('nan')):.4f}; run at {result.run_dir}")
     return 0 if result.state in (metadata.DONE,) else 1
 
 
+def _init_source(run_dir: str):
+    """The run ``--init-from`` names, read. Not a directory: a UserError; a run without usable
+    weights: a warning, and the model trains from scratch with the reason in its record."""
+    from trainer.inherit import read_parent
+
+    if not os.path.isdir(run_dir):
+        raise UserError(f"--init-from {run_dir}: no such run directory")
+    parent = read_parent(run_dir)
+    if not parent.usable:
+        print(f"remap: warning: --init-from {run_dir}: {parent.reason}; training from scratch", file=sys.stderr)
+    return parent
+
+
+def _provenance(request: dict) -> dict:
+    """The request's provenance (its parent becomes the ``--init-from`` run)."""
+    provenance = request.get("provenance")
+    return dict(provenance) if isinstance(provenance, dict) else {"origin": "handcrafted", "changes": []}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = _load_json_file(args.file)
     analysis = analyse(spec, Limits(max_params=args.max_params, max_depth=args.max_depth))
+    memory, over = _validate_memory(spec, analysis, args)
     if args.json:
-        print(json.dumps(analysis.to_json(), indent=1))
-        return 0 if analysis.ok else 1
+        print(json.dumps({**analysis.to_json(), "memory": memory.to_json() if memory else None,
+                          **({"valid": False, "memory_error": over} if over else {})}, indent=1))
+        return 0 if analysis.ok and not over else 1
     graph = not analysis.is_chain  # a column of inputs only when some layer does not read the previous one
     if graph:
         print(f"{'':>5} {'layer':<14} {'output':>14} {'params':>12}  inputs")
@@ -407,6 +446,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{info.index:>5} {info.layer_type:<14} {_shape(info.output_shape):>14} {params:>12}{inputs}")
     if analysis.classifier_params is not None:
         print(f"{'':>5} {'classifier':<14} {spec['input']['num_classes']:>14} {analysis.classifier_params:>12,}")
+    if memory is not None:
+        _print_memory(memory)
+    if over:
+        print(f"invalid: {over}", file=sys.stderr)
+        return 1
     if analysis.ok:
         merges = f", {analysis.merge_count} merge(s), longest path {analysis.longest_path}" if graph else ""
         print(f"valid: {analysis.total_params:,} parameters, {analysis.depth} layers{merges}")
@@ -415,6 +459,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in analysis.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def _validate_memory(spec: Any, analysis, args: argparse.Namespace):
+    """(training memory estimate or None, the over-the-limit message or None) for ``remap validate``."""
+    from remap_tb.run_limits import default_max_memory, memory_problem, parse_bytes
+    from remap_tb.spec.memory import training_memory
+
+    if not analysis.ok:
+        return None, None
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    try:
+        limit = parse_bytes(args.max_memory) if args.max_memory is not None else default_max_memory()
+    except ValueError as e:
+        raise UserError(f"--max-memory: {e}") from None
+    estimate = training_memory(spec, args.batch_size, args.optimizer, analysis)
+    return estimate, memory_problem(estimate, limit)
+
+
+def _print_memory(memory) -> None:
+    """The estimate per layer (what autograd keeps + parameters, gradients, optimiser state) and in total."""
+    from remap_tb.spec.memory import format_bytes
+
+    print(f"memory at batch size {memory.batch_size} with {memory.optimizer} (per layer: activations kept for "
+          "the backward pass + parameters, gradients, optimiser state):")
+    for layer in memory.layers:
+        print(f"memory {layer.index:>5} {layer.layer_type:<14} {format_bytes(layer.total_bytes):>12}")
+    print(f"memory {'':>5} {'classifier':<14} {format_bytes(memory.classifier_bytes):>12}")
+    print(f"memory {'':>5} {'input batch':<14} {format_bytes(memory.input_bytes):>12}")
+    print(f"memory {'':>5} {'gradients':<14} {format_bytes(memory.gradient_bytes):>12}  (peak of the backward pass)")
+    print(f"memory total: {format_bytes(memory.total_bytes)} to train ({memory.total_bytes:,} bytes)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

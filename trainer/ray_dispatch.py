@@ -12,9 +12,15 @@ into a temp folder on its node and returns the run's files, which the
 dispatcher writes into ``LOGDIR/<id>/`` (event files last).
 
 Progress and cancel travel through a small ``ProgressBoard`` actor owned by
-the dispatcher: the task reports each epoch end and learns whether it was
-cancelled. A Ray retry of a lost task trains the next attempt number, which
-wipes the lost attempt's files.
+the dispatcher: the task reports each epoch end and, between batches (at most
+every 0.25 s), asks whether it was cancelled; with a shared file system it also
+looks at the queue's cancel marker itself. A Ray retry of a lost task trains the
+next attempt number, which wipes the lost attempt's files.
+
+Limits (``remap_tb.run_limits``) are checked before a request is submitted (a
+permanent failure); the task trains under the memory and wall-clock limits
+(``trainer.worker.train_limited``) and, on a shared file system, checks that the
+dispatcher still owns the claim before every write into the run directory.
 
 Ray is imported only here, and only when a dispatcher runs.
 """
@@ -31,8 +37,9 @@ from dataclasses import dataclass, field
 
 from remap_tb.atomic import atomic_write_bytes
 from remap_tb.queue import CANCELLED, FAILED, Claim, Queue, new_worker_id
-from trainer.worker import (Heartbeats, describe, heartbeat_interval, log_line, permanent_errors, result_state,
-                            stop_signals)
+from remap_tb.run_limits import RunLimits
+from trainer.worker import (Heartbeats, describe, heartbeat_interval, log_line, over_limits, permanent_errors,
+                            result_state, stop_signals, train_limited)
 
 EVENT_FILE_MARK = "tfevents"
 
@@ -51,6 +58,7 @@ class RayOptions:
     once: bool = False
     quiet: bool = False
     poll: float = 0.5
+    limits: RunLimits = RunLimits()
     init_kwargs: dict = field(default_factory=dict)  # extra ray.init arguments (tests: _temp_dir, num_cpus)
 
 
@@ -74,6 +82,9 @@ class ProgressBoard:
     def cancel(self, rid: str) -> None:
         self._cancelled.add(rid)
 
+    def cancelled(self, rid: str) -> bool:
+        return rid in self._cancelled
+
     def forget(self, rid: str) -> None:
         self._progress.pop(rid, None)
         self._cancelled.discard(rid)
@@ -83,11 +94,17 @@ class ProgressBoard:
         return dict(self._progress)
 
 
-def train_task(request: dict, attempt: int, logdir: str | None, device: str, board) -> dict:
-    """Ray task: train one request; returns its outcome (and the run's files without a shared logdir)."""
-    import ray
+def train_task(request: dict, attempt: int, logdir: str | None, device: str, board,
+               limits: RunLimits = RunLimits(), owner: tuple[str, int] | None = None,
+               init_from=None) -> dict:
+    """Ray task: train one request; returns its outcome (and the run's files without a shared logdir).
 
-    from trainer.train import train
+    ``owner``: the dispatcher's (worker id, queue attempt) of the claim; with a shared
+    logdir the task writes only while that claim is current. ``init_from``: the parent
+    to inherit from (a ``trainer.inherit.ParentRun`` with its weights' bytes), which the
+    dispatcher reads when the task has no shared logdir; with one, the task reads it itself.
+    """
+    import ray
 
     rid = request["id"]
     attempt += ray.get(board.start.remote(rid)) - 1
@@ -95,13 +112,26 @@ def train_task(request: dict, attempt: int, logdir: str | None, device: str, boa
     def on_epoch(epoch: int, epochs: int, metrics: dict) -> bool:
         return bool(ray.get(board.report.remote(rid, epoch, epochs)))
 
+    queue = Queue(logdir) if logdir is not None else None
+    marker = os.path.join(queue.root, "cancel", rid) if queue is not None else None
+
+    def should_stop() -> bool:
+        return (marker is not None and os.path.exists(marker)) or bool(ray.get(board.cancelled.remote(rid)))
+
+    may_write = None
+    if queue is not None and owner is not None:
+        claim = Claim(rid, request, owner[1], owner[0], request.get("training", {}).get("epochs", 0))
+        may_write = lambda: queue.owns(claim)  # noqa: E731
+
     scratch = None
     target = logdir
     if target is None:
         scratch = tempfile.mkdtemp(prefix="remap-ray-")
         target = scratch
     try:
-        result = train(request, target, attempt=attempt, device=device, on_epoch=on_epoch)
+        result = train_limited(request, target, limits, device=device, attempt=attempt, on_epoch=on_epoch,
+                               should_stop=should_stop, may_write=may_write,
+                               init_from=init_from if init_from is not None or logdir is not None else False)
         files = read_run_files(os.path.join(target, rid)) if scratch else None
     finally:
         if scratch:
@@ -212,9 +242,15 @@ class RayDispatcher:
                 if claim is None:
                     break
                 claimed = True
+                over = over_limits(claim.request, self.options.limits)
+                if over is not None:
+                    state = self.queue.retry_or_fail(claim, describe(over), permanent=True)
+                    self._log(f"{claim.id}: {describe(over)[:200]} -> {state or 'claim lost'}")
+                    continue
                 beats.track(claim)
                 ref = task.remote(claim.request, claim.attempt, self.logdir if self.options.shared_fs else None,
-                                  self.options.device, board)
+                                  self.options.device, board, self.options.limits, (claim.worker, claim.attempt),
+                                  None if self.options.shared_fs else self._parent(claim.request))
                 self._inflight[ref] = claim
             if not self._inflight:
                 if self.options.once and not claimed:
@@ -226,7 +262,19 @@ class RayDispatcher:
                 self._collect(ray, ref, board, beats)
             if time.monotonic() >= next_sync:
                 self._sync(ray, board, beats)
-                next_sync = time.monotonic() + min(1.0, beats.interval)
+                next_sync = time.monotonic() + min(0.25, beats.interval)  # a cancel reaches the task within 2 s
+
+    def _parent(self, request: dict):
+        """The parent a task without the logdir inherits from, read here (weights as bytes); None: scratch."""
+        from trainer.inherit import parent_source
+
+        try:
+            source = parent_source(request, self.logdir)
+        except Exception as e:  # noqa: BLE001 - a parent that cannot be read only means training from scratch
+            from trainer.inherit import ParentRun
+
+            return ParentRun("", reason=f"cannot read the parent: {describe(e)}"[:300])
+        return source.loaded() if source is not None else None
 
     def _sync(self, ray, board, beats: Heartbeats) -> None:
         """Progress from the board into heartbeats; cancel markers to the board."""
@@ -260,6 +308,10 @@ class RayDispatcher:
             self._log(f"{claim.id}: claim was lost while training; left to its new owner")
             return
         if outcome.get("files") is not None:
+            if not self.queue.owns(claim):
+                beats.untrack(claim.id)
+                self._log(f"{claim.id}: claim was lost while training; its files are not written")
+                return
             try:
                 write_run_files(self.logdir, claim.id, outcome["files"])
             except (OSError, ValueError) as e:

@@ -21,13 +21,15 @@ json_summary = json_pb
 predictions_summary = predictions_pb
 
 
-def hparams_summary_for(request: dict, params: int, dataset_name: str) -> summary_pb2.Summary:
+def hparams_summary_for(request: dict, params: int, dataset_name: str,
+                        inherited: bool = False) -> summary_pb2.Summary:
     """The HParams session of one model: size, depth, shape of the graph, layer-type counts, origin,
-    dataset, and the training config's epochs, optimizer and lr (see ``remap_tb.summary.hparams_pb``)."""
+    dataset, the training config's epochs, optimizer and lr, and ``init``: "parent" when it
+    started from its parent's weights, else "scratch" (see ``remap_tb.summary.hparams_pb``)."""
     training = request["training"]
     return hparams_pb(request["spec"], params, request["provenance"]["origin"], dataset_name, request["id"],
                       {"epochs": int(training["epochs"]), "optimizer": training["optimizer"],
-                       "lr": float(training["lr"])})
+                       "lr": float(training["lr"]), "init": "parent" if inherited else "scratch"})
 
 
 class RunWriter:

@@ -8,7 +8,17 @@ and the trained ``weights.pt``. Status records are written as training goes
 
 The dataset is held on the device as tensors and batches are taken by index
 (no DataLoader, no per-item Python work on the hot path). On CPU a given
-request and seed give the same weights and records.
+request and seed give the same weights and records. Evaluation runs in batches
+of the training batch size, so it never needs more memory than a training step
+(``remap_tb.spec.memory``).
+
+Between two batches (at most every ``STOP_CHECK_SECONDS``) training asks
+``should_stop`` (a cancel: the run ends ``cancelled`` within a fraction of a
+second, also mid-epoch) and checks ``max_seconds`` (the run ends ``failed``
+with the wall-clock limit as its reason). Before every write into the run
+directory (``request.json``, event records, ``weights.pt``, the removal of an
+earlier attempt's files) it asks ``may_write``; a False raises ``ClaimLost``
+and nothing more is written (a worker that lost its claim to another).
 """
 
 from __future__ import annotations
@@ -29,17 +39,75 @@ from torch import nn
 from remap_tb import metadata
 from remap_tb.atomic import atomic_write_bytes, atomic_write_json
 from remap_tb.requests import parse_request
+from remap_tb.run_limits import time_limit_reason
 from remap_tb.spec import spec_hash
 from trainer.datasets import LoadedDataset, load_dataset
+from trainer.inherit import ParentRun, initialise, parent_source
+from trainer.limits import is_out_of_memory
 from trainer.model import build_model, count_parameters, pick_device
 from trainer.summaries import RunWriter, hparams_summary_for, predictions_summary
 
 # on_epoch(epoch, epochs, metrics) -> True asks training to stop (a cancel).
 EpochCallback = Callable[[int, int, dict], bool]
+# should_stop() -> True asks training to stop (a cancel); called between batches.
+StopCheck = Callable[[], bool]
+# may_write() -> False: this process may no longer write into the run directory.
+WriteCheck = Callable[[], bool]
+STOP_CHECK_SECONDS = 0.25  # how often between batches should_stop is asked (a stat of a file, or an RPC)
 
 
 class TrainingError(RuntimeError):
     """Training could not run (dataset and spec do not fit, run exists, ...)."""
+
+
+class ClaimLost(RuntimeError):
+    """``may_write`` said no: another worker owns the request now; nothing more was written."""
+
+
+class _Stop(Exception):
+    """Raised between batches to end the run early with ``state`` and ``reason``."""
+
+    def __init__(self, state: str, reason: str):
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
+class _Guarded:
+    """A ``RunWriter`` whose every write first asks ``may_write`` and is flushed at once,
+    so nothing written while the claim was held lands in the file after it was lost."""
+
+    def __init__(self, run_dir: str, may_write: WriteCheck | None):
+        self._check = may_write
+        self.allow()
+        self._writer = RunWriter(run_dir)
+
+    def allow(self) -> None:
+        if self._check is not None and not self._check():
+            raise ClaimLost("this worker no longer owns the request; it stops without writing")
+
+    def add(self, summary, step: int) -> None:
+        self.allow()
+        self._writer.add(summary, step)
+        self._writer.flush()
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.allow()
+        self._writer.scalars(values, step)
+        self._writer.flush()
+
+    def record(self, tag: str, record: dict, step: int) -> None:
+        self.allow()
+        self._writer.record(tag, record, step)
+        self._writer.flush()
+
+    def flush(self) -> None:
+        pass  # every write is flushed at once
+
+    def __enter__(self) -> "_Guarded":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._writer.close()  # everything was flushed under the check: closing writes nothing new
 
 
 @dataclass
@@ -52,6 +120,8 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
     reason: str | None = None
     seconds: float = 0.0
+    init: dict | None = None  # what it inherited from its parent (the model record's ``init``)
+    init_reason: str | None = None
 
 
 class DatasetCache:
@@ -72,21 +142,33 @@ class DatasetCache:
 
 def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
           progress: bool = False, on_epoch: EpochCallback | None = None,
-          datasets: DatasetCache | None = None) -> TrainResult:
+          datasets: DatasetCache | None = None, should_stop: StopCheck | None = None,
+          may_write: WriteCheck | None = None, max_seconds: float | None = None,
+          init_from: "str | ParentRun | bool | None" = None) -> TrainResult:
     """Train ``request`` and write its run under ``logdir``; see the module docstring.
 
+    The model starts from its parent's trained weights where its layers map
+    (``trainer.inherit``; ``training.init``): the run ``init_from`` (a run
+    directory, or a ``ParentRun`` already read), else the provenance parent's run
+    ``<logdir>/<parent>``. The model record says what was inherited (``init``) or
+    why nothing was (``init_reason``); a parent that cannot be used is never an error.
+
     Raises ``RequestError``/``SpecError`` (invalid request, nothing written),
-    ``DatasetError`` (missing data, nothing written) and ``TrainingError``.
-    An exception during training is recorded as state ``failed`` and re-raised.
+    ``DatasetError`` (missing data, nothing written), ``TrainingError`` and
+    ``ClaimLost`` (``may_write`` said no; nothing more written). Any other
+    exception during training is recorded as state ``failed`` and re-raised.
     """
     request = parse_request(request)
     started = time.perf_counter()
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     torch_device = pick_device(device)
     data = (datasets or DatasetCache()).get(request["dataset"], torch_device)
     _check_fits(request, data)
 
     run_dir = os.path.join(logdir, request["id"])
+    _allow(may_write)
     _prepare_run_dir(run_dir, attempt)
+    _allow(may_write)
     atomic_write_json(os.path.join(run_dir, metadata.REQUEST_FILE), request)
 
     training = request["training"]
@@ -94,36 +176,87 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     torch.manual_seed(training["seed"])
     model = build_model(request["spec"]).to(torch_device)
     params = count_parameters(model)
+    init, init_reason = _inherit(model, request, logdir, init_from)
 
-    with RunWriter(run_dir) as writer:
-        writer.record(metadata.MODEL_TAG, metadata.model_record(
+    with _Guarded(run_dir, may_write) as writer:
+        record = metadata.model_record(
             request, attempt, data.class_names, data.fingerprint, params,
-            len(request["spec"]["layers"]), spec_hash(request["spec"]), _normalisation(data)), 0)
-        writer.add(hparams_summary_for(request, params, request["dataset"]["name"]), 0)
+            len(request["spec"]["layers"]), spec_hash(request["spec"]), _normalisation(data))
+        writer.record(metadata.MODEL_TAG, {**record, "init": init, "init_reason": init_reason}, 0)
+        writer.add(hparams_summary_for(request, params, request["dataset"]["name"], init is not None), 0)
         writer.record(metadata.STATUS_TAG, metadata.status_record(attempt, metadata.RUNNING, 0, epochs), 0)
-        writer.flush()
+        between = _between_batches(should_stop, deadline, max_seconds)
         try:
-            result = _fit(request, model, data, writer, attempt, progress, on_epoch, torch_device)
+            result = _fit(request, model, data, writer, attempt, progress, on_epoch, torch_device, between)
+        except ClaimLost:
+            raise
         except Exception as e:
-            reason = f"{type(e).__name__}: {e}"[:500]
+            reason = (f"out of memory: {e}" if is_out_of_memory(e) else f"{type(e).__name__}: {e}")[:500]
             writer.record(metadata.STATUS_TAG, metadata.status_record(
                 attempt, metadata.FAILED, 0, epochs, reason=reason), epochs)
             raise
         if result.state == metadata.DONE:
             buffer = _state_dict_bytes(model)
+            writer.allow()
             atomic_write_bytes(os.path.join(run_dir, metadata.WEIGHTS_FILE), buffer)
         writer.record(metadata.STATUS_TAG, metadata.status_record(
             attempt, result.state, result.epoch, epochs, reason=result.reason, metrics=result.metrics),
             max(result.epoch, 1) if epochs else 0)
     result.run_dir = run_dir
     result.seconds = time.perf_counter() - started
+    result.init, result.init_reason = init, init_reason
     return result
 
 
-def _fit(request: dict, model: nn.Module, data: LoadedDataset, writer: RunWriter, attempt: int,
-         progress: bool, on_epoch: EpochCallback | None, device: torch.device) -> TrainResult:
+def _inherit(model: nn.Module, request: dict, logdir: str,
+             init_from: "str | ParentRun | bool | None") -> tuple[dict | None, str | None]:
+    """Start ``model`` from its parent's weights where the layers map (``trainer.inherit``).
+
+    Returns the model record's (``init``, ``init_reason``): what was inherited, or
+    None and why nothing was (None when the request asked for scratch). A parent
+    that cannot be used never fails the run: it trains from scratch.
+    """
+    source = parent_source(request, logdir, init_from)
+    if source is None:
+        return None, None
+    if not source.usable:
+        return None, f"trained from scratch: {source.reason}"
+    try:
+        return initialise(model, request["spec"], request["provenance"].get("changes"), source), None
+    except (ValueError, KeyError, TypeError) as e:
+        return None, f"trained from scratch: {e}"[:500]
+
+
+def _allow(may_write: WriteCheck | None) -> None:
+    if may_write is not None and not may_write():
+        raise ClaimLost("this worker no longer owns the request; it stops without writing")
+
+
+def _between_batches(should_stop: StopCheck | None, deadline: float | None,
+                     max_seconds: float | None) -> Callable[[int, int], None]:
+    """The check run between two batches of epoch ``epoch``: raises ``_Stop`` past the
+    deadline, or when ``should_stop`` (asked at most every ``STOP_CHECK_SECONDS``) says so."""
+    next_ask = [0.0]
+
+    def check(epoch: int, epochs: int) -> None:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise _Stop(metadata.FAILED, time_limit_reason(max_seconds, epoch, epochs))
+        if should_stop is not None and now >= next_ask[0]:
+            next_ask[0] = now + STOP_CHECK_SECONDS
+            if should_stop():
+                raise _Stop(metadata.CANCELLED, f"cancelled after epoch {epoch - 1} of {epochs} "
+                                                f"(stopped during epoch {epoch})")
+
+    return check
+
+
+def _fit(request: dict, model: nn.Module, data: LoadedDataset, writer: _Guarded, attempt: int,
+         progress: bool, on_epoch: EpochCallback | None, device: torch.device,
+         between: Callable[[int, int], None] | None = None) -> TrainResult:
     training = request["training"]
     epochs = training["epochs"]
+    batch_size = training["batch_size"]
     optimizer = make_optimizer(model, training)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator(device="cpu").manual_seed(training["seed"])
@@ -135,13 +268,18 @@ def _fit(request: dict, model: nn.Module, data: LoadedDataset, writer: RunWriter
     result = TrainResult(request["id"], "", metadata.DONE, 0, epochs)
     try:
         for epoch in range(1, epochs + 1):
-            train_loss, train_acc = train_epoch(model, optimizer, loss_fn, data.x_train, data.y_train,
-                                                training["batch_size"], generator)
+            check = (lambda e=epoch: between(e, epochs)) if between is not None else None
+            try:
+                train_loss, train_acc = train_epoch(model, optimizer, loss_fn, data.x_train, data.y_train,
+                                                    batch_size, generator, between_batches=check)
+            except _Stop as stop:
+                result.state, result.reason = stop.state, stop.reason
+                break
             if not math.isfinite(train_loss):
                 result.state, result.reason = metadata.DIVERGED, f"training loss became {train_loss} in epoch {epoch}"
                 result.epoch = epoch
                 break
-            val_loss, val_acc, _ = evaluate(model, loss_fn, data.x_val, data.y_val)
+            val_loss, val_acc, _ = evaluate(model, loss_fn, data.x_val, data.y_val, batch_size)
             metrics = {"train_loss": train_loss, "train_accuracy": train_acc,
                        "val_loss": val_loss, "val_accuracy": val_acc}
             result.epoch, result.metrics = epoch, metrics
@@ -172,13 +310,13 @@ def _fit(request: dict, model: nn.Module, data: LoadedDataset, writer: RunWriter
         if bar is not None:
             bar.close()
     if result.state == metadata.DONE:
-        _write_evaluation(model, loss_fn, data, writer, attempt, result)
+        _write_evaluation(model, loss_fn, data, writer, attempt, result, batch_size)
     return result
 
 
-def _write_evaluation(model: nn.Module, loss_fn: nn.Module, data: LoadedDataset, writer: RunWriter,
-                      attempt: int, result: TrainResult) -> None:
-    val_loss, val_acc, predicted = evaluate(model, loss_fn, data.x_val, data.y_val)
+def _write_evaluation(model: nn.Module, loss_fn: nn.Module, data: LoadedDataset, writer: _Guarded,
+                      attempt: int, result: TrainResult, batch_size: int = 2048) -> None:
+    val_loss, val_acc, predicted = evaluate(model, loss_fn, data.x_val, data.y_val, batch_size)
     if not result.metrics:  # 0 epochs: report the untrained model
         result.metrics = {"val_loss": val_loss, "val_accuracy": val_acc}
     labels = data.y_val.cpu().numpy()
@@ -202,10 +340,11 @@ def make_optimizer(model: nn.Module, training: dict) -> torch.optim.Optimizer:
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
                 x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                generator: torch.Generator) -> tuple[float, float]:
+                generator: torch.Generator, between_batches: Callable[[], None] | None = None) -> tuple[float, float]:
     """One pass over (x, y) in shuffled batches; returns (mean loss, accuracy).
 
     A last batch of one sample is skipped: batchnorm cannot train on it.
+    ``between_batches`` runs before every batch and may raise to end the epoch.
     """
     model.train()
     n = x.shape[0]
@@ -217,6 +356,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.
         index = order[start:start + batch_size]
         if index.numel() < 2 and seen:
             break
+        if between_batches is not None:
+            between_batches()
         xb, yb = x.index_select(0, index), y.index_select(0, index)
         optimizer.zero_grad(set_to_none=True)
         logits = model(xb)

@@ -5,9 +5,21 @@ A ``Worker`` claims requests from ``remap_tb.queue.Queue``, trains each with
 thread (owned by the worker, started and stopped by ``run``) keeps the worker
 file and the running request's heartbeat fresh, notices a lost claim and, for
 a worker started by another process, the death of its parent. Epoch ends
-write progress and check for a cancel. SIGTERM/SIGINT stop the worker at once:
-its request goes back to pending and the next attempt wipes the half-written
-run. While idle the worker polls with backoff (0.2 s up to 1 s).
+write progress; a cancel is checked between batches (a stat of the cancel
+marker at most every 0.25 s), so it takes effect within a second, also in the
+middle of a long epoch. SIGTERM/SIGINT stop the worker at once: its request goes
+back to pending and the next attempt wipes the half-written run. While idle the
+worker polls with backoff (0.2 s up to 1 s).
+
+Limits (``remap_tb.run_limits``, options ``--max-memory``, ``--max-epochs``,
+``--max-run-seconds``): before training, a request whose estimated training
+memory or epochs are over the limits fails permanently with the reason; the
+training itself runs under an operating-system memory limit of that size
+(``trainer.limits``), so a model that still runs out fails permanently with
+"out of memory", and a run past the wall-clock limit is stopped and failed.
+Before every write into the run directory the worker checks it still owns the
+claim (``Queue.owns``): a worker frozen past ``--stale-after`` and resumed stops
+without writing.
 
 ``Supervisor`` runs N worker processes (``--workers N``) and restarts a crashed
 one. ``--ray`` hands every request to ``trainer.ray_dispatch`` instead.
@@ -29,6 +41,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from remap_tb import metadata
+from remap_tb.run_limits import (DEFAULT_MAX_EPOCHS, DEFAULT_MAX_RUN_SECONDS, LimitExceeded, RunLimits, check_values,
+                                 default_max_memory, parse_bytes, request_problems)
 from remap_tb.queue import (CANCELLED, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER, DONE, FAILED, Claim, Queue,
                             new_worker_id)
 from remap_tb.worker_manager import child_env, send_signal
@@ -55,6 +69,7 @@ class WorkerOptions:
     poll_min: float = 0.2
     poll_max: float = 1.0
     quiet: bool = False
+    limits: RunLimits = RunLimits()  # max_memory None: no memory limit (run_from_args sets the default)
 
     @property
     def beat_interval(self) -> float:
@@ -89,9 +104,62 @@ def permanent_errors() -> tuple[type[BaseException], ...]:
     from remap_tb.requests import RequestError
     from remap_tb.spec import SpecError
     from trainer.datasets import DatasetError
+    from trainer.limits import OutOfMemory
     from trainer.train import TrainingError
 
-    return (RequestError, SpecError, DatasetError, TrainingError)
+    return (RequestError, SpecError, DatasetError, TrainingError, LimitExceeded, OutOfMemory)
+
+
+def over_limits(request: dict, limits: RunLimits) -> LimitExceeded | None:
+    """The permanent error of a request over ``limits`` (memory estimate, epochs), or None.
+
+    A request that does not parse is left to ``train``, which reports it.
+    """
+    from remap_tb.requests import RequestError, parse_request
+    from remap_tb.spec import SpecError
+
+    try:
+        problems = request_problems(parse_request(request), limits)
+    except (RequestError, SpecError, KeyError, TypeError, ValueError):
+        return None
+    return LimitExceeded("; ".join(problems)) if problems else None
+
+
+def train_limited(request: dict, logdir: str, limits: RunLimits, *, device: str, **kwargs):
+    """``trainer.train.train`` under ``limits``: the memory limit of ``trainer.limits``, the
+    wall-clock limit; an allocation that fails becomes a permanent ``OutOfMemory``.
+
+    The dataset is loaded (into ``kwargs["datasets"]``, a ``DatasetCache``) before the
+    memory limit is set, so the limit bounds training itself, as the estimate does
+    (``remap_tb.spec.memory`` does not count the dataset).
+    """
+    from remap_tb.requests import RequestError, parse_request
+    from remap_tb.spec import SpecError
+    from trainer.limits import is_out_of_memory, memory_limit, out_of_memory
+    from trainer.model import pick_device
+    from trainer.train import DatasetCache, train
+
+    torch_device = pick_device(device)
+    datasets = kwargs["datasets"] = kwargs.get("datasets") or DatasetCache()
+    try:
+        dataset = parse_request(request)["dataset"]
+    except (RequestError, SpecError):
+        dataset = None  # train() reports it
+    if dataset is not None:
+        datasets.get(dataset, torch_device)
+    try:
+        with memory_limit(limits.max_memory, torch_device):
+            return train(request, logdir, device=device, max_seconds=limits.max_run_seconds, **kwargs)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        from remap_tb.spec.memory import request_memory
+
+        try:
+            estimate = request_memory(request).total_bytes
+        except Exception:  # noqa: BLE001 - the estimate only decorates the message
+            estimate = None
+        raise out_of_memory(e, limits.max_memory, estimate) from None
 
 
 def describe(error: BaseException) -> str:
@@ -286,17 +354,24 @@ class Worker:
         try:
             if self._stop.is_set():
                 raise WorkerStopping()
-            from trainer.train import DatasetCache, train
+            over = over_limits(claim.request, self.options.limits)
+            if over is not None:
+                return ("error", over, True)
+            from trainer.train import ClaimLost, DatasetCache
 
             self._setup_torch()
             if self._datasets is None:
                 self._datasets = DatasetCache()
             try:
-                result = train(claim.request, self.logdir, attempt=claim.attempt, device=self.options.device,
-                               on_epoch=self._on_epoch, datasets=self._datasets)
+                result = train_limited(claim.request, self.logdir, self.options.limits, device=self.options.device,
+                                       attempt=claim.attempt, on_epoch=self._on_epoch, datasets=self._datasets,
+                                       should_stop=lambda: self._should_stop(claim),
+                                       may_write=lambda: self.queue.owns(claim))
+            except ClaimLost:
+                return ("lost", None, None)
             except permanent_errors() as e:
                 return ("error", e, True)
-            except Exception as e:  # anything else may be transient (out of memory, a full disk)
+            except Exception as e:  # anything else may be transient (a full disk)
                 return ("error", e, False)
             return ("trained", result, None)
         finally:
@@ -304,6 +379,9 @@ class Worker:
 
     def _record(self, claim: Claim, outcome: tuple, seconds: float) -> None:
         kind, value, permanent = outcome
+        if kind == "lost":
+            self._log(f"{claim.id}: claim was lost while training; stopped without writing, left to its new owner")
+            return
         if kind == "release":
             epoch = self._beats.epoch(claim.id)
             if self.queue.release(claim, f"worker {self.id} stopped during epoch {epoch + 1}; "
@@ -332,6 +410,12 @@ class Worker:
         if claim is None:
             return False
         self._beats.progress(claim.id, epoch)
+        return self._beats.lost(claim.id) or self.queue.cancel_requested(claim.id)
+
+    def _should_stop(self, claim: Claim) -> bool:
+        """Between batches: a cancel marker or a lost claim ends the run (a stat, no parsing)."""
+        if self._stop.is_set():
+            raise WorkerStopping()
         return self._beats.lost(claim.id) or self.queue.cancel_requested(claim.id)
 
     def _setup_torch(self) -> None:
@@ -464,6 +548,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per worker (default: (cores - 1) / workers, at least 1)")
     parser.add_argument("--quiet", action="store_true", help="print nothing per request")
+    limits = parser.add_argument_group("limits per request")
+    limits.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                        help="largest estimated training memory, e.g. 4G or 512M; training also runs under an "
+                             "operating-system limit of this size (default: a quarter of this machine's memory)")
+    limits.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS, metavar="N",
+                        help=f"fail requests with more epochs (default {DEFAULT_MAX_EPOCHS})")
+    limits.add_argument("--max-run-seconds", type=float, default=DEFAULT_MAX_RUN_SECONDS, metavar="SECONDS",
+                        help=f"stop and fail a run that takes longer (default {DEFAULT_MAX_RUN_SECONDS:g}, 6 h)")
     ray = parser.add_argument_group("ray")
     ray.add_argument("--ray", default=None, metavar="ADDRESS|local",
                      help="run each request as a Ray task on the cluster at ADDRESS ('local': a local Ray)")
@@ -475,6 +567,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--ray-no-shared-fs", action="store_true",
                      help="tasks return the run's files and this process writes them into LOGDIR")
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def limits_from_args(args: argparse.Namespace) -> RunLimits:
+    memory = getattr(args, "max_memory", None)
+    return RunLimits(memory if memory is not None else default_max_memory(),
+                     getattr(args, "max_epochs", DEFAULT_MAX_EPOCHS),
+                     getattr(args, "max_run_seconds", DEFAULT_MAX_RUN_SECONDS))
+
+
+def limit_args(limits: RunLimits) -> list[str]:
+    """``limits`` as ``remap worker`` options (for child workers)."""
+    return ["--max-memory", str(limits.max_memory), "--max-epochs", str(limits.max_epochs),
+            "--max-run-seconds", repr(float(limits.max_run_seconds))]
 
 
 def default_threads(workers: int) -> int:
@@ -501,6 +613,9 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--ray dispatches to the cluster; leave out --workers"
     if args.ray is None and (args.ray_no_shared_fs or args.ray_max_in_flight is not None):
         return "--ray-* options need --ray ADDRESS|local"
+    problem = check_values(limits_from_args(args))
+    if problem:
+        return f"{problem} (--max-memory, --max-epochs, --max-run-seconds)"
     return None
 
 
@@ -516,7 +631,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                              max_retries=args.ray_max_retries, max_in_flight=args.ray_max_in_flight,
                              shared_fs=not args.ray_no_shared_fs, device=args.device,
                              stale_after=args.stale_after, max_attempts=args.max_attempts,
-                             once=args.once, quiet=args.quiet)
+                             once=args.once, quiet=args.quiet, limits=limits_from_args(args))
         return RayDispatcher(args.logdir, options).run()
     threads = args.threads or default_threads(args.workers)
     if args.workers > 1:
@@ -524,11 +639,12 @@ def run_from_args(args: argparse.Namespace) -> int:
                       "--device", args.device, "--threads", str(threads)]
         child_args += ["--once"] if args.once else []
         child_args += ["--quiet"] if args.quiet else []
+        child_args += limit_args(limits_from_args(args))
         return Supervisor(args.logdir, args.workers, child_args, once=args.once, quiet=args.quiet,
                           exit_with_parent=args.exit_with_parent).run()
     options = WorkerOptions(stale_after=args.stale_after, max_attempts=args.max_attempts, device=args.device,
                             once=args.once, threads=threads, exit_with_parent=args.exit_with_parent,
-                            quiet=args.quiet)
+                            quiet=args.quiet, limits=limits_from_args(args))
     return Worker(args.logdir, options).run()
 
 

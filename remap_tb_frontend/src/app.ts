@@ -12,6 +12,7 @@ import { deltaVsParent, isRanked } from "./lib/sort";
 import { h, clear, isEditableTarget } from "./lib/dom";
 import { clampBudget } from "./lib/budget";
 import { positionNotes } from "./lib/status";
+import { isFinalState, newlyFinished, pollingConfig, PollingConfig, projectionRetryDelay, queueBusy } from "./lib/polling";
 import { Toolbar } from "./views/toolbar";
 import { FiltersPanel } from "./views/filters";
 import { MapLegend } from "./views/legend";
@@ -27,11 +28,6 @@ import { Drawer } from "./views/drawer";
 import { ErrorBanners } from "./views/errors";
 import { noRunsState } from "./views/empty";
 
-const QUEUE_POLL_MS = 3000;
-const MODELS_POLL_MS = 20000;
-const PROJECTION_RETRY_MS = 2000;
-/** Queue polls (QUEUE_POLL_MS apart) to wait for a finished request's run to show up. */
-const AWAIT_POLLS = 20;
 
 /** A default parameter budget: the 90th percentile of the population, 2 significant digits. */
 export function defaultBudget(params: number[]): number | null {
@@ -88,10 +84,16 @@ export class App {
   private queue: QueueResponse | null = null;
   private queueError: string | null = null;
   private queueSig = "";
-  /** Requests seen pending or running in this session (a request id is its model's id). */
-  private watched = new Set<string>();
-  /** Finished requests whose model is not in `models` yet -> queue polls left to look for it. */
+  /** Requests seen finished in this session (a request id is its model's id). */
+  private finishedSeen = new Set<string>();
+  /** Finished requests whose model does not show its final state yet -> when to stop looking (Date.now()). */
   private awaiting = new Map<string, number>();
+  private readonly poll: PollingConfig = pollingConfig();
+  private queueTimer = 0;
+  private awaitTimer = 0;
+  private projectionRetry = 0;
+  /** Cancelled, failed and diverged runs on the Pareto front (the legend's checkbox). */
+  private includeStopped = false;
 
   // ---- views
   private readonly root: HTMLElement;
@@ -166,7 +168,10 @@ export class App {
       },
       onBudget: (v) => this.setBudget(v),
     });
-    this.legend = new MapLegend(this.mapWrap);
+    this.legend = new MapLegend(this.mapWrap, (on) => {
+      this.includeStopped = on;
+      this.refreshMap();
+    });
     this.filtersPanel = new FiltersPanel(
       this.mapWrap,
       (f) => {
@@ -276,14 +281,35 @@ export class App {
       await this.switchExperiment(first.id);
     }
     await schema;
-    void this.pollQueue();
-    this.timers.push(window.setInterval(() => void this.pollQueue(), QUEUE_POLL_MS));
-    this.timers.push(window.setInterval(() => void this.pollModels(), MODELS_POLL_MS));
+    void this.queueLoop();
+    this.timers.push(window.setInterval(() => void this.pollModels(), this.poll.modelsMs));
+  }
+
+  /** Poll the queue, then again after the idle or the active delay (see lib/polling). */
+  private async queueLoop(): Promise<void> {
+    await this.pollQueue();
+    if (this.disposed) return;
+    window.clearTimeout(this.queueTimer);
+    const busy = queueBusy(this.queue) || this.awaiting.size > 0;
+    this.queueTimer = window.setTimeout(() => void this.queueLoop(), busy ? this.poll.queueActiveMs : this.poll.queueIdleMs);
+  }
+
+  /** Fetch `models` until every awaited finished request shows its final state (or time runs out). */
+  private async pollAwaited(): Promise<void> {
+    window.clearTimeout(this.awaitTimer);
+    this.awaitTimer = 0;
+    if (this.disposed || !this.awaiting.size) return;
+    await this.pollModels(true);
+    const now = Date.now();
+    for (const [id, until] of this.awaiting) if (isFinalState(this.byId.get(id)?.status.state) || now > until) this.awaiting.delete(id);
+    if (this.awaiting.size && !this.disposed && !this.awaitTimer) this.awaitTimer = window.setTimeout(() => void this.pollAwaited(), this.poll.awaitMs);
   }
 
   dispose(): void {
     this.disposed = true;
     for (const t of this.timers) window.clearInterval(t);
+    window.clearTimeout(this.queueTimer);
+    window.clearTimeout(this.awaitTimer);
     window.clearTimeout(this.compareTimer);
     document.removeEventListener("keydown", this.onKey);
     this.map.dispose();
@@ -369,8 +395,8 @@ export class App {
       if (res.computing) {
         window.setTimeout(() => {
           if (this.kind === kind && this.experiment === exp) void this.loadProjection().then((c) => c && this.refreshAfterData());
-        }, PROJECTION_RETRY_MS);
-      }
+        }, projectionRetryDelay(this.poll.projectionRetryMs, this.projectionRetry++));
+      } else this.projectionRetry = 0;
       return changed;
     } catch (e) {
       this.errors.show((e as Error).message, `Could not load the ${kind} projection`);
@@ -389,8 +415,8 @@ export class App {
     }
   }
 
-  private async pollModels(): Promise<void> {
-    if (document.hidden || !this.experiment) return;
+  private async pollModels(evenHidden = false): Promise<void> {
+    if ((document.hidden && !evenHidden) || !this.experiment) return;
     const changed = await this.loadModels();
     if (changed) {
       await this.loadProjection();
@@ -408,19 +434,15 @@ export class App {
       const hadQueue = this.queueSig !== "";
       this.queueSig = sig;
       this.queue = q;
-      for (const r of q.requests) {
-        if (r.state === "pending" || r.state === "running") this.watched.add(r.id);
-        else if (r.state === "done" && this.watched.delete(r.id) && !this.byId.has(r.id)) this.awaiting.set(r.id, AWAIT_POLLS);
-      }
-      if (!changed && this.awaiting.size && this.experiment) {
-        // A request finished but TensorBoard had not loaded its run yet: look again.
-        for (const [id, left] of this.awaiting) {
-          if (this.byId.has(id) || left <= 1) this.awaiting.delete(id);
-          else this.awaiting.set(id, left - 1);
-        }
-        await this.pollModels();
-      }
-      if (changed) {
+      // A request that just finished: fetch its model now, and again until it shows its final
+      // state (TensorBoard may read the run's end a moment after the queue moved it).
+      const until = Date.now() + this.poll.awaitForMs;
+      for (const id of newlyFinished(q, this.finishedSeen, !hadQueue))
+        if (!isFinalState(this.byId.get(id)?.status.state)) this.awaiting.set(id, until);
+      if (this.awaiting.size && this.experiment) {
+        await this.pollAwaited();
+        if (changed) this.refreshQueue();
+      } else if (changed) {
         this.refreshQueue();
         if (hadQueue) {
           // Something was trained (or progressed): fetch the new runs.
@@ -685,6 +707,7 @@ export class App {
       showEdges: this.showEdges,
       lassoMode: this.lassoMode,
       budget: this.budget,
+      includeStopped: this.includeStopped,
     });
     const help = this.lassoMode ? "Drag to lasso-select (Ctrl adds)" : "Scroll to zoom · drag to pan · click to inspect · Shift-click / Shift-drag to select · Esc clears";
     const notes = this.positionNotes();
@@ -709,7 +732,24 @@ export class App {
   }
 
   private refreshLegend(): void {
-    this.legend.update({ colorBy: this.colorBy, hoverClass: this.hoverClass, classNames: this.classNames, kind: this.kind, showEdges: this.showEdges });
+    let cancelled = 0,
+      failed = 0,
+      untrained = 0;
+    for (const m of this.models) {
+      if (m.status.state === "cancelled") cancelled++;
+      else if (m.status.state === "failed" || m.status.state === "diverged") failed++;
+      else if (m.status.state === "untrained") untrained++;
+    }
+    this.legend.update({
+      colorBy: this.colorBy,
+      hoverClass: this.hoverClass,
+      classNames: this.classNames,
+      kind: this.kind,
+      showEdges: this.showEdges,
+      stopped: { cancelled, failed },
+      untrained,
+      includeStopped: this.includeStopped,
+    });
   }
 
   private refreshFilters(): void {

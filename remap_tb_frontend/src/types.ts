@@ -92,6 +92,29 @@ export interface ModelSummary {
   glyph: GlyphLayer[]; // one per spec layer, then one for the implicit classifier
   created: string; // ISO time the request was made
   wall_time: number | null; // seconds since epoch of the newest record
+  /**
+   * What the run's weights started from (issue 10): the parent's trained weights for
+   * `layers` of the `of` layers with parameters, or null (trained from scratch).
+   * Absent from servers before weight inheritance.
+   */
+  init?: InitRecord | null;
+}
+
+/** Where a child's weights start: its parent's trained weights, or a fresh initialisation. */
+export type InitMode = "parent" | "scratch";
+
+/** The weights a run inherited: `mapping` pairs [child layer index, parent layer index] of the spec layers. */
+export interface InitRecord {
+  from: string; // the parent run
+  layers: number; // layers that started from the parent's weights
+  of: number; // layers with parameters
+  mapping: [number, number][]; // spec layers only
+  classifier?: boolean; // the implicit classifier was copied too (counted in `layers`)
+}
+
+/** The training config's weight initialisation (ModelDetail.training.init). */
+export interface TrainingInit {
+  init?: InitMode;
 }
 
 export interface ModelsResponse {
@@ -196,12 +219,32 @@ export interface SchemaResponse {
   /** Every layer may carry `inputs`. */
   inputs: true;
   max_params: number | null; // the server's cap
+  /** What one training request may take (remap_tb/run_limits.py); max_memory in bytes. */
+  limits?: { max_params: number | null; max_memory: number | null; max_epochs: number | null;
+             max_run_seconds: number | null };
 }
 
 // POST validate ---------------------------------------------------------------
 export interface ValidateRequest {
   spec: Spec;
   max_params?: number;
+  /** The training config of the memory estimate (default batch_size 64, optimizer adam). */
+  training?: { batch_size?: number; optimizer?: string };
+}
+
+/** The training memory estimate of a valid spec (remap_tb/spec/memory.py), in bytes. */
+export interface MemoryEstimate {
+  batch_size: number;
+  optimizer: string;
+  params: number;
+  layers: { index: number; type: string; activation_bytes: number; saved_bytes: number;
+            param_bytes: number; total_bytes: number }[];
+  classifier_bytes: number;
+  param_bytes: number;
+  input_bytes: number;
+  saved_bytes: number;
+  gradient_bytes: number;
+  total_bytes: number;
 }
 
 export interface ValidationError {
@@ -234,6 +277,9 @@ export interface ValidateResponse {
   merge_count: number; // add and concat layers
   longest_path: number; // layers on the longest path from the input to the output
   max_params: number | null;
+  /** --remap_max_memory in bytes; a spec over it gets an error with field "memory". */
+  max_memory?: number | null;
+  memory?: MemoryEstimate | null;
 }
 
 // POST generate ---------------------------------------------------------------
@@ -248,7 +294,13 @@ export interface GenerateOptions {
   change_types?: ChangeType[];
   seed?: number;
   blocks?: boolean; // ablation: remove whole residual blocks
+  /** Order the candidates by predicted accuracy or by expected improvement (best first). */
+  sort?: CandidateSort;
+  /** 1..20: generate `count` (up to 100) and return only the k with the highest expected improvement. */
+  suggest?: number;
 }
+
+export type CandidateSort = "predicted" | "ei";
 
 export interface Constraints {
   min_params?: number;
@@ -273,6 +325,25 @@ export interface Candidate {
   valid: boolean;
   reason: string | null;
   glyph: GlyphLayer[];
+  /** The surrogate's prediction (null until it is ready, or for a candidate it cannot score). */
+  predicted?: Prediction | null;
+  /** Picked by "suggest" (options.suggest): one of the k with the highest expected improvement. */
+  suggested?: boolean;
+}
+
+/** A Gaussian-process prediction of a candidate's validation accuracy (fractions). */
+export interface Prediction {
+  accuracy: number; // mean
+  std: number;
+  ei: number; // expected improvement over the best finished model within the budget
+}
+
+/** The surrogate behind the predictions: ready from 8 finished models of the experiment on. */
+export interface SurrogateInfo {
+  n_models: number;
+  ready: boolean;
+  reason: string | null; // why it is not ready
+  best: number | null; // the best finished model's accuracy within the budget
 }
 
 export interface GenerateResponse {
@@ -280,6 +351,7 @@ export interface GenerateResponse {
   made: number;
   wanted: number;
   summary: string;
+  surrogate?: SurrogateInfo;
 }
 
 // POST enqueue ------------------------------------------------------------------
@@ -288,6 +360,10 @@ export interface EnqueueItem {
   parent?: string | null;
   origin: Origin;
   changes?: string[];
+  /** Default: "parent" when the parent finished with weights, else "scratch". */
+  init?: InitMode;
+  /** Picked by generate's "suggest" (recorded in provenance). */
+  suggested?: boolean;
 }
 
 export interface EnqueueRequest {

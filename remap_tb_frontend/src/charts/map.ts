@@ -12,7 +12,8 @@
 import { quadtree, select, zoom, zoomIdentity } from "d3";
 import type { Quadtree, QuadtreeLeaf, ZoomBehavior, ZoomTransform } from "d3";
 import type { ModelSummary, ProjectionKind } from "../types";
-import { ACCENT, accuracyColor, classColor, ColorBy, FILTERED_COLOR, originColor } from "../lib/color";
+import { ACCENT, accuracyColor, classColor, ColorBy, FILTERED_COLOR, NO_VALUE_COLOR, originColor, UNTRAINED_COLOR } from "../lib/color";
+import { CROSS_COLOR, MarkStyle, markStyle, PALE_RING } from "../lib/marks";
 import { Pt, pointsInPolygon } from "../lib/lasso";
 import { paretoFront } from "../lib/pareto";
 import { applyFit, easeCubicInOut, FitTransform, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../lib/scales";
@@ -41,6 +42,8 @@ export interface MapData {
   showEdges: boolean;
   lassoMode: boolean;
   budget: number | null;
+  /** Let cancelled, failed and diverged runs onto the Pareto front (default: left out). */
+  includeStopped?: boolean;
 }
 
 export interface MapCallbacks {
@@ -65,6 +68,8 @@ interface PerfHook {
   lastDrawMs?: number;
   lastAnimation?: AnimationStats;
   lastHoverMs?: number;
+  /** Per model id: the state and mark it was last drawn with, and when (Date.now(), ms). */
+  drawn?: Record<string, { state: string; style: MarkStyle; t: number }>;
 }
 
 export function perfHook(): PerfHook {
@@ -104,7 +109,10 @@ export class ModelMap {
   private radius = new Float32Array(0);
   private maxRadius = 8;
   private fill: string[] = [];
+  private style: MarkStyle[] = [];
+  /** Points by "style|colour", so each group is one canvas path. */
   private groups = new Map<string, number[]>();
+  private stampDue = false;
   private tree: Quadtree<number> | null = null;
   private front: number[] = [];
   private lastLayoutKey = "";
@@ -168,6 +176,8 @@ export class ModelMap {
 
     (window as unknown as { __remapMap?: unknown }).__remapMap = {
       points: () => this.screenPoints(),
+      marks: () => this.marks(),
+      front: () => this.front.map((i) => this.ids[i]),
       resetZoom: () => this.resetZoom(),
     };
   }
@@ -299,20 +309,26 @@ export class ModelMap {
     const classUnit =
       classIdx !== null ? makeUnitScale(d.models.map((m) => (m.per_class_accuracy ? m.per_class_accuracy[classIdx] ?? null : null)), ROBUST_LOW) : null;
     this.fill = new Array(n);
+    this.style = new Array(n);
     this.groups = new Map();
     for (let i = 0; i < n; i++) {
       const m = d.models[i];
       let c: string;
-      if (d.visible && !d.visible.has(m.id)) c = FILTERED_COLOR;
+      const filtered = !!d.visible && !d.visible.has(m.id);
+      if (filtered) c = FILTERED_COLOR;
+      else if (m.status.state === "untrained" && d.colorBy.kind !== "origin") c = UNTRAINED_COLOR; // logged, never trained
       else if (classIdx !== null && classUnit) c = classColor(classUnit(m.per_class_accuracy ? m.per_class_accuracy[classIdx] ?? null : null));
       else if (d.colorBy.kind === "origin") c = originColor(m.origin, accUnit(m.val_accuracy));
       else c = accuracyColor(accUnit(m.val_accuracy));
       this.fill[i] = c;
+      this.style[i] = filtered ? "filled" : markStyle(m.status.state);
       if (!this.has[i]) continue;
-      let g = this.groups.get(c);
-      if (!g) this.groups.set(c, (g = []));
+      const key = `${this.style[i]}|${c}`;
+      let g = this.groups.get(key);
+      if (!g) this.groups.set(key, (g = []));
       g.push(i);
     }
+    this.stampDue = true;
   }
 
   private computeFront(): void {
@@ -321,8 +337,8 @@ export class ModelMap {
     if (!d || d.kind !== "size") return;
     const items = d.models
       .filter((m, i) => this.has[i] && (!d.visible || d.visible.has(m.id)))
-      .map((m) => ({ id: m.id, params: m.params, accuracy: m.val_accuracy }));
-    this.front = paretoFront(items).map((id) => this.index.get(id)!);
+      .map((m) => ({ id: m.id, params: m.params, accuracy: m.val_accuracy, state: m.status.state }));
+    this.front = paretoFront(items, d.includeStopped ?? false).map((id) => this.index.get(id)!);
   }
 
   /** Quadtree over the visible, positioned points in pre-zoom coordinates. */
@@ -459,12 +475,18 @@ export class ModelMap {
       ctx.stroke();
     }
 
-    // Points, one path per colour (filtered-out ones first, underneath).
-    const order = [...this.groups.keys()].sort((a, b) => (a === FILTERED_COLOR ? -1 : b === FILTERED_COLOR ? 1 : 0));
+    // Points, one path per style and colour (filtered-out ones first, underneath; then
+    // trained models; hollow and crossed marks of stopped runs on top, so they stay visible).
+    const rank = (key: string) => (key.endsWith(`|${FILTERED_COLOR}`) ? 0 : key.startsWith("filled|") ? 1 : 2);
+    const order = [...this.groups.keys()].sort((a, b) => rank(a) - rank(b));
     const strokeAll = n <= 1500;
-    for (const c of order) {
-      const g = this.groups.get(c)!;
+    for (const key of order) {
+      const g = this.groups.get(key)!;
+      const bar = key.indexOf("|");
+      const style = key.slice(0, bar) as MarkStyle;
+      const c = key.slice(bar + 1);
       ctx.beginPath();
+      const cross = new Path2D();
       for (const i of g) {
         const x = this.sx(i),
           y = this.sy(i),
@@ -472,13 +494,34 @@ export class ModelMap {
         if (x < -r || y < -r || x > this.width + r || y > this.height + r) continue;
         ctx.moveTo(x + r, y);
         ctx.arc(x, y, r, 0, Math.PI * 2);
+        if (style === "crossed") {
+          const k = r * 0.62;
+          cross.moveTo(x - k, y - k);
+          cross.lineTo(x + k, y + k);
+          cross.moveTo(x - k, y + k);
+          cross.lineTo(x + k, y - k);
+        }
       }
-      ctx.fillStyle = c;
+      if (style === "filled") {
+        ctx.fillStyle = c;
+        ctx.fill();
+        if (strokeAll && c !== FILTERED_COLOR) {
+          ctx.strokeStyle = "rgba(255,255,255,0.8)";
+          ctx.lineWidth = 0.75;
+          ctx.stroke();
+        }
+        continue;
+      }
+      // A stopped run: a white disc with a ring in its colour (a pale colour gets a grey ring).
+      ctx.fillStyle = "#ffffff";
       ctx.fill();
-      if (strokeAll && c !== FILTERED_COLOR) {
-        ctx.strokeStyle = "rgba(255,255,255,0.8)";
-        ctx.lineWidth = 0.75;
-        ctx.stroke();
+      ctx.strokeStyle = c === NO_VALUE_COLOR ? PALE_RING : c;
+      ctx.lineWidth = 1.75;
+      ctx.stroke();
+      if (style === "crossed") {
+        ctx.strokeStyle = CROSS_COLOR;
+        ctx.lineWidth = 1.5;
+        ctx.stroke(cross);
       }
     }
 
@@ -514,7 +557,22 @@ export class ModelMap {
     perf.draws++;
     perf.lastDrawMs = performance.now() - t0;
     if (perf.firstDrawMs === undefined && n > 0) perf.firstDrawMs = performance.now() - (perf.renderStart ?? 0);
+    if (this.stampDue) this.stampDrawn(d);
     document.body.dataset.mapDrawn = String(performance.now());
+  }
+
+  /** Record when each point was first drawn with its current state (the latency hook). */
+  private stampDrawn(d: MapData): void {
+    this.stampDue = false;
+    const perf = perfHook();
+    const drawn = (perf.drawn ??= {});
+    const now = Date.now();
+    for (let i = 0; i < this.ids.length; i++) {
+      if (!this.has[i]) continue;
+      const state = d.models[i].status.state;
+      const seen = drawn[this.ids[i]];
+      if (!seen || seen.state !== state || seen.style !== this.style[i]) drawn[this.ids[i]] = { state, style: this.style[i], t: now };
+    }
   }
 
   private ring(ctx: CanvasRenderingContext2D, ids: Set<string>, color: string, width: number, gap: number): void {
@@ -795,6 +853,13 @@ export class ModelMap {
     // Overlapping points: repeated clicks cycle through them; Shift-click adds the nearest unselected one.
     this.cb.onClick(chooseFromStack(stack, this.data?.inspected ?? null, this.data?.selected ?? new Set(), additive), additive);
   };
+
+  /** Test hook: the mark of every positioned point (its state and how it is drawn). */
+  marks(): { id: string; state: string; style: MarkStyle }[] {
+    const d = this.data;
+    if (!d) return [];
+    return this.ids.flatMap((id, i) => (this.has[i] ? [{ id, state: d.models[i].status.state, style: this.style[i] }] : []));
+  }
 
   /** Test hook: positioned, visible points in viewport (client) coordinates. */
   screenPoints(): { id: string; x: number; y: number; r: number }[] {

@@ -126,7 +126,7 @@ export class QueueView {
       }
       if (r.state === "pending" || r.state === "running") {
         const stopping = this.stopping.has(r.id);
-        const cancel = h("button", { class: "rm-btn small", title: stopping ? "Cancel requested: a running request stops at the end of its current epoch" : "Cancel this request", "data-testid": "queue-cancel", disabled: stopping }, stopping ? "Stopping…" : "Cancel");
+        const cancel = h("button", { class: "rm-btn small", title: stopping ? "Cancel requested: a running request stops within a second, between two batches" : "Cancel this request", "data-testid": "queue-cancel", disabled: stopping }, stopping ? "Stopping…" : "Cancel");
         cancel.addEventListener("click", () => {
           this.stopping.set(r.id, r.state);
           this.render();
