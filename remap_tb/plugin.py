@@ -281,8 +281,23 @@ class RemapPlugin(base_plugin.TBPlugin):
         from remap_tb import search_routes
 
         routes = search_routes.make_routes(logdir, self._reader.find_model, self._reader.list_models,
-                                           limits=Limits(max_params=self._max_params), run_limits=self._run_limits)
+                                           limits=Limits(max_params=self._max_params), run_limits=self._run_limits,
+                                           finished_models=self._finished_models,
+                                           model_distances=self._model_distances)
         return {"/" + name.lstrip("/"): handler for name, handler in routes.items()}
+
+    def _finished_models(self, runs: list[str]) -> list[dict]:
+        """The finished models of the experiment of ``runs`` (generate's predicted accuracy)."""
+        from remap_tb import surrogate
+
+        return surrogate.finished_models(self._reader.snapshot(), runs)[1]
+
+    def _model_distances(self, models: list[dict]):
+        """Their normalised OTMANN matrix, from the structural map's distance cache."""
+        ids, D = self._projection_service().normalised_structural_distances([(m["id"], m["spec"]) for m in models])
+        if len(ids) != len(models):
+            raise ValueError(f"{len(models) - len(ids)} finished model(s) have no OTMANN graph")
+        return D
 
     def start_workers(self, count: int) -> None:
         """Start ``count`` local queue workers on the logdir (the loader calls this)."""

@@ -653,6 +653,25 @@ class ProjectionService:
             return {"version": lay.version, "computing": slot.wanted is not None or slot.running_ids is not None,
                     "points": lay.points, "stress": lay.stress, "error": lay.error}
 
+    def normalised_structural_distances(self, items: Sequence[tuple[str, Any]]) -> tuple[list[str], np.ndarray]:
+        r"""Normalised OTMANN distances :math:`\bar d = d / S` among ``items`` (model id, spec),
+        from the ``"structural"`` map's distance cache (``S`` = the two total masses).
+
+        Unknown pairs are computed (and kept for the map), in the caller's thread; the
+        surrogate (``search_routes`` generate) reads the experiment's model-model distances
+        this way. Returns (ids of the usable items, matrix (n, n) float64 in that order).
+        """
+        ids, keys, content = self._contents("structural", list(items))
+        uniq = list(dict.fromkeys(keys))
+        if not uniq:
+            return ids, np.zeros((0, 0))
+        D = np.asarray(self._distances("structural", uniq, content), dtype=np.float64)
+        mass = np.array([content[k].total_mass for k in uniq])
+        D = D / (mass[:, None] + mass[None, :])
+        where = {k: i for i, k in enumerate(uniq)}
+        order = [where[k] for k in keys]
+        return ids, D[np.ix_(order, order)]
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing is scheduled or running; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

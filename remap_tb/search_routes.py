@@ -13,6 +13,7 @@ returns every model record.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any, Callable
@@ -27,6 +28,8 @@ from remap_tb.run_limits import RunLimits, memory_problem, request_problems
 from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
 from remap_tb.spec.memory import format_bytes, training_memory
 
+logger = logging.getLogger(__name__)
+
 MAX_ITEMS = 200  # requests per enqueue
 MAX_PARENTS = 50  # models per generate (a region of the map)
 MAX_RUN_NAME = 500
@@ -36,23 +39,34 @@ _FINGERPRINT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 FindModel = Callable[[str], "dict | None"]
 ListModels = Callable[[], "list[dict]"]
 Generate = Callable[..., dict]
+# finished_models(parent runs) -> the finished models of their experiment ({"id", "spec",
+# "accuracy", "params"}); model_distances(those models) -> their normalised OTMANN matrix.
+FinishedModels = Callable[[list], "list[dict]"]
+ModelDistances = Callable[[list], Any]
+SORTS = ("predicted", "ei")
+MAX_SUGGEST = 20
 
 
 def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
                 queue: Queue | None = None, generate: Generate | None = None,
-                limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None) -> dict[str, Callable]:
+                limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None,
+                finished_models: FinishedModels | None = None,
+                model_distances: ModelDistances | None = None) -> dict[str, Callable]:
     """The route table ``{"/generate": handler, ...}`` for the plugin's ``get_plugin_apps``.
 
     ``limits`` caps what generate proposes and enqueue accepts (TensorBoard's
     ``--remap_max_params``); so do ``run_limits`` (training memory and epochs,
-    ``--remap_max_memory`` and ``--remap_max_epochs``).
+    ``--remap_max_memory`` and ``--remap_max_epochs``). ``finished_models`` and
+    ``model_distances`` feed generate's predicted accuracy (``remap_tb.surrogate``);
+    without ``finished_models`` no candidate gets a prediction.
     """
     queue = queue or Queue(logdir)
 
     @json_route(("POST",))
     def generate_route(request):
         find, models = _memoised(find_model, list_models)
-        return generate_impl(read_json_body(request), find, models, queue, generate, limits, run_limits)
+        return generate_impl(read_json_body(request), find, models, queue, generate, limits, run_limits,
+                             finished_models=finished_models, model_distances=model_distances)
 
     @json_route(("POST",))
     def enqueue_route(request):
@@ -79,11 +93,15 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
 
 def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, queue: Queue,
                   generate: Generate | None = None, limits: Limits = DEFAULT_LIMITS,
-                  run_limits: RunLimits | None = None) -> dict:
+                  run_limits: RunLimits | None = None, *, finished_models: FinishedModels | None = None,
+                  model_distances: ModelDistances | None = None) -> dict:
     """Candidates around one or more parent runs; no side effect.
 
     A candidate whose training memory (at its parent's batch size and optimiser) is
-    over ``run_limits.max_memory`` is marked ``valid: false`` with the reason.
+    over ``run_limits.max_memory`` is marked ``valid: false`` with the reason. Each
+    candidate carries ``predicted`` (``remap_tb.surrogate``, from the finished models of
+    the parents' experiment) and the result a ``surrogate`` block; options ``sort`` and
+    ``suggest`` order the candidates or keep the k with the highest expected improvement.
     """
     body = _object(body, "body", required=("parents", "kind"), optional=("options", "constraints"))
     parents = body["parents"]
@@ -104,6 +122,13 @@ def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, que
         options = {}
     if not isinstance(options, dict):
         raise HttpError(400, "options must be an object")
+    options = dict(options)
+    sort, suggest = options.pop("sort", None), options.pop("suggest", None)
+    if sort is not None and sort not in SORTS:
+        raise HttpError(400, f"options.sort must be one of {', '.join(SORTS)}, got {_short(sort)}")
+    if suggest is not None and (isinstance(suggest, bool) or not isinstance(suggest, int)
+                                or not 1 <= suggest <= MAX_SUGGEST):
+        raise HttpError(400, f"options.suggest must be an integer 1..{MAX_SUGGEST}, got {_short(suggest)}")
     try:
         constraints = Constraints.from_json(body.get("constraints"))
     except ValueError as e:
@@ -117,7 +142,59 @@ def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, que
         raise HttpError(400, str(e)[:1000]) from None
     if run_limits is not None and run_limits.max_memory is not None:
         _mark_over_memory(result, records, run_limits.max_memory)
+    _predict(result, parents, records, constraints, finished_models, model_distances)
+    if suggest is not None:
+        _suggest(result, suggest)
+    elif sort is not None:
+        key = "accuracy" if sort == "predicted" else "ei"
+        result["candidates"].sort(key=lambda c: (c["predicted"] is None,
+                                                 -(c["predicted"] or {}).get(key, 0.0)))
     return result
+
+
+def _predict(result: dict, parents: list[str], records: list[dict], constraints: Constraints,
+             finished_models: FinishedModels | None, model_distances: ModelDistances | None) -> None:
+    """Add ``predicted`` to every candidate and the ``surrogate`` block (http_api.md)."""
+    from remap_tb import surrogate
+
+    candidates = result.setdefault("candidates", [])
+    if finished_models is None:
+        predicted = [None] * len(candidates)
+        info = {"n_models": 0, "ready": False, "best": None,
+                "reason": "this server does not say which models finished"}
+    else:
+        if model_distances is None:
+            from remap_tb import otmann
+
+            def model_distances(models):
+                return otmann.distance_matrix_both([m["spec"] for m in models])[1]
+        try:
+            predicted, info = surrogate.predict_candidates(
+                finished_models(parents), candidates, model_distances, constraints.min_params,
+                constraints.max_params, parent_specs={r.get("id"): r.get("spec") for r in records})
+        except Exception as e:  # never lose the candidates over a prediction
+            logger.exception("remap: surrogate failed")
+            predicted = [None] * len(candidates)
+            info = {"n_models": 0, "ready": False, "best": None,
+                    "reason": f"the surrogate failed: {type(e).__name__}: {str(e)[:200]}"}
+    for candidate, value in zip(candidates, predicted):
+        candidate["predicted"] = value
+    result["surrogate"] = info
+
+
+def _suggest(result: dict, k: int) -> None:
+    """Keep the k valid candidates with the highest expected improvement, marked ``suggested``."""
+    info = result["surrogate"]
+    if not info["ready"]:
+        raise HttpError(400, f"suggest needs predicted accuracies: {info['reason']}")
+    pool = [c for c in result["candidates"] if c.get("valid") and c.get("predicted") is not None]
+    pool.sort(key=lambda c: -c["predicted"]["ei"])
+    chosen = pool[:k]
+    for candidate in chosen:
+        candidate["suggested"] = True
+    result["candidates"], result["made"] = chosen, len(chosen)
+    result["summary"] = (f"{result.get('summary', '')}; suggested {len(chosen)} of {len(pool)} "
+                         f"by expected improvement over {info['best']:.4f}")
 
 
 def _mark_over_memory(result: dict, records: list[dict], max_memory: int) -> None:

@@ -85,7 +85,9 @@ def test_generate_passes_parents_constraints_and_known_hashes_to_the_operators(s
     Queue(server.logdir).enqueue([_request(CHILD, epochs=1)])
     code, body = server.post("/generate", {"parents": ["base", "child"], "kind": "variation",
                                            "options": {"count": 3}, "constraints": {"max_params": 5000}})
-    assert code == 200 and body == {"candidates": [], "made": 0, "wanted": 3, "summary": "made 0 of 5"}
+    assert code == 200 and body == {"candidates": [], "made": 0, "wanted": 3, "summary": "made 0 of 5",
+                                    "surrogate": {"n_models": 0, "ready": False, "best": None,
+                                                  "reason": "this server does not say which models finished"}}
     [(parents, kind, options, constraints, existing)] = server.calls
     assert [p["id"] for p in parents] == ["base", "child"] and kind == "variation" and options == {"count": 3}
     assert constraints == Constraints(max_params=5000)

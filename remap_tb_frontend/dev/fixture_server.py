@@ -17,6 +17,16 @@ branching parents and every ``generate`` answer) come from the real operators
 (remap_tb.spec.operators: ablations, residual blocks, skip connections). A fake worker thread "trains" enqueued requests (one epoch per second)
 and adds them as new models, so polling and map updates can be exercised.
 
+Issue 10 (made-up numbers in the contract's shapes): from 8 finished models on, every
+``generate`` candidate carries ``predicted`` {accuracy, std, ei} (a fake surrogate: the
+parent's accuracy plus a deterministic offset per spec; ei is the Gaussian expected
+improvement over the best finished model within the budget) and the answer carries
+``surrogate``; ``options.sort`` orders the candidates, ``options.suggest`` keeps the k
+best by ei (marked ``suggested``). Enqueue items take ``init`` and ``suggested``; children
+trained with ``init: "parent"`` (the default when the parent finished) record
+``init: {from, layers, of, mapping}``, others ``init: null``. ``--few`` keeps fewer than 8
+finished models (the "not ready" note).
+
     python dev/fixture_server.py --models 30 --port 6123
     python dev/fixture_server.py --models 5000 --dataset cifar10 --port 6124
     python dev/fixture_server.py --empty            # no runs: the empty state
@@ -99,7 +109,7 @@ def residual_spec(input_shape: list[int], num_classes: int, rng: random.Random) 
 class Store:
     """All fixture state, guarded by one lock."""
 
-    def __init__(self, n: int, dataset: str, seed: int, worker: bool, epochs: int):
+    def __init__(self, n: int, dataset: str, seed: int, worker: bool, epochs: int, few: bool = False):
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.dataset = dataset
@@ -115,6 +125,11 @@ class Store:
         self.counter = 0
         self.client_keys: dict[str, list[str]] = {}
         self._populate(n)
+        if few:  # fewer than 8 finished models: the surrogate is not ready
+            for mid in self.order[7:]:
+                m = self.models[mid]
+                if m["status"]["state"] == "done":
+                    m["status"] = {"state": "cancelled", "epoch": 1, "epochs": 10, "reason": "cancelled (fixture --few)"}
 
     # ------------------------------------------------------------ synthetic data
 
@@ -206,7 +221,26 @@ class Store:
         other = len(types) - conv - dense - pool
         return (conv * 1.2 - dense * 1.0 + 0.3 * pool, 0.6 * len(types) - 0.7 * pool + 0.25 * other + 0.15 * math.log10(max(params, 10)))
 
-    def _add_model(self, spec: dict, origin: str, parent: str | None, changes: list[str], t: float) -> dict:
+    def _init_record(self, spec: dict, parent: str | None, init: str | None) -> dict | None:
+        """What a child inherits (fixture: layers with parameters of the same type and fields, in order)."""
+        if parent is None or parent not in self.models or (init or "parent") != "parent":
+            return None
+        if self.models[parent]["status"]["state"] != "done":
+            return None
+        learnable = ("conv2d", "dense", "batchnorm")
+        child = [(i, l) for i, l in enumerate(spec["layers"]) if l["type"] in learnable]
+        par = [(i, l) for i, l in enumerate(self.models[parent]["_spec"]["layers"]) if l["type"] in learnable]
+        mapping, j = [], 0
+        for ci, cl in child:
+            for k in range(j, len(par)):
+                if par[k][1] == cl:
+                    mapping.append([ci, par[k][0]])
+                    j = k + 1
+                    break
+        return {"from": parent, "layers": len(mapping), "of": len(child), "mapping": mapping}
+
+    def _add_model(self, spec: dict, origin: str, parent: str | None, changes: list[str], t: float,
+                   init: str | None = None) -> dict:
         a = analyse(spec, Limits(max_params=None, max_depth=None))
         self.counter += 1
         mid = f"m{self.counter:05d}"
@@ -227,6 +261,7 @@ class Store:
             "train_accuracy": min(1.0, val + abs(r.gauss(0.03, 0.02))), "val_accuracy": val,
             "val_loss": -math.log(max(val, 0.05)) * 1.1, "per_class_accuracy": per_class,
             "glyph": glyph, "created": iso(t), "wall_time": t + 60,
+            "init": self._init_record(spec, parent, init),
             # fixture-only (stripped in summaries)
             "_spec": spec, "_analysis": a,
         }
@@ -354,10 +389,51 @@ class Store:
         records = [{"id": p, "spec": self.models[p]["_spec"]} for p in parents]
         existing = {m["spec_hash"] for m in self.models.values()}
         existing |= {spec_hash(r["_spec"]) for r in self.queue.values() if r["state"] in ("pending", "running")}
+        options = dict(options or {})
+        sort = options.pop("sort", None)
+        suggest = options.pop("suggest", None)
+        if sort not in (None, "predicted", "ei"):
+            raise ValueError(f"options.sort must be 'predicted' or 'ei', got {sort!r}")
+        if suggest is not None and (not isinstance(suggest, int) or isinstance(suggest, bool) or not 1 <= suggest <= 20):
+            raise ValueError(f"options.suggest must be an integer 1..20, got {suggest!r}")
         try:
-            return generate_children(records, kind, options or {}, cons, existing)
+            out = generate_children(records, kind, options, cons, existing)
         except TypeError as e:
             raise ValueError(str(e)) from None
+        return self._predict(out, cons, sort, suggest)
+
+    def _predict(self, out: dict, cons: Constraints, sort: str | None, suggest: int | None) -> dict:
+        """The fake surrogate: predicted {accuracy, std, ei} per candidate, sort, suggest."""
+        done = [m for m in self.models.values() if m["status"]["state"] == "done" and m["val_accuracy"] is not None]
+        ready = len(done) >= 8
+        within = [m["val_accuracy"] for m in done if cons.max_params is None or m["params"] <= cons.max_params]
+        best = max(within) if within else None
+        out["surrogate"] = {"n_models": len(done), "ready": ready, "best": best if ready else None,
+                            "reason": None if ready else f"{len(done)} finished models; predictions need 8"}
+        for c in out["candidates"]:
+            c["predicted"] = None
+            if not ready or not c["valid"]:
+                continue
+            parent = self.models.get(c["parent"])
+            base = parent["val_accuracy"] if parent and parent["val_accuracy"] is not None else sum(within or [0.5]) / max(1, len(within))
+            r = random.Random(c["key"])
+            mean = max(0.05, min(0.99, base + r.gauss(-0.015, 0.03)))
+            std = 0.005 + 0.04 * r.random()
+            ei = 0.0
+            if best is not None:
+                z = (mean - best) / std
+                ei = (mean - best) * 0.5 * (1 + math.erf(z / math.sqrt(2))) + std * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            c["predicted"] = {"accuracy": mean, "std": std, "ei": max(0.0, ei)}
+        key = "ei" if suggest else sort
+        if key:
+            name = "accuracy" if key == "predicted" else "ei"
+            out["candidates"].sort(key=lambda c: -(c["predicted"] or {}).get(name, -1.0))
+        if suggest:
+            fine = [c for c in out["candidates"] if c["valid"] and not c.get("reason")]
+            out["candidates"] = [dict(c, suggested=True) for c in fine[:suggest]]
+            out["summary"] = (f"{len(out['candidates'])} of {out['made']} generated by expected improvement"
+                              if ready else f"{len(out['candidates'])} of {out['made']} generated (no surrogate yet: as generated)")
+        return out
 
     def enqueue(self, body: dict) -> dict:
         key = body.get("client_key")
@@ -374,7 +450,10 @@ class Store:
         for it in items:
             self.counter += 1
             rid = f"m{self.counter:05d}"
+            if it.get("init") not in (None, "parent", "scratch"):
+                raise ValueError(f"item {len(ids)}: init must be 'parent' or 'scratch', got {it.get('init')!r}")
             self.queue[rid] = {"id": rid, "state": "pending", "origin": it.get("origin", "handcrafted"), "parent": it.get("parent"),
+                               "_init": it.get("init"), "_suggested": bool(it.get("suggested")),
                                "changes": it.get("changes") or [], "epoch": 0, "epochs": int(body.get("epochs") or self.default_epochs),
                                "attempts": 0, "priority": 0, "error": None, "params": analyse(it["spec"]).total_params,
                                "enqueued": iso(time.time() + len(ids) * 1e-3), "worker": None, "_spec": it["spec"]}
@@ -407,7 +486,7 @@ class Store:
             r["state"] = "done"
             saved = self.counter
             self.counter = int(r["id"][1:]) - 1
-            m = self._add_model(r["_spec"], r["origin"], r["parent"], r["changes"], time.time())
+            m = self._add_model(r["_spec"], r["origin"], r["parent"], r["changes"], time.time(), r.get("_init"))
             self.counter = max(saved, self.counter)
             m["status"] = {"state": "done", "epoch": r["epochs"], "epochs": r["epochs"], "reason": None}
             self.version += 1
@@ -590,8 +669,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2, help="epochs of enqueued requests (fake worker: 1 per second)")
     ap.add_argument("--no-worker", action="store_true")
     ap.add_argument("--empty", action="store_true")
+    ap.add_argument("--few", action="store_true", help="fewer than 8 finished models (no predicted accuracy yet)")
     args = ap.parse_args()
-    store = Store(0 if args.empty else args.models, args.dataset, args.seed, not args.no_worker, args.epochs)
+    store = Store(0 if args.empty else args.models, args.dataset, args.seed, not args.no_worker, args.epochs, args.few)
 
     def worker():
         while True:

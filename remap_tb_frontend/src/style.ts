@@ -122,6 +122,16 @@ table.rm-table tr.inspected td { background:var(--rm-accent-soft); }
 .rm-cand.invalid { background:#fff8f8; }
 .rm-cand .reason { grid-column:2 / 4; color:var(--rm-err); font-size:11px; }
 .rm-cand .chg { grid-column:2 / 4; color:var(--rm-muted); font-size:11px; }
+.rm-cand .pred { grid-column:2 / 4; display:flex; align-items:center; gap:6px; }
+.rm-cand .pred svg { flex:none; }
+.rm-cand.suggested { background:#f3f8ff; }
+.rm-suggested { display:inline-block; padding:0 6px; margin-right:6px; border-radius:8px; font-size:10px; color:#fff;
+  background:#1565c0; text-transform:uppercase; letter-spacing:.03em; }
+.rm-cand-head { display:flex; align-items:center; justify-content:space-between; gap:8px; }
+.rm-cand-head h3 { margin:0; }
+.rm-suggest { display:inline-flex; align-items:center; gap:4px; font-size:12px; color:var(--rm-muted); }
+.rm-init { font-size:12px; margin:4px 0 8px; }
+.rm-init a { color:var(--rm-sel); cursor:pointer; text-decoration:none; }
 .rm-editor-layer { display:grid; grid-template-columns: 26px 14px 1fr auto; gap:4px 8px; align-items:center;
   padding:5px 6px; border:1px solid var(--rm-border); border-radius:4px; background:#fff; margin:0; }
 .rm-editor-layer.err { border-color:#ef9a9a; background:#fffafa; }

@@ -11,8 +11,12 @@
 // an `add` after the layer that sums it with an earlier one. Inserting, removing and
 // moving layers keep connections pointing at the same layers (lib/graph.ts). The spec
 // says "schema": 2 only when it uses a schema 2 feature.
+//
+// A model started from another one (a hand-crafted child) starts from its parent's
+// trained weights or from scratch (issue 10: `init`, default the parent's weights
+// when the parent finished).
 
-import type { EnqueueRequest, EnqueueResponse, GlyphLayer, Layer, ModelDetail, ModelSummary, SchemaField, SchemaResponse, Spec, ValidateRequest, ValidateResponse } from "../types";
+import type { EnqueueRequest, EnqueueResponse, GlyphLayer, InitMode, Layer, ModelDetail, ModelSummary, SchemaField, SchemaResponse, Spec, State, ValidateRequest, ValidateResponse } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatParams, formatShape } from "../lib/format";
@@ -21,6 +25,7 @@ import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, parseFieldInpu
 import { MERGE_TYPES, addInput, addSkip, inputChoices, inputLabel, inputsOf, insertLayer, moveLayer, readsPrevious, removeInput, removeLayer, withSchemaVersion } from "../lib/graph";
 import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField } from "../lib/form";
+import { defaultInit, handcraftedItem, INIT_LABELS, parentFinished } from "../lib/inherit";
 
 export interface EditorData {
   inspected: ModelSummary | null;
@@ -75,6 +80,9 @@ export class EditorView {
   private schema: SchemaResponse | null = null;
   private spec: Spec | null = null;
   private parent: string | null = null;
+  private parentState: State | null = null; // the parent's state when it was loaded
+  private readonly initSelect: HTMLSelectElement;
+  private readonly initWrap: HTMLElement;
   private activeSlot: number | null = null; // insert position for palette clicks (null = end)
   private rows: RowRefs[] = [];
   private validation: ValidateResponse | null = null;
@@ -99,7 +107,10 @@ export class EditorView {
     this.enqueueBtn = h("button", { class: "rm-btn primary", "data-testid": "editor-enqueue" }, "Enqueue as handcrafted");
     this.enqueueBtn.addEventListener("click", () => void this.enqueue());
     this.messageEl = h("div", { "data-testid": "editor-message" });
-    this.root.append(h("div", { style: "display:flex;gap:8px;align-items:center;margin:8px 0" }, this.enqueueBtn, h("label", { class: "rm-muted rm-small" }, "epochs "), this.epochs), this.messageEl);
+    this.initSelect = h("select", { "data-testid": "editor-init", title: "Where the model's weights start: its parent's trained weights (layers left alone, or changed without changing their parameter shapes) or a fresh initialisation" }) as HTMLSelectElement;
+    for (const m of ["parent", "scratch"] as const) this.initSelect.appendChild(h("option", { value: m }, INIT_LABELS[m]));
+    this.initWrap = h("label", { class: "rm-muted rm-small", "data-testid": "editor-init-row", style: "display:none" }, "weights ", this.initSelect);
+    this.root.append(h("div", { style: "display:flex;gap:8px;align-items:center;margin:8px 0;flex-wrap:wrap" }, this.enqueueBtn, h("label", { class: "rm-muted rm-small" }, "epochs "), this.epochs, this.initWrap), this.messageEl);
     this.render();
   }
 
@@ -134,6 +145,8 @@ export class EditorView {
   load(detail: ModelDetail): void {
     this.spec = JSON.parse(JSON.stringify(detail.spec)) as Spec;
     this.parent = detail.id;
+    this.parentState = detail.status.state;
+    this.initSelect.value = defaultInit([detail.status.state]);
     this.activeSlot = null;
     clear(this.messageEl);
     this.render();
@@ -148,6 +161,7 @@ export class EditorView {
     }
     this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
     this.parent = null;
+    this.parentState = null;
     this.activeSlot = null;
     clear(this.messageEl);
     this.render();
@@ -180,6 +194,7 @@ export class EditorView {
 
   private render(): void {
     this.renderHead();
+    this.renderInit();
     clear(this.listEl);
     this.rows = [];
     this.enqueueBtn.title = this.spec ? "" : "Start empty or from a model first";
@@ -200,6 +215,18 @@ export class EditorView {
       h("div", { class: "rm-editor-layer", style: "background:#fafafa" }, h("span", { class: "rm-muted" }, ""), h("i", { class: "rm-swatch sq", style: `background:${layerColor("classifier")}` }), h("span", { class: "rm-muted" }, `classifier → ${this.spec.input.num_classes} classes (implicit)`), h("span", { class: "shape", "data-testid": "editor-classifier-params" })),
     );
     this.applyValidation();
+  }
+
+  /** The weights choice: only for a model with a parent; "parent" needs a finished parent. */
+  private renderInit(): void {
+    this.initWrap.style.display = this.spec && this.parent ? "" : "none";
+    const usable = parentFinished(this.parentState);
+    const parentOption = this.initSelect.querySelector<HTMLOptionElement>('option[value="parent"]');
+    if (parentOption) {
+      parentOption.disabled = !usable;
+      parentOption.textContent = usable ? INIT_LABELS.parent : `${INIT_LABELS.parent} (${this.parent ?? "the parent"} has not finished)`;
+    }
+    if (!usable) this.initSelect.value = "scratch";
   }
 
   private slot(pos: number): HTMLElement {
@@ -488,7 +515,7 @@ export class EditorView {
       return;
     }
     const req: EnqueueRequest = {
-      items: [{ spec: JSON.parse(JSON.stringify(withSchemaVersion(this.spec))) as Spec, parent: this.parent, origin: "handcrafted" }],
+      items: [handcraftedItem(JSON.parse(JSON.stringify(withSchemaVersion(this.spec))) as Spec, this.parent, this.initSelect.value as InitMode, this.parentState)],
     };
     if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;

@@ -2,10 +2,18 @@
 // around every model of a lasso selection), under constraints. Candidates are
 // previewed with glyphs and parameter counts (over-budget or invalid ones marked
 // with the reason); the user ticks which to train and enqueues them.
+//
+// Issue 10: each candidate shows the surrogate's predicted accuracy (a bar with its
+// uncertainty, mean ± std), the list sorts by it or by expected improvement, "Suggest"
+// asks the route for the k best by expected improvement among many generated ones
+// (marked "suggested" and enqueued with `suggested: true`), and the children start
+// from the parent's weights or from scratch (`init`).
 
-import type { Candidate, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKind, GenerateOptions, GenerateRequest, GenerateResponse, GlyphLayer, ModelSummary, Origin } from "../types";
+import type { Candidate, CandidateSort, ChangeType, EnqueueRequest, EnqueueResponse, GenerateKind, GenerateOptions, GenerateRequest, GenerateResponse, GlyphLayer, InitMode, ModelSummary, Origin, State, SurrogateInfo } from "../types";
 import { glyphSvg } from "../charts/glyph";
-import { h, clear } from "../lib/dom";
+import { h, s, clear } from "../lib/dom";
+import { cleanPrediction, formatEi, formatPrediction, ORDER_LABELS, predictionBar, predictionDomain, sortCandidates, surrogateNote, type CandidateOrder } from "../lib/predict";
+import { candidateItems, defaultInit, INIT_LABELS, parentFinished } from "../lib/inherit";
 import { formatParams } from "../lib/format";
 import { TYPE_LABELS, layerColor } from "../lib/layers";
 import { mulberry32 } from "../lib/random";
@@ -48,7 +56,20 @@ export interface GenerateChoice {
   changeTypes: ChangeType[]; // the ticked ones that apply to the parents
   blocks: boolean; // "whole residual blocks" ticked and available
   types: { all: string[]; ticked: string[] }; // the allowed-layers boxes
+  /** Ask the server to order the candidates (the panel also orders them itself). */
+  sort?: CandidateSort | null;
+  /** "Suggest": the k best by expected improvement among `count` generated (variations). */
+  suggest?: SuggestValues | null;
 }
+
+/** "Suggest" picks k (1..MAX_SUGGEST) of `count` generated variations (up to MAX_CHILDREN). */
+export interface SuggestValues {
+  k: number;
+  count: number;
+}
+export const MAX_SUGGEST = 20;
+export const SUGGEST_K = 3;
+export const SUGGEST_POOL = 50;
 
 /** The body of POST generate, or why it cannot be sent (in the words of the form). */
 export function buildGenerateRequest(ch: GenerateChoice): GenerateRequest | string {
@@ -69,9 +90,12 @@ export function buildGenerateRequest(ch: GenerateChoice): GenerateRequest | stri
     if (!ct.length) return "Change types: tick at least one.";
     o.change_types = ct;
     o.seed = f.seed;
+    if (ch.suggest) o.count = ch.suggest.count; // the pool the k are picked from
   } else if (ch.blocks) {
     o.blocks = true;
   }
+  if (ch.sort) o.sort = ch.sort;
+  if (ch.suggest) o.suggest = ch.suggest.k;
   if (f.minParams !== null) c.min_params = f.minParams;
   if (f.maxParams !== null) c.max_params = f.maxParams;
   if (f.maxDepth !== null) c.max_depth = f.maxDepth;
@@ -126,6 +150,17 @@ export function parseGenerateForm(raw: GenerateFormRaw): Parsed<GenerateFormValu
   return { ok: true, value: values };
 }
 
+/** Check the Suggest fields: k best (1..20, default 3) of a pool (1..100, default 50; variations only). */
+export function parseSuggest(kRaw: string, poolRaw: string, variation: boolean): Parsed<SuggestValues> {
+  const k = intField("Suggest", kRaw, 1, MAX_SUGGEST, SUGGEST_K);
+  if (!k.ok) return k;
+  const pool = intField("Suggest: generated", variation ? poolRaw : "", 1, MAX_CHILDREN, SUGGEST_POOL);
+  if (!pool.ok) return pool;
+  const value = { k: k.value!, count: pool.value! };
+  if (variation && value.k > value.count) return { ok: false, error: `Suggest: the ${value.k} best cannot be picked from ${value.count} generated; generate at least ${value.k}.` };
+  return { ok: true, value };
+}
+
 /** Why a candidate cannot or should not be trained (null = fine). */
 export function candidateProblem(c: Candidate, budget: number | null, minParams: number | null): string | null {
   if (!c.valid) return c.reason ?? "invalid";
@@ -175,6 +210,17 @@ export class GenerateView {
   private readonly epochs: HTMLInputElement;
   private readonly previewBtn: HTMLButtonElement;
   private layerBoxes: HTMLInputElement[] = [];
+  // issue 10: predictions, suggest, weight inheritance
+  private order: CandidateOrder = "generated";
+  private surrogate: SurrogateInfo | null = null;
+  private suggestedRun = false; // the candidates shown came from "Suggest"
+  private readonly suggestBtn: HTMLButtonElement;
+  private readonly suggestK: HTMLInputElement;
+  private readonly suggestPool: HTMLInputElement;
+  private readonly suggestPoolWrap: HTMLElement;
+  private readonly initSelect: HTMLSelectElement;
+  private readonly initHint: HTMLElement;
+  private initTouched = false; // the user chose; the default no longer follows the parents
 
   constructor(container: HTMLElement, private readonly cb: GenerateCallbacks) {
     this.root = h("div", { "data-testid": "generate" });
@@ -231,6 +277,13 @@ export class GenerateView {
     const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" }, h("span", { class: "rm-muted rm-small" }, "all (loading the layer types…)"));
     this.typesEl = types;
     this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
+    this.initSelect = h("select", { "data-testid": "generate-init", title: "Where the children's weights start: the parent's trained weights (layers the change left alone or whose parameter shapes it kept), or a fresh initialisation" }) as HTMLSelectElement;
+    for (const m of ["parent", "scratch"] as const) this.initSelect.appendChild(h("option", { value: m }, INIT_LABELS[m]));
+    this.initSelect.addEventListener("change", () => {
+      this.initTouched = true;
+      this.renderInitHint();
+    });
+    this.initHint = h("span", { class: "rm-muted rm-small", "data-testid": "generate-init-hint" });
 
     const row = (label: string, el: Node, variationOnly = false, blocksOnly = false) => {
       const l = h("label", {}, label);
@@ -252,12 +305,18 @@ export class GenerateView {
       row("Max depth", this.maxDepth),
       row("Allowed layers", types),
       row("Epochs", this.epochs),
+      row("Weights", h("span", {}, this.initSelect, " ", this.initHint)),
     ];
     for (const r of rows) grid.append(...r);
     form.appendChild(grid);
     this.previewBtn = h("button", { class: "rm-btn primary", "data-testid": "generate-preview" }, "Preview candidates");
-    this.previewBtn.addEventListener("click", () => void this.preview());
-    form.appendChild(h("div", { style: "display:flex;gap:8px;align-items:center;margin-bottom:10px" }, this.previewBtn, h("span", { class: "rm-help", style: "margin:0" }, "Nothing is trained until you enqueue.")));
+    this.previewBtn.addEventListener("click", () => void this.preview(false));
+    this.suggestK = num({ min: 1, max: MAX_SUGGEST, step: 1, value: SUGGEST_K, "data-testid": "generate-suggest-k", style: "width:48px" });
+    this.suggestPool = num({ min: 1, max: MAX_CHILDREN, step: 1, value: SUGGEST_POOL, "data-testid": "generate-suggest-count", style: "width:56px" });
+    this.suggestPoolWrap = h("span", {}, " of ", this.suggestPool, " generated");
+    this.suggestBtn = h("button", { class: "rm-btn", "data-testid": "generate-suggest", title: "Generate many candidates under the constraints and keep the ones with the highest expected improvement over the best finished model (predicted by a Gaussian process over the finished models)" }, "Suggest") as HTMLButtonElement;
+    this.suggestBtn.addEventListener("click", () => void this.preview(true));
+    form.appendChild(h("div", { style: "display:flex;gap:8px;align-items:center;margin-bottom:10px;flex-wrap:wrap" }, this.previewBtn, h("span", { class: "rm-suggest" }, this.suggestBtn, " the ", this.suggestK, " best", this.suggestPoolWrap), h("span", { class: "rm-help", style: "margin:0" }, "Nothing is trained until you enqueue.")));
     this.messageEl = h("div", { "data-testid": "generate-message" });
     this.resultEl = h("div", { "data-testid": "candidate-list" });
     this.root.append(this.messageEl, this.resultEl);
@@ -305,6 +364,7 @@ export class GenerateView {
     this.kind = k;
     for (const [kk, b] of this.kindBtns) b.classList.toggle("on", kk === k);
     for (const el of this.variationRows) el.style.display = k === "variation" ? "" : "none";
+    this.suggestPoolWrap.style.display = k === "variation" ? "" : "none";
     this.renderSkipControls();
   }
 
@@ -354,7 +414,27 @@ export class GenerateView {
       this.renderSkipControls();
     }
     this.previewBtn.disabled = parents.length === 0 || this.busy;
+    this.suggestBtn.disabled = parents.length === 0 || this.busy;
+    if (!this.initTouched) this.initSelect.value = defaultInit(parents.map((p) => p.status.state));
+    this.renderInitHint();
     this.maxChanged();
+  }
+
+  /** What "start from the parent's weights" means for the parents at hand. */
+  private renderInitHint(): void {
+    const parents = this.parents();
+    const done = parents.filter((p) => parentFinished(p.status.state)).length;
+    let text = "";
+    if (parents.length && this.initSelect.value === "parent") {
+      if (!done) text = parents.length === 1 ? "(the parent has not finished training: its children start from scratch)" : "(no parent has finished training: the children start from scratch)";
+      else if (done < parents.length) text = `(children of the ${parents.length - done} parent${parents.length - done === 1 ? "" : "s"} not finished start from scratch)`;
+    }
+    this.initHint.textContent = text;
+  }
+
+  /** A parent run's state, for the `init` of its children (undefined: not a parent here). */
+  private parentState(run: string): State | undefined {
+    return this.parents().find((p) => p.run === run)?.status.state;
   }
 
   private renderParents(parents: ModelSummary[]): void {
@@ -404,7 +484,7 @@ export class GenerateView {
     }
   }
 
-  private request(): GenerateRequest | string {
+  private request(suggest?: SuggestValues): GenerateRequest | string {
     return buildGenerateRequest({
       parents: this.parents().map((p) => p.run),
       kind: this.kind,
@@ -413,6 +493,8 @@ export class GenerateView {
       changeTypes: CHANGE_TYPES.filter((t) => this.changeBoxes.get(t)!.checked && !this.changeBoxes.get(t)!.disabled),
       blocks: this.hasAdd && this.blocksBox.checked,
       types: { all: [...this.typeBoxes.keys()], ticked: [...this.typeBoxes].filter(([, box]) => box.checked).map(([t]) => t) },
+      sort: this.order === "generated" ? null : this.order,
+      suggest: suggest ?? null,
     });
   }
 
@@ -429,19 +511,32 @@ export class GenerateView {
     });
   }
 
-  private async preview(): Promise<void> {
-    const req = this.request();
+  private async preview(suggest: boolean): Promise<void> {
     clear(this.messageEl);
+    let sv: SuggestValues | undefined;
+    if (suggest) {
+      const p = parseSuggest(this.suggestK.value, this.suggestPool.value, this.kind === "variation");
+      if (!p.ok) {
+        this.messageEl.appendChild(h("div", { class: "rm-banner warn" }, p.error));
+        return;
+      }
+      sv = p.value;
+    }
+    const req = this.request(sv);
     if (typeof req === "string") {
       this.messageEl.appendChild(h("div", { class: "rm-banner warn" }, req));
       return;
     }
     this.busy = true;
     this.previewBtn.disabled = true;
-    this.previewBtn.textContent = "Generating…";
+    this.suggestBtn.disabled = true;
+    const btn = suggest ? this.suggestBtn : this.previewBtn;
+    btn.textContent = suggest ? "Suggesting…" : "Generating…";
     try {
       const res = await this.cb.generate(req);
       this.candidates = res.candidates;
+      this.surrogate = res.surrogate ?? null;
+      this.suggestedRun = suggest;
       this.previewBudget = req.constraints?.max_params ?? null;
       this.lastMax = this.effectiveMax();
       this.ticksTouched = false;
@@ -449,12 +544,15 @@ export class GenerateView {
       this.renderCandidates(res);
     } catch (e) {
       this.candidates = [];
+      this.surrogate = null;
       clear(this.resultEl);
-      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `Generate failed: ${explainServerError((e as Error).message)}`));
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `${suggest ? "Suggest" : "Generate"} failed: ${explainServerError((e as Error).message)}`));
     } finally {
       this.busy = false;
       this.previewBtn.disabled = false;
+      this.suggestBtn.disabled = false;
       this.previewBtn.textContent = "Preview candidates";
+      this.suggestBtn.textContent = "Suggest";
     }
   }
 
@@ -468,8 +566,15 @@ export class GenerateView {
     clear(this.resultEl);
     if (res) {
       clear(this.messageEl);
-      this.messageEl.appendChild(h("div", { class: `rm-banner ${res.made < res.wanted ? "warn" : "ok"}`, "data-testid": "generate-summary" }, res.summary || `${res.made} of ${res.wanted} candidates made.`));
+      const suggested = res.candidates.filter((c) => c.suggested === true).length;
+      const text = this.suggestedRun
+        ? `Suggested ${suggested || res.candidates.length} by expected improvement${res.summary ? ` (${res.summary.replace(/\.$/, "")})` : ""}.`
+        : res.summary || `${res.made} of ${res.wanted} candidates made.`;
+      this.messageEl.appendChild(h("div", { class: `rm-banner ${res.made < res.wanted && !this.suggestedRun ? "warn" : "ok"}`, "data-testid": "generate-summary" }, text));
     }
+    const note = surrogateNote(this.surrogate);
+    if (note)
+      this.resultEl.appendChild(h("div", { class: note.ready ? "rm-help" : "rm-banner warn", "data-testid": "generate-surrogate", "data-ready": String(note.ready), "data-models": this.surrogate?.n_models ?? "" }, note.text));
     if (!this.candidates.length) {
       this.resultEl.appendChild(h("div", { class: "rm-empty" }, "No candidates satisfy these constraints. Loosen them (budget, allowed layers, depth) and preview again."));
       return;
@@ -486,8 +591,24 @@ export class GenerateView {
       for (const c of this.candidates) if (c.valid) all.checked ? this.ticked.add(c.key) : this.ticked.delete(c.key);
       this.renderCandidates(null);
     });
-    this.resultEl.appendChild(h("div", { class: "rm-section" }, h("h3", {}, h("label", {}, all, ` Candidates (${this.candidates.length})`))));
-    for (const c of this.candidates) {
+    const sortSel = h("select", { "data-testid": "generate-sort", title: "Order of the candidates (best first)" }) as HTMLSelectElement;
+    for (const o of ["generated", "predicted", "ei"] as const) sortSel.appendChild(h("option", { value: o }, ORDER_LABELS[o]));
+    sortSel.value = this.order;
+    sortSel.addEventListener("change", () => {
+      this.order = sortSel.value as CandidateOrder;
+      this.renderCandidates(null);
+    });
+    this.resultEl.appendChild(
+      h(
+        "div",
+        { class: "rm-section rm-cand-head" },
+        h("h3", {}, h("label", {}, all, ` Candidates (${this.candidates.length})`)),
+        h("label", { class: "rm-muted rm-small" }, "order ", sortSel),
+      ),
+    );
+    const best = this.surrogate?.best ?? null;
+    const domain = predictionDomain(this.candidates.map((c) => c.predicted), best);
+    for (const c of sortCandidates(this.candidates, this.order)) {
       const problem = candidateProblem(c, budget, minP);
       const box = h("input", { type: "checkbox", disabled: !c.valid, "data-testid": "candidate-tick" }) as HTMLInputElement;
       box.checked = this.ticked.has(c.key);
@@ -499,11 +620,12 @@ export class GenerateView {
       this.resultEl.appendChild(
         h(
           "div",
-          { class: `rm-cand ${problem ? "invalid" : ""}`, "data-testid": "candidate", "data-key": c.key, "data-valid": String(c.valid), "data-over-budget": String(budget !== null && c.params !== null && c.params > budget) },
+          { class: `rm-cand ${problem ? "invalid" : ""} ${c.suggested ? "suggested" : ""}`, "data-testid": "candidate", "data-key": c.key, "data-valid": String(c.valid), "data-over-budget": String(budget !== null && c.params !== null && c.params > budget), "data-suggested": String(c.suggested === true) },
           box,
           glyphSvg(c.glyph, { height: 22, paramRow: 5, blockWidth: 8, thinWidth: 3, gap: 1.5 }),
           h("span", { class: "rm-small", style: "text-align:right", title: c.params === null ? "" : c.params.toLocaleString() }, `${formatParams(c.params)} params`),
-          h("div", { class: "chg" }, `from ${c.parent}: ${c.changes.join("; ") || "no change"}`),
+          this.surrogate || c.predicted !== undefined ? predictionEl(c, domain, best) : null,
+          h("div", { class: "chg" }, c.suggested ? h("span", { class: "rm-suggested", "data-testid": "candidate-suggested", title: "Picked by Suggest: among the highest expected improvement" }, "suggested") : null, `from ${c.parent}: ${c.changes.join("; ") || "no change"}`),
           problem ? h("div", { class: "reason", "data-testid": "candidate-reason" }, problem) : null,
         ),
       );
@@ -535,7 +657,7 @@ export class GenerateView {
     }
     const origin: Origin = this.kind === "ablation" ? "ablation" : "variation";
     const req: EnqueueRequest = {
-      items: chosen.map((c) => ({ spec: c.spec, parent: c.parent, origin, changes: c.changes })),
+      items: candidateItems(chosen, origin, this.initSelect.value as InitMode, (run) => this.parentState(run)),
     };
     if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;
@@ -561,6 +683,36 @@ export class GenerateView {
   dispose(): void {
     this.root.remove();
   }
+}
+
+/** Bar track width (px) of the predicted accuracy. */
+const BAR_W = 110;
+const BAR_H = 12;
+
+/** A candidate's predicted accuracy: a bar to the mean, a whisker over mean ± std, the best finished model's mark, the value as text. */
+function predictionEl(c: Candidate, domain: [number, number], best: number | null): HTMLElement {
+  const p = cleanPrediction(c.predicted);
+  if (!p) return h("div", { class: "pred rm-muted rm-small", "data-testid": "candidate-predicted", "data-none": "true" }, "no prediction");
+  const g = predictionBar(p, domain, BAR_W, best);
+  const y = BAR_H / 2;
+  const svg = s(
+    "svg",
+    { width: BAR_W, height: BAR_H, class: "rm-pred-bar", "data-testid": "predicted-bar", "data-bar": g.bar.toFixed(2), "data-lo": g.lo.toFixed(2), "data-hi": g.hi.toFixed(2), "data-domain": domain.join(",") },
+    s("title", {}, `predicted ${formatPrediction(p)} (scale ${(domain[0] * 100).toFixed(0)}–${(domain[1] * 100).toFixed(0)}%)` + (best === null ? "" : `; best finished ${(best * 100).toFixed(1)}%`)),
+    s("rect", { x: 0, y: 2, width: BAR_W, height: BAR_H - 4, fill: "#f0f0f0" }),
+    s("rect", { x: 0, y: 2, width: g.bar.toFixed(2), height: BAR_H - 4, fill: "#90caf9", "data-testid": "predicted-mean" }),
+    s("line", { x1: g.lo.toFixed(2), x2: g.hi.toFixed(2), y1: y, y2: y, stroke: "#0d47a1", "stroke-width": 1.2, "data-testid": "predicted-whisker" }),
+    g.clippedLo ? null : s("line", { x1: g.lo.toFixed(2), x2: g.lo.toFixed(2), y1: y - 3, y2: y + 3, stroke: "#0d47a1", "stroke-width": 1.2 }),
+    g.clippedHi ? null : s("line", { x1: g.hi.toFixed(2), x2: g.hi.toFixed(2), y1: y - 3, y2: y + 3, stroke: "#0d47a1", "stroke-width": 1.2 }),
+    g.best === null ? null : s("line", { x1: g.best.toFixed(2), x2: g.best.toFixed(2), y1: 0, y2: BAR_H, stroke: "#e65100", "stroke-width": 1.5, "stroke-dasharray": "2,1", "data-testid": "predicted-best" }),
+  );
+  return h(
+    "div",
+    { class: "pred", "data-testid": "candidate-predicted", "data-accuracy": p.accuracy, "data-std": p.std, "data-ei": p.ei },
+    svg,
+    h("span", { class: "rm-small" }, formatPrediction(p)),
+    h("span", { class: "rm-muted rm-small", title: "expected improvement over the best finished model within the budget" }, formatEi(p)),
+  );
 }
 
 function intOrNull(el: HTMLInputElement): number | null {

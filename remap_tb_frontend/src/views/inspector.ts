@@ -13,6 +13,7 @@ import { describeLayer, layerColor } from "../lib/layers";
 import { inputLabel, readsPrevious } from "../lib/graph";
 import { ORIGIN_COLORS } from "../lib/color";
 import { exportLinks, missingResultText } from "../lib/status";
+import { initSummary } from "../lib/inherit";
 
 export interface InspectorData {
   summary: ModelSummary | null; // from the models list (shown at once)
@@ -44,7 +45,7 @@ export class Inspector {
   }
 
   update(d: InspectorData): void {
-    const key = `${d.summary?.id}|${d.detail?.id}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.detail?.status.state}|${d.summary?.status.state}|${d.parentAccuracy}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
+    const key = `${d.summary?.id}|${d.detail?.id}|${JSON.stringify((d.detail ?? d.summary)?.init ?? null)}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.detail?.status.state}|${d.summary?.status.state}|${d.parentAccuracy}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     clear(this.root);
@@ -89,6 +90,20 @@ export class Inspector {
     );
     if (m.status.reason) this.root.appendChild(h("div", { class: "rm-banner err", style: "margin-top:6px" }, m.status.reason));
     if (m.changes.length) this.root.appendChild(h("div", { class: "rm-help" }, "Changes: " + m.changes.join("; ")));
+    const init = initSummary(m.init, m.origin, m.status.state);
+    if (init) {
+      const el = h("div", { class: "rm-init", "data-testid": "inspector-init", "data-init": init.from ? "parent" : "scratch", title: init.from ? "The layers the change left alone (or changed without changing their parameter shapes) started from the parent's trained weights; the others started fresh" : "" });
+      if (init.from) {
+        const from = init.from;
+        const target = from; // a trainer run's name is also its model id
+        const link = h("a", { "data-testid": "inspector-init-parent", "data-model-id": target, title: `Inspect ${from}` }, from);
+        link.addEventListener("click", () => this.cb.onInspect(target));
+        el.append("initialised from ", link, init.text.slice(`initialised from ${from}`.length));
+      } else {
+        el.append(init.text);
+      }
+      this.root.appendChild(el);
+    }
     const delta = m.val_accuracy !== null && d.parentAccuracy !== null ? m.val_accuracy - d.parentAccuracy : null;
     const testAcc = d.detail?.test && typeof d.detail.test["accuracy"] === "number" ? (d.detail.test["accuracy"] as number) : null;
     this.root.appendChild(

@@ -1,0 +1,612 @@
+r"""A Gaussian-process surrogate of validation accuracy over OTMANN distances (NASBOT).
+
+Kandasamy, Neiswanger, Schneider, Póczos and Xing, "Neural Architecture Search with
+Bayesian Optimisation and Optimal Transport", NeurIPS 2018 (NASBOT), model the accuracy
+of a network :math:`x` as a Gaussian process whose kernel is an exponentiated OTMANN
+distance. We use one such kernel on the normalised distance :math:`\bar d = d / S \in [0, 1]`
+(``otmann.distance_pairs_both``, ``ProjectionService.normalised_structural_distances``):
+
+.. math::
+
+    y_i = f(x_i) + \varepsilon_i, \qquad f \sim \mathcal{GP}(\mu, k), \qquad
+    k(x, x') = \sigma_f^2 \exp(-\beta\, \bar d(x, x')), \qquad
+    \varepsilon_i \sim \mathcal N(0, \sigma_n^2).
+
+Symbols: :math:`y_i` the validation accuracy of finished model i (by default its normal
+score, see below), :math:`\mu(x) = b_0 + b_1 \log_{10}(\text{params}(x) + 1)` the mean (a GP
+with explicit basis functions, Rasmussen and Williams 2006, section 2.7; a constant when
+parameter counts are unknown), :math:`\sigma_f^2` the signal variance, :math:`\beta > 0` the inverse length scale,
+:math:`\sigma_n^2` the noise variance (seeds, early stopping). The normalised OTMANN
+distance is not a metric, so :math:`\exp(-\beta \bar d)` need not be positive definite
+(NASBOT notes the same); the noise keeps :math:`A = C_\beta + \lambda I` positive definite
+(:math:`C_\beta = \exp(-\beta \bar D)`, :math:`\lambda = \sigma_n^2 / \sigma_f^2`), and
+hyperparameters that would not are never chosen.
+
+Hyperparameters are fitted by maximising the log marginal likelihood of the **finished
+models only** (never of candidates). The mean's coefficients :math:`b` and
+:math:`\sigma_f^2` have closed-form maximisers given :math:`(\beta, \lambda)` (generalised
+least squares), so what is searched is the profile likelihood
+
+.. math::
+
+    \ell(\beta, \lambda) = -\tfrac n2 \log(2\pi \hat\sigma_f^2) - \tfrac12 \log|A| - \tfrac n2,
+    \quad \hat b = (H^\top A^{-1} H)^{-1} H^\top A^{-1} y,
+    \quad \hat\sigma_f^2 = \frac{(y - H\hat b)^\top A^{-1} (y - H\hat b)}{n},
+
+(:math:`H` the (n, p) basis of the mean) evaluated for every :math:`\lambda` of a grid from
+one eigendecomposition of :math:`C_\beta` per :math:`\beta` (a grid over :math:`\beta`,
+then a bounded scalar refinement). Above :data:`FIT_SIZE` models the hyperparameters are
+fitted on a seeded random subset of that size (the posterior still uses every model).
+
+Output warping (:class:`NormalScores`, on by default): the GP models the normal scores
+:math:`z_i = g(y_i) = \Phi^{-1}((\mathrm{rank}_i - \frac12)/n)` of the accuracies, because
+failed trainings at chance level (0.1) are outliers a Gaussian likelihood cannot absorb
+(on the REMAP QuickDraw set the unwarped GP ranks worse than chance in leave-one-out).
+
+The posterior at a candidate :math:`x_*` with :math:`c_* = \exp(-\beta \bar d(x_*, X))`:
+
+.. math::
+
+    m(x_*) = h_*^\top \hat b + c_*^\top A^{-1} (z - H\hat b), \qquad
+    s^2(x_*) = \hat\sigma_f^2 \,(1 - c_*^\top A^{-1} c_*),
+
+the latent mean and variance; the predicted accuracy is :math:`g^{-1}(m)` with standard
+deviation :math:`(g^{-1}(m+s) - g^{-1}(m-s))/2`. Expected improvement over the best
+finished accuracy :math:`y^+` within the budget (Močkus 1978; Jones, Schonlau and Welch
+1998; NASBOT's acquisition), on those predicted accuracy and sd:
+
+.. math::
+
+    \mathrm{EI}(x_*) = (m - y^+)\,\Phi(u) + s\,\varphi(u), \quad u = (m - y^+) / s,
+
+and :math:`\max(m - y^+, 0)` where :math:`s = 0`.
+
+Scoring many candidates (:func:`predict_candidates`) against a large experiment uses a
+local posterior: each candidate is conditioned on the :data:`NEIGHBOURS` finished models
+nearest to its parent (by the cached model-model distances), not on all n, so a request
+costs ``candidates x NEIGHBOURS`` OTMANN pairs. The kernel decays with distance and a
+candidate is a few changes away from its parent, so the models far from the parent carry
+almost no weight (the subset-of-data / nearest-neighbour GP approximation; Rasmussen and
+Williams 2006, section 8.3.3; Datta et al. 2016).
+
+Pure numpy/scipy; ``remap_tb.otmann`` (numpy + POT) is imported only by
+:func:`predict_candidates`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy import linalg, optimize, stats
+
+__all__ = [
+    "FIT_SIZE", "MIN_MODELS", "NEIGHBOURS", "Hyperparameters", "NormalScores", "OtmannGP",
+    "expected_improvement", "finished_models", "fit_hyperparameters", "log_marginal_likelihood",
+    "otmann_kernel", "predict_candidates",
+]
+
+#: finished models an experiment needs before candidates get a prediction
+MIN_MODELS = 8
+#: finished models each candidate is conditioned on when the experiment has more
+NEIGHBOURS = 128
+#: models the hyperparameters are fitted on when the experiment has more (seeded subset)
+FIT_SIZE = 200
+BETA_BOUNDS = (0.1, 1000.0)
+RATIO_BOUNDS = (1e-6, 10.0)  # lambda = noise variance / signal variance
+_BETA_GRID = 17
+_RATIO_GRID = 57
+_EIG_FLOOR = 1e-9  # smallest eigenvalue of A accepted as positive definite
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    r"""Fitted kernel parameters :math:`\beta`, :math:`\sigma_f^2`, :math:`\sigma_n^2`, the mean's
+    coefficients :math:`b` (one per basis column: constant, then log10 parameters when used)
+    and the log marginal likelihood they reach (``nan`` when set by hand)."""
+
+    beta: float
+    signal_var: float
+    noise_var: float
+    coef: tuple[float, ...]
+    log_likelihood: float = math.nan
+
+    @property
+    def mean(self) -> float:
+        """The constant term of the mean."""
+        return self.coef[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"beta": self.beta, "signal_var": self.signal_var, "noise_var": self.noise_var,
+                "coef": list(self.coef)}
+
+
+def _one_blas_thread():
+    """Run small dense linear algebra on one BLAS thread: on a busy 2-core machine OpenBLAS's
+    threads make a 200 x 200 ``eigh`` ~14x slower (0.11 s against 8 ms)."""
+    try:
+        from threadpoolctl import threadpool_limits  # comes with scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _check_distances(D: Any, name: str, square: bool = False) -> np.ndarray:
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or (square and D.shape[0] != D.shape[1]):
+        raise ValueError(f"{name} must be a {'square ' if square else ''}2-D array, got shape {D.shape}")
+    if not np.all(np.isfinite(D)) or (D.size and D.min() < 0):
+        raise ValueError(f"{name} must hold finite non-negative distances")
+    return D
+
+
+def _check_targets(y: Any, n: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n,) or not np.all(np.isfinite(y)):
+        raise ValueError(f"y must be {n} finite numbers, got shape {y.shape}")
+    return y
+
+
+def otmann_kernel(D: Any, beta: float, signal_var: float = 1.0) -> np.ndarray:
+    r""":math:`K = \sigma_f^2 \exp(-\beta \bar D)` elementwise (NASBOT's kernel on one distance).
+
+    Parameters
+    ----------
+    D : array of float, any shape
+        Normalised OTMANN distances :math:`\bar d \in [0, 1]`.
+    beta, signal_var : float, > 0
+
+    Examples
+    --------
+    >>> otmann_kernel([[0.0, 0.5]], beta=2.0, signal_var=3.0).round(4).tolist()
+    [[3.0, 1.1036]]
+    """
+    if not beta > 0 or not signal_var > 0:
+        raise ValueError(f"beta and signal_var must be positive, got {beta!r} and {signal_var!r}")
+    return signal_var * np.exp(-beta * np.asarray(D, dtype=np.float64))
+
+
+def _basis(H: Any, n: int) -> np.ndarray:
+    if H is None:
+        return np.ones((n, 1))
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2 or H.shape[0] != n or not np.all(np.isfinite(H)):
+        raise ValueError(f"H must be a finite ({n}, p) array, got shape {H.shape}")
+    return H
+
+
+def log_marginal_likelihood(D: Any, y: Any, hyper: Hyperparameters, H: Any = None) -> float:
+    r"""Log marginal likelihood of ``y`` under the GP with ``hyper``:
+
+    .. math::
+
+        \log p(y) = -\tfrac12 (y - Hb)^\top K_y^{-1} (y - Hb) - \tfrac12 \log|K_y| - \tfrac n2 \log 2\pi,
+        \quad K_y = \sigma_f^2 \exp(-\beta \bar D) + \sigma_n^2 I.
+
+    ``-inf`` when :math:`K_y` is not positive definite. D: (n, n), y: (n,), H: (n, p)
+    mean basis (default a column of ones).
+    """
+    D = _check_distances(D, "D", square=True)
+    y = _check_targets(y, D.shape[0])
+    H = _basis(H, len(y))
+    K = otmann_kernel(D, hyper.beta, hyper.signal_var) + hyper.noise_var * np.eye(len(y))
+    try:
+        factor = linalg.cho_factor(K, lower=True)
+    except linalg.LinAlgError:
+        return -math.inf
+    r = y - H @ np.asarray(hyper.coef)
+    quad = float(r @ linalg.cho_solve(factor, r))
+    logdet = 2.0 * float(np.log(np.diag(factor[0])).sum())
+    return -0.5 * quad - 0.5 * logdet - 0.5 * len(y) * math.log(2 * math.pi)
+
+
+def _profile(w: np.ndarray, Ht: np.ndarray, yt: np.ndarray, ratios: np.ndarray):
+    """Profile log likelihood for each ratio, given the eigenpairs of C_beta (Ht = Q^T H,
+    yt = Q^T y); also the GLS coefficients and sigma_f^2."""
+    n = len(w)
+    den = w[None, :] + ratios[:, None]
+    ok = den.min(axis=1) > _EIG_FLOOR
+    den = np.where(den > _EIG_FLOOR, den, 1.0)
+    W = 1.0 / den
+    HAH = np.einsum("lk,kp,kq->lpq", W, Ht, Ht)
+    HAy = np.einsum("lk,kp,k->lp", W, Ht, yt)
+    HAH += 1e-12 * np.eye(Ht.shape[1])
+    coef = np.linalg.solve(HAH, HAy[..., None])[..., 0]
+    r = yt[None, :] - coef @ Ht.T
+    var = np.maximum((W * r * r).sum(axis=1), 1e-300) / n
+    ll = -0.5 * n * np.log(2 * math.pi * var) - 0.5 * np.log(den).sum(axis=1) - 0.5 * n
+    return np.where(ok, ll, -np.inf), coef, var
+
+
+def fit_hyperparameters(D: Any, y: Any, H: Any = None, beta_bounds: tuple[float, float] = BETA_BOUNDS,
+                        ratio_bounds: tuple[float, float] = RATIO_BOUNDS) -> Hyperparameters:
+    r"""Maximise the profile log marginal likelihood :math:`\ell(\beta, \lambda)` (module docstring).
+
+    The mean :math:`Hb` and :math:`\sigma_f^2` are profiled out in closed form (GLS).
+    :math:`\lambda` is searched on a log grid of 57 values in ``ratio_bounds`` for each
+    :math:`\beta` (one ``eigh`` of :math:`\exp(-\beta \bar D)` serves the whole grid);
+    :math:`\beta` on a log grid of 17 values in ``beta_bounds``, then refined by a bounded
+    scalar search between the grid neighbours of the best value.
+
+    Parameters
+    ----------
+    D : array (n, n), float
+        Normalised OTMANN distances among the finished models (symmetrised here).
+    y : array (n,), float
+        Their (possibly warped) validation accuracies.
+    H : array (n, p), optional
+        Basis of the mean (default: a constant).
+
+    Returns
+    -------
+    Hyperparameters
+        With ``log_likelihood`` the value reached (equal to :func:`log_marginal_likelihood`).
+    """
+    D = _check_distances(D, "D", square=True)
+    y = _check_targets(y, D.shape[0])
+    H = _basis(H, len(y))
+    if len(y) < H.shape[1] + 1:
+        raise ValueError(f"fitting needs at least {H.shape[1] + 1} models")
+    D = (D + D.T) / 2
+    ratios = np.geomspace(*ratio_bounds, _RATIO_GRID)
+
+    def best_for(log_beta: float):
+        w, Q = np.linalg.eigh(np.exp(-math.exp(log_beta) * D))
+        ll, coef, var = _profile(w, Q.T @ H, Q.T @ y, ratios)
+        i = int(np.argmax(ll))
+        return float(ll[i]), tuple(float(c) for c in coef[i]), float(var[i]), float(ratios[i])
+
+    grid = np.linspace(math.log(beta_bounds[0]), math.log(beta_bounds[1]), _BETA_GRID)
+    results = [best_for(b) for b in grid]
+    i = int(np.argmax([r[0] for r in results]))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    found = optimize.minimize_scalar(lambda b: -best_for(b)[0], bounds=(lo, hi), method="bounded",
+                                     options={"xatol": 0.02})
+    log_beta = float(found.x) if found.success and -found.fun > results[i][0] else float(grid[i])
+    ll, coef, var, ratio = best_for(log_beta)
+    if not math.isfinite(ll):
+        raise ValueError("no kernel in the bounds is positive definite on these distances")
+    return Hyperparameters(beta=math.exp(log_beta), signal_var=var, noise_var=ratio * var, coef=coef,
+                           log_likelihood=ll)
+
+
+class NormalScores:
+    r"""Output warping by normal scores: :math:`z_i = \Phi^{-1}((r_i - \tfrac12)/n)`, :math:`r_i`
+    the (average) rank of :math:`y_i`.
+
+    Accuracies are far from Gaussian (failed trainings sit at chance level, 0.1, far below
+    a tight cluster of good models); a GP on the normal scores is not dragged by those
+    outliers (a rank-based output warping, as in Snelson et al. 2004 and HEBO's output
+    transforms). :meth:`inverse` maps z back piecewise-linearly through the knots
+    :math:`(z_i, y_i)`, extended linearly beyond the extremes (slope of the outer tenth),
+    so predictions may exceed the best model.
+    """
+
+    def __init__(self, y: Any):
+        y = np.asarray(y, dtype=np.float64)
+        z = stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
+        knots_z, where = np.unique(z, return_inverse=True)
+        knots_y = np.bincount(where, weights=y) / np.bincount(where)
+        self.z, self.knots_z, self.knots_y = z, knots_z, knots_y
+
+    def inverse(self, z: Any) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        kz, ky = self.knots_z, self.knots_y
+        out = np.interp(z, kz, ky)
+        if len(kz) < 2:
+            return out
+        k = max(1, len(kz) // 10)
+        lo_slope = (ky[k] - ky[0]) / (kz[k] - kz[0])
+        hi_slope = (ky[-1] - ky[-1 - k]) / (kz[-1] - kz[-1 - k])
+        out = np.where(z < kz[0], ky[0] + (z - kz[0]) * lo_slope, out)
+        return np.where(z > kz[-1], ky[-1] + (z - kz[-1]) * hi_slope, out)
+
+
+def expected_improvement(mean: Any, std: Any, best: float, xi: float = 0.0) -> np.ndarray:
+    r"""Expected improvement of a maximisation over the incumbent ``best``:
+
+    .. math::
+
+        \mathrm{EI} = (m - y^+ - \xi)\,\Phi(z) + s\,\varphi(z), \quad z = (m - y^+ - \xi)/s,
+
+    :math:`\max(m - y^+ - \xi, 0)` where :math:`s = 0`. Always :math:`\ge 0`; it grows with
+    the mean and, for a given mean, with the standard deviation.
+
+    Examples
+    --------
+    >>> expected_improvement([0.9, 0.9, 0.8], [0.0, 0.05, 0.05], best=0.85).round(4).tolist()
+    [0.05, 0.0542, 0.0042]
+    """
+    m = np.asarray(mean, dtype=np.float64)
+    s = np.asarray(std, dtype=np.float64)
+    gain = m - best - xi
+    out = np.maximum(gain, 0.0)
+    pos = s > 0
+    if np.any(pos):
+        z = gain[pos] / s[pos]
+        out = out.copy() if out.ndim else np.array(out)
+        out[pos] = gain[pos] * stats.norm.cdf(z) + s[pos] * stats.norm.pdf(z)
+    return np.maximum(out, 0.0)
+
+
+class OtmannGP:
+    """GP regression of accuracy on normalised OTMANN distances (estimator contract).
+
+    Parameters
+    ----------
+    warp : bool, default True
+        Fit the GP to the normal scores of the accuracies (:class:`NormalScores`) and map
+        predictions back; False models the accuracies as they are.
+    fit_size : int, default :data:`FIT_SIZE`
+        Above this many models, hyperparameters are fitted on a random subset of this size.
+    random_state : int, default 0
+        Seed of that subset.
+    hyperparameters : Hyperparameters, optional
+        Use these instead of fitting (tests, known answers); on the warped scale if ``warp``.
+
+    Attributes (after :meth:`fit`)
+    ----------
+    hyperparameters_ : Hyperparameters
+    n_models_ : int
+    """
+
+    def __init__(self, warp: bool = True, fit_size: int = FIT_SIZE, random_state: int = 0,
+                 hyperparameters: Hyperparameters | None = None):
+        self.warp = warp
+        self.fit_size = fit_size
+        self.random_state = random_state
+        self.hyperparameters = hyperparameters
+
+    def fit(self, D: Any, y: Any, H: Any = None) -> "OtmannGP":
+        """Fit on the finished models only.
+
+        D (n, n): normalised OTMANN distances; y (n,): accuracies; H (n, p): mean basis
+        (default a constant; :func:`predict_candidates` uses ``[1, log10(params + 1)]``).
+        """
+        D = _check_distances(D, "D", square=True)
+        y = _check_targets(y, D.shape[0])
+        H = _basis(H, len(y))
+        if self.fit_size < 2:
+            raise ValueError(f"fit_size must be at least 2, got {self.fit_size!r}")
+        self.warp_ = NormalScores(y) if self.warp else None
+        t = self.warp_.z if self.warp else y
+        D = (D + D.T) / 2
+        if self.hyperparameters is not None:
+            hyper = self.hyperparameters
+        else:
+            rows = np.arange(len(y))
+            if len(y) > self.fit_size:
+                rows = np.sort(np.random.RandomState(self.random_state).choice(len(y), self.fit_size, replace=False))
+            with _one_blas_thread():
+                hyper = fit_hyperparameters(D[np.ix_(rows, rows)], t[rows], H[rows])
+        self.D_, self.t_, self.H_, self.hyperparameters_, self.n_models_ = D, t, H, hyper, len(y)
+        self._factors: dict[bytes, tuple] = {}
+        return self
+
+    def _factor(self, columns: np.ndarray):
+        key = columns.tobytes()
+        if key not in self._factors:
+            h = self.hyperparameters_
+            A = np.exp(-h.beta * self.D_[np.ix_(columns, columns)])
+            ratio = h.noise_var / h.signal_var
+            jitter = 0.0
+            while True:  # A subset of a positive definite A is positive definite; jitter is a guard
+                try:
+                    factor = linalg.cho_factor(A + (ratio + jitter) * np.eye(len(columns)), lower=True)
+                    break
+                except linalg.LinAlgError:
+                    jitter = max(jitter * 10, 1e-8)
+            resid = self.t_[columns] - self.H_[columns] @ np.asarray(h.coef)
+            self._factors = {key: (factor, linalg.cho_solve(factor, resid))}  # callers group by columns
+        return self._factors[key]
+
+    def predict_latent(self, D_cross: Any, columns: Sequence[int] | None = None,
+                       H_cross: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of the latent f on the GP's own (warped) scale.
+
+        Parameters
+        ----------
+        D_cross : array (m, c)
+            Normalised OTMANN distances from m networks to the training models ``columns``.
+        columns : int sequence of length c, optional
+            Training models to condition on (default all n, in order).
+        H_cross : array (m, p), optional
+            The networks' mean basis (default a constant; must match :meth:`fit`'s H).
+        """
+        columns = np.arange(self.n_models_) if columns is None else np.asarray(columns, dtype=np.intp)
+        D_cross = _check_distances(D_cross, "D_cross")
+        if D_cross.shape[1] != len(columns):
+            raise ValueError(f"D_cross has {D_cross.shape[1]} columns for {len(columns)} training models")
+        H_cross = _basis(H_cross, D_cross.shape[0])
+        if H_cross.shape[1] != self.H_.shape[1]:
+            raise ValueError(f"H_cross has {H_cross.shape[1]} columns, the fit had {self.H_.shape[1]}")
+        h = self.hyperparameters_
+        factor, alpha = self._factor(columns)
+        C = np.exp(-h.beta * D_cross)
+        mean = H_cross @ np.asarray(h.coef) + C @ alpha
+        v = linalg.solve_triangular(factor[0], C.T, lower=True)
+        var = h.signal_var * np.clip(1.0 - (v * v).sum(axis=0), 0.0, None)
+        return mean, np.sqrt(var)
+
+    def predict(self, D_cross: Any, columns: Sequence[int] | None = None,
+                H_cross: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy and its standard deviation at new networks, shape (m,) each.
+
+        Without warping these are the posterior mean :math:`m` and sd :math:`s` (module
+        docstring). With warping, :math:`g^{-1}(m)` (the predictive median) and
+        :math:`(g^{-1}(m + s) - g^{-1}(m - s)) / 2`.
+        """
+        mean, std = self.predict_latent(D_cross, columns, H_cross)
+        if not self.warp:
+            return mean, std
+        inv = self.warp_.inverse
+        return inv(mean), np.maximum((inv(mean + std) - inv(mean - std)) / 2, 0.0)
+
+
+# ------------------------------------------------------------------ candidates of an experiment
+
+ModelDistances = Callable[[list[dict]], np.ndarray]
+
+
+def _graph(spec: Any):
+    from remap_tb import otmann
+
+    try:
+        return otmann.graph_from_spec(spec)
+    except Exception:  # an invalid candidate (ablation) has no graph: no prediction
+        return None
+
+
+def _log_params_basis(params: Sequence[int]) -> np.ndarray:
+    """The mean's basis ``[1, log10(params + 1)]`` (accuracy grows roughly with log size)."""
+    return np.column_stack([np.ones(len(params)), np.log10(np.asarray(params, dtype=np.float64) + 1.0)])
+
+
+def predict_candidates(models: Sequence[dict], candidates: Sequence[dict], model_distances: ModelDistances,
+                       min_params: int | None = None, max_params: int | None = None,
+                       neighbours: int = NEIGHBOURS, min_models: int = MIN_MODELS,
+                       gp: OtmannGP | None = None, parent_specs: dict[str, Any] | None = None
+                       ) -> tuple[list[dict | None], dict]:
+    """Predicted accuracy of each candidate from the finished models of its experiment.
+
+    Parameters
+    ----------
+    models : list of dict
+        The experiment's finished models: ``{"id", "spec", "accuracy", "params"}``.
+    candidates : list of dict
+        ``generate`` candidates (``spec``, ``parent``).
+    model_distances : callable (models) -> array (n, n)
+        Normalised OTMANN distances among ``models`` (the plugin's cached ones).
+    min_params, max_params : int, optional
+        The budget: the incumbent of EI is the best finished model inside it (all
+        finished models when none is).
+    neighbours : int
+        A candidate is conditioned on this many finished models nearest to its parent
+        when the experiment has more (all of them otherwise).
+    gp : OtmannGP, optional
+        The (unfitted) estimator to use.
+    parent_specs : dict, optional
+        Parent id -> spec, for parents that are not among ``models`` (their nearest
+        finished models are found from their own distance row; without a spec, from
+        their first candidate's).
+
+    Returns
+    -------
+    (predicted, surrogate)
+        ``predicted[i]`` is ``{"accuracy", "std", "ei"}`` or None (too few models, or a
+        candidate without a usable spec); ``surrogate`` is the response's block
+        ``{"n_models", "ready", "reason", "best"}``.
+    """
+    with _one_blas_thread():
+        return _predict_candidates(models, candidates, model_distances, min_params, max_params, neighbours,
+                                   min_models, gp, parent_specs)
+
+
+def _predict_candidates(models, candidates, model_distances, min_params, max_params, neighbours, min_models,
+                        gp, parent_specs) -> tuple[list[dict | None], dict]:
+    n = len(models)
+    info: dict[str, Any] = {"n_models": n, "ready": False, "reason": None, "best": None}
+    none: list[dict | None] = [None] * len(candidates)
+    if n < min_models:
+        info["reason"] = (f"{n} finished model{'' if n == 1 else 's'} with a validation accuracy in this "
+                          f"experiment; predictions start at {min_models}")
+        return none, info
+    from remap_tb import otmann
+
+    y = np.array([float(m["accuracy"]) for m in models])
+    params = [m.get("params") for m in models]
+    with_params = all(isinstance(p, int) and p >= 0 for p in params)
+    inside = [i for i, p in enumerate(params)
+              if p is not None and (min_params is None or p >= min_params) and (max_params is None or p <= max_params)]
+    best = float(y[inside].max()) if inside else float(y.max())
+    D = np.asarray(model_distances(list(models)), dtype=np.float64)
+    H = _log_params_basis(params) if with_params else None
+    gp = (gp or OtmannGP()).fit(D, y, H)
+    info.update(ready=True, best=best)
+
+    graphs = [_graph(c.get("spec")) for c in candidates]
+    scored = [i for i, g in enumerate(graphs) if g is not None
+              and (not with_params or isinstance(candidates[i].get("params"), int))]
+    if not scored:
+        return none, info
+    model_graphs: dict[int, Any] = {}
+
+    def model_graph(j: int):
+        if j not in model_graphs:
+            model_graphs[j] = otmann.graph_from_spec(models[j]["spec"])
+        return model_graphs[j]
+
+    # Which finished models each candidate is conditioned on.
+    if n <= neighbours:
+        columns_of = {i: np.arange(n) for i in scored}
+    else:
+        index = {m.get("id"): j for j, m in enumerate(models)}
+        parents = sorted({str(candidates[i].get("parent")) for i in scored})
+        rows: dict[str, np.ndarray] = {}
+        missing = []
+        for p in parents:
+            if p in index:
+                rows[p] = D[index[p]]
+            else:
+                missing.append(p)
+        if missing:  # a parent that is not a finished model: its own row against all of them
+            first = {}
+            for i in scored:
+                first.setdefault(str(candidates[i].get("parent")), i)
+            specs = [(parent_specs or {}).get(p) for p in missing]
+            sources = [_graph(spec) if spec is not None else None for spec in specs]
+            sources = [g if g is not None else graphs[first[p]] for g, p in zip(sources, missing)]
+            r = np.repeat(np.arange(len(missing)), n)
+            c = np.tile(np.arange(n), len(missing))
+            _, dn = otmann.distance_pairs_both(sources, [model_graph(j) for j in range(n)], r, c)
+            for k, p in enumerate(missing):
+                rows[p] = dn[k * n:(k + 1) * n]
+        near = {p: np.sort(np.argsort(row, kind="stable")[:neighbours]) for p, row in rows.items()}
+        columns_of = {i: near[str(candidates[i].get("parent"))] for i in scored}
+
+    used = sorted({int(j) for i in scored for j in columns_of[i]})
+    pos = {j: k for k, j in enumerate(used)}
+    r = np.concatenate([np.full(len(columns_of[i]), k) for k, i in enumerate(scored)])
+    c = np.concatenate([[pos[int(j)] for j in columns_of[i]] for i in scored]).astype(np.int64)
+    _, dn = otmann.distance_pairs_both([graphs[i] for i in scored], [model_graph(j) for j in used], r, c)
+
+    predicted = list(none)
+    groups: dict[bytes, list[int]] = {}
+    for k, i in enumerate(scored):
+        groups.setdefault(columns_of[i].tobytes(), []).append(k)
+    starts = np.concatenate([[0], np.cumsum([len(columns_of[i]) for i in scored])])
+    for ks in groups.values():
+        columns = columns_of[scored[ks[0]]]
+        cross = np.stack([dn[starts[k]:starts[k + 1]] for k in ks])
+        H_cross = _log_params_basis([candidates[scored[k]]["params"] for k in ks]) if with_params else None
+        mean, std = gp.predict(cross, columns, H_cross)
+        ei = expected_improvement(mean, std, best)
+        for k, m_, s_, e_ in zip(ks, mean, std, ei):
+            predicted[scored[k]] = {"accuracy": float(m_), "std": float(s_), "ei": float(e_)}
+    return predicted, info
+
+
+def finished_models(snapshot: Any, runs: Sequence[str]) -> tuple[str | None, list[dict]]:
+    """The experiment of ``runs`` and its finished models, as :func:`predict_candidates` takes them.
+
+    ``snapshot`` is a ``reader.Snapshot``. A finished model is a run in state ``done`` with a
+    validation accuracy. Returns ``(None, [])`` when the runs are in no or several experiments.
+    """
+    from remap_tb import metadata
+
+    experiments = {snapshot.experiment_of.get(run) for run in runs if run in snapshot.models}
+    if len(experiments) != 1 or None in experiments:
+        return None, []
+    (experiment,) = experiments
+    models = []
+    for data in snapshot.experiments.get(experiment, []):
+        accuracy = data.metric("val_accuracy")
+        if data.state != metadata.DONE or accuracy is None or not math.isfinite(accuracy):
+            continue
+        params = data.model.get("params")
+        models.append({"id": data.id, "run": data.run, "spec": data.spec, "accuracy": float(accuracy),
+                       "params": params if isinstance(params, int) else None})
+    return experiment, models
