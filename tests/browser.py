@@ -14,8 +14,11 @@ collects every console error and page error of the page.
 ``train_logdir`` writes a logdir with the project's own trainer
 (``python -m trainer.cli init``).
 
-Pytest fixtures (import them into a test module to use them; `chromium` is session-wide and registered in conftest.py):
-``trained_logdir`` (session: 6 models, digits, 1 epoch) and ``chromium`` (session).
+Session fixtures, registered once in ``tests/conftest.py`` (a fixture imported into
+several modules would run once per module): ``trained_logdir`` (6 models, digits,
+1 epoch) and ``chromium``. ``conftest.py`` also has ``dashboard``: the REMAP tab of
+the test module's own ``tensorboard`` fixture. ``shot``, ``no_errors`` and
+``models_json`` are helpers the browser tests share.
 """
 
 from __future__ import annotations
@@ -352,3 +355,28 @@ def new_model_latencies(dash: Dashboard, tensorboard: TensorBoardProcess, n: int
         run = tensorboard.plugin_json(f"model?run={rid}")
         out.append(drawn_ms / 1000 - run["wall_time"])
     return out
+
+
+SHOTS = REPO / "test-output" / "screenshots"
+
+
+def shot(dash: "Dashboard", name: str) -> None:
+    """Save a screenshot of the page under test-output/screenshots/ (after transitions finish)."""
+    dash.page.wait_for_timeout(300)
+    dash.screenshot(SHOTS / f"{name}.png")
+
+
+def no_errors(dash: "Dashboard") -> None:
+    """No console or page error so far, and no error banner on the tab."""
+    assert not dash.errors, f"console/page errors: {dash.errors}"
+    banner = dash.testid("error-banner")
+    assert banner.count() == 0 or not banner.first.is_visible(), banner.first.inner_text()
+
+
+def models_json(server: TensorBoardProcess) -> list[dict]:
+    """The ``models`` answer of the logdir's only experiment."""
+    import urllib.parse
+
+    experiments = server.plugin_json("experiments")["experiments"]
+    assert len(experiments) == 1, experiments
+    return server.plugin_json(f"models?experiment={urllib.parse.quote(experiments[0]['id'])}")["models"]

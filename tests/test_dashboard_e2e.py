@@ -19,10 +19,8 @@ import urllib.parse
 
 import pytest
 
-from tests.browser import (REPO, TRAIN_MODELS, Dashboard, TensorBoardProcess,  # noqa: F401 (fixtures)
-                           copy_logdir, trained_logdir)
+from tests.browser import SHOTS, TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, no_errors, shot
 
-SHOTS = REPO / "test-output" / "screenshots"
 TRAIN_LIMIT_S = 90  # enqueue -> the new model is a point on the map
 NUM_CLASSES = 10  # digits
 
@@ -49,14 +47,6 @@ def tensorboard(trained_logdir, tmp_path_factory):  # noqa: F811
     assert server.process.returncode is not None
 
 
-@pytest.fixture
-def dashboard(chromium, tensorboard):  # noqa: F811
-    dash = Dashboard(chromium, tensorboard)
-    yield dash
-    errors = list(dash.errors)
-    dash.close()
-    assert not errors, f"console/page errors: {errors}"
-
 
 def experiment_id(server: TensorBoardProcess) -> str:
     experiments = server.plugin_json("experiments")["experiments"]
@@ -70,15 +60,6 @@ def fetch_json(dash: Dashboard, url: str):
     return json.loads(answer["body"])
 
 
-def shot(dash: Dashboard, name: str) -> None:
-    dash.page.wait_for_timeout(300)  # let transitions finish
-    dash.screenshot(SHOTS / f"{name}.png")
-
-
-def no_errors(dash: Dashboard) -> None:
-    assert not dash.errors, f"console/page errors: {dash.errors}"
-    assert dash.testid("error-banner").count() == 0 or not dash.testid("error-banner").first.is_visible(), \
-        dash.testid("error-banner").first.inner_text()
 
 
 def inspect_first(dash: Dashboard) -> dict:

@@ -25,9 +25,8 @@ import urllib.parse
 
 import pytest
 
-from tests.browser import REPO, Dashboard, TensorBoardProcess
+from tests.browser import REPO, Dashboard, TensorBoardProcess, models_json, no_errors, shot
 
-SHOTS = REPO / "test-output" / "screenshots"
 TRAIN_LIMIT_S = 120  # enqueue -> the new model is a point on the map
 
 # conv -> relu -> conv (padding 1, no bias) -> bn -> add(bn, relu) -> relu -> maxpool: a residual block.
@@ -83,30 +82,7 @@ def tensorboard(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture
-def dashboard(chromium, tensorboard):  # noqa: F811
-    dash = Dashboard(chromium, tensorboard)
-    yield dash
-    errors = list(dash.errors)
-    dash.close()
-    assert not errors, f"console/page errors: {errors}"
 
-
-def shot(dash: Dashboard, name: str) -> None:
-    dash.page.wait_for_timeout(300)
-    dash.screenshot(SHOTS / f"{name}.png")
-
-
-def no_errors(dash: Dashboard) -> None:
-    assert not dash.errors, f"console/page errors: {dash.errors}"
-    banner = dash.testid("error-banner")
-    assert banner.count() == 0 or not banner.first.is_visible(), banner.first.inner_text()
-
-
-def models_json(dash: Dashboard) -> list[dict]:
-    experiments = dash.tensorboard.plugin_json("experiments")["experiments"]
-    assert len(experiments) == 1, experiments
-    return dash.tensorboard.plugin_json(f"models?experiment={urllib.parse.quote(experiments[0]['id'])}")["models"]
 
 
 def point_of(dash: Dashboard, model_id: str) -> dict:
@@ -150,7 +126,7 @@ def _wait_valid(dash: Dashboard) -> None:
 
 def test_the_inspector_glyph_draws_the_skip_connection_and_the_comparison_keeps_it(dashboard):
     dash = dashboard
-    glyphs = {m["id"]: m["glyph"] for m in models_json(dash)}
+    glyphs = {m["id"]: m["glyph"] for m in models_json(dash.tensorboard)}
     assert glyphs["residual"][4] == {"index": 4, "type": "add", "output_shape": [8, 8, 8], "params": 0, "inputs": [1, 3]}  # normal form: an add's inputs sorted
     assert not any("inputs" in g for g in glyphs["chain"])  # chain glyphs are as before
 
@@ -256,7 +232,7 @@ def test_the_editor_flags_a_second_input_on_a_conv_then_adds_a_skip_and_enqueues
     dash.frame.wait_for_function("id => window.__remapMap.points().some(p => p.id === id)", arg=request_id,
                                  timeout=TRAIN_LIMIT_S * 1000, polling=250)
     assert time.monotonic() - enqueued_at <= TRAIN_LIMIT_S
-    model = next(m for m in models_json(dash) if m["id"] == request_id)
+    model = next(m for m in models_json(dash.tensorboard) if m["id"] == request_id)
     assert [g["type"] for g in model["glyph"]] == ["conv2d", "activation", "conv2d", "add", "classifier"]
     assert sorted(model["glyph"][3]["inputs"]) == [0, 2]
     spec = json.loads(dash.fetch(f"./export?run={urllib.parse.quote(request_id)}&format=json")["body"])
@@ -331,7 +307,7 @@ def test_generate_ablates_a_whole_residual_block_and_the_child_trains_onto_the_m
     dash.frame.wait_for_function("id => window.__remapMap.points().some(p => p.id === id)", arg=ids[0],
                                  timeout=TRAIN_LIMIT_S * 1000, polling=250)
     assert time.monotonic() - enqueued_at <= TRAIN_LIMIT_S
-    model = next(m for m in models_json(dash) if m["id"] == ids[0])
+    model = next(m for m in models_json(dash.tensorboard) if m["id"] == ids[0])
     assert model["origin"] == "ablation" and model["parent"] == "residual", model
     assert [g["type"] for g in model["glyph"]] == ["conv2d", "activation", "activation", "maxpool2d", "classifier"]
     assert any("removed residual block" in c for c in model["changes"]), model["changes"]

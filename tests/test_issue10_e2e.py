@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.parse
 
 import pytest
 
-from tests.browser import REPO, TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, train_logdir, trained_logdir  # noqa: F401
+from tests.browser import (TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, models_json, no_errors,
+                           shot, train_logdir)
 
-SHOTS = REPO / "test-output" / "screenshots"
 N_MODELS = 9  # the surrogate is ready from 8 finished models on
 TRAIN_LIMIT_S = 180  # enqueue -> the 3 suggested children are points on the map
 K = 3
@@ -44,30 +43,7 @@ def tensorboard(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture
-def dashboard(chromium, tensorboard):  # noqa: F811
-    dash = Dashboard(chromium, tensorboard)
-    yield dash
-    errors = list(dash.errors)
-    dash.close()
-    assert not errors, f"console/page errors: {errors}"
 
-
-def shot(dash: Dashboard, name: str) -> None:
-    dash.page.wait_for_timeout(300)
-    dash.screenshot(SHOTS / f"{name}.png")
-
-
-def no_errors(dash: Dashboard) -> None:
-    assert not dash.errors, f"console/page errors: {dash.errors}"
-    banner = dash.testid("error-banner")
-    assert banner.count() == 0 or not banner.first.is_visible(), banner.first.inner_text()
-
-
-def models_json(server: TensorBoardProcess) -> list[dict]:
-    experiments = server.plugin_json("experiments")["experiments"]
-    assert len(experiments) == 1, experiments
-    return server.plugin_json(f"models?experiment={urllib.parse.quote(experiments[0]['id'])}")["models"]
 
 
 def point_of(dash: Dashboard, model_id: str) -> dict:

@@ -23,8 +23,7 @@ import statistics
 
 import pytest
 
-from tests.browser import (TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir,  # noqa: F401 (fixture)
-                           new_model_latencies, trained_logdir)
+from tests.browser import TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, new_model_latencies
 
 LATENCY_BOUND_S = 3.0
 LATENCY_MODELS = 3
@@ -69,14 +68,6 @@ def tensorboard(trained_logdir, tmp_path_factory):  # noqa: F811
     finally:
         server.stop()
 
-
-@pytest.fixture
-def dashboard(chromium, tensorboard):  # noqa: F811
-    dash = Dashboard(chromium, tensorboard)
-    yield dash
-    errors = list(dash.errors)
-    dash.close()
-    assert not errors, f"console/page errors: {errors}"
 
 
 def centre_pixel(dash: Dashboard, point: dict) -> list[int]:
