@@ -12,8 +12,8 @@ distance. We use one such kernel on the normalised distance :math:`\bar d = d / 
     k(x, x') = \sigma_f^2 \exp(-\beta\, \bar d(x, x')), \qquad
     \varepsilon_i \sim \mathcal N(0, \sigma_n^2).
 
-Symbols: :math:`y_i` the validation accuracy of finished model i (by default its normal
-score, see below), :math:`\mu(x) = b_0 + b_1 \log_{10}(\text{params}(x) + 1)` the mean (a GP
+Symbols: :math:`y_i` the validation accuracy of finished model i (by default its logit,
+see below), :math:`\mu(x) = b_0 + b_1 \log_{10}(\text{params}(x) + 1)` the mean (a GP
 with explicit basis functions, Rasmussen and Williams 2006, section 2.7; a constant when
 parameter counts are unknown), :math:`\sigma_f^2` the signal variance, :math:`\beta > 0` the inverse length scale,
 :math:`\sigma_n^2` the noise variance (seeds, early stopping). The normalised OTMANN
@@ -35,13 +35,20 @@ least squares), so what is searched is the profile likelihood
 
 (:math:`H` the (n, p) basis of the mean) evaluated for every :math:`\lambda` of a grid from
 one eigendecomposition of :math:`C_\beta` per :math:`\beta` (a grid over :math:`\beta`,
-then a bounded scalar refinement). Above :data:`FIT_SIZE` models the hyperparameters are
-fitted on a seeded random subset of that size (the posterior still uses every model).
+then a bounded scalar refinement). :math:`\beta` is bounded in units of the data's distance
+scale (:func:`beta_bounds_for`: the length scale :math:`1/\beta` between :math:`q_{05}/3` and
+:math:`2 q_{95}` of the model-model distances) and :math:`\lambda \ge 10^{-2}`
+(:data:`RATIO_BOUNDS`), so the fit cannot interpolate the data with zero noise. Above
+:data:`FIT_SIZE` models the hyperparameters are fitted on a seeded random subset of that
+size (the posterior still uses every model). The fit of a population (keyed by its finished
+models' id, accuracy and parameters) is kept for the next calls: candidates never change it.
 
-Output warping (:class:`NormalScores`, on by default): the GP models the normal scores
-:math:`z_i = g(y_i) = \Phi^{-1}((\mathrm{rank}_i - \frac12)/n)` of the accuracies, because
-failed trainings at chance level (0.1) are outliers a Gaussian likelihood cannot absorb
-(on the REMAP QuickDraw set the unwarped GP ranks worse than chance in leave-one-out).
+Output warping (:class:`Logit`, the default): the GP models :math:`z_i = g(y_i) =
+\log(y_i / (1 - y_i))`, because accuracies saturate near 1 and failed trainings at chance
+level are outliers a Gaussian likelihood on raw accuracies cannot absorb (on the REMAP
+QuickDraw set the unwarped GP ranks worse than chance in leave-one-out). A fixed transform
+keeps predictions from different populations on one scale (:class:`NormalScores`, the
+rank-based warp, is kept as an option).
 
 The posterior at a candidate :math:`x_*` with :math:`c_* = \exp(-\beta \bar d(x_*, X))`:
 
@@ -77,6 +84,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -92,13 +100,16 @@ __all__ = [
 #: finished models an experiment needs before candidates get a prediction
 MIN_MODELS = 8
 #: finished models each candidate is conditioned on when the experiment has more
-NEIGHBOURS = 128
+NEIGHBOURS = 64
 #: models the hyperparameters are fitted on when the experiment has more (seeded subset)
-FIT_SIZE = 200
-BETA_BOUNDS = (0.1, 1000.0)
-RATIO_BOUNDS = (1e-6, 10.0)  # lambda = noise variance / signal variance
-_BETA_GRID = 17
-_RATIO_GRID = 57
+FIT_SIZE = 150
+BETA_BOUNDS = (0.1, 1000.0)  # outer clamp of the data-scaled bounds (beta_bounds_for)
+#: lambda = noise variance / signal variance; the floor 1e-2 keeps the GP from interpolating
+RATIO_BOUNDS = (1e-2, 10.0)
+#: beta in [BETA_SCALE[0] / q95, BETA_SCALE[1] / q05] of the positive model-model distances
+BETA_SCALE = (0.5, 3.0)
+_BETA_GRID = 11
+_RATIO_GRID = 41
 _EIG_FLOOR = 1e-9  # smallest eigenvalue of A accepted as positive definite
 
 
@@ -197,7 +208,7 @@ def log_marginal_likelihood(D: Any, y: Any, hyper: Hyperparameters, H: Any = Non
         factor = linalg.cho_factor(K, lower=True)
     except linalg.LinAlgError:
         return -math.inf
-    r = y - H @ np.asarray(hyper.coef)
+    r = y - H[:, :len(hyper.coef)] @ np.asarray(hyper.coef)
     quad = float(r @ linalg.cho_solve(factor, r))
     logdet = 2.0 * float(np.log(np.diag(factor[0])).sum())
     return -0.5 * quad - 0.5 * logdet - 0.5 * len(y) * math.log(2 * math.pi)
@@ -221,8 +232,26 @@ def _profile(w: np.ndarray, Ht: np.ndarray, yt: np.ndarray, ratios: np.ndarray):
     return np.where(ok, ll, -np.inf), coef, var
 
 
-def fit_hyperparameters(D: Any, y: Any, H: Any = None, beta_bounds: tuple[float, float] = BETA_BOUNDS,
-                        ratio_bounds: tuple[float, float] = RATIO_BOUNDS) -> Hyperparameters:
+def beta_bounds_for(D: Any) -> tuple[float, float]:
+    r"""Bounds of :math:`\beta` in units of the data's distance scale: the length scale
+    :math:`1/\beta` lies between :math:`q_{05}/3` and :math:`2 q_{95}`, the 5 % and 95 %
+    quantiles of the positive off-diagonal distances (clamped to :data:`BETA_BOUNDS`).
+    Shorter length scales make every kernel value between distinct models ~0 (the fit
+    then interpolates the data with zero noise); longer ones make the kernel flat."""
+    D = np.asarray(D, dtype=np.float64)
+    v = D[np.triu_indices(len(D), 1)]
+    v = v[v > 0]
+    if len(v) < 2:
+        return BETA_BOUNDS
+    lo = BETA_SCALE[0] / float(np.quantile(v, 0.95))
+    hi = BETA_SCALE[1] / float(np.quantile(v, 0.05))
+    lo = min(max(lo, BETA_BOUNDS[0]), BETA_BOUNDS[1] / 10)
+    return lo, min(max(hi, lo * 10), BETA_BOUNDS[1])
+
+
+def fit_hyperparameters(D: Any, y: Any, H: Any = None, beta_bounds: tuple[float, float] | None = None,
+                        ratio_bounds: tuple[float, float] = RATIO_BOUNDS,
+                        select_mean: bool = False) -> Hyperparameters:
     r"""Maximise the profile log marginal likelihood :math:`\ell(\beta, \lambda)` (module docstring).
 
     The mean :math:`Hb` and :math:`\sigma_f^2` are profiled out in closed form (GLS).
@@ -251,21 +280,34 @@ def fit_hyperparameters(D: Any, y: Any, H: Any = None, beta_bounds: tuple[float,
     if len(y) < H.shape[1] + 1:
         raise ValueError(f"fitting needs at least {H.shape[1] + 1} models")
     D = (D + D.T) / 2
+    if beta_bounds is None:
+        beta_bounds = beta_bounds_for(D)
     ratios = np.geomspace(*ratio_bounds, _RATIO_GRID)
+    # mean variants: H's leading columns 1..p (constant, constant + log params, ...), chosen by BIC
+    n_mean = [H.shape[1]] if not select_mean else list(range(1, H.shape[1] + 1))
+    penalty = {p: 0.5 * p * math.log(len(y)) for p in n_mean}
 
     def best_for(log_beta: float):
         w, Q = np.linalg.eigh(np.exp(-math.exp(log_beta) * D))
-        ll, coef, var = _profile(w, Q.T @ H, Q.T @ y, ratios)
-        i = int(np.argmax(ll))
-        return float(ll[i]), tuple(float(c) for c in coef[i]), float(var[i]), float(ratios[i])
+        Ht, yt = Q.T @ H, Q.T @ y
+        best = None
+        for p in n_mean:
+            ll, coef, var = _profile(w, Ht[:, :p], yt, ratios)
+            i = int(np.argmax(ll))
+            if best is None or ll[i] - penalty[p] > best[0] - penalty[len(best[1])]:
+                best = (float(ll[i]), tuple(float(c) for c in coef[i]), float(var[i]), float(ratios[i]))
+        return best
+
+    def score(r) -> float:
+        return r[0] - penalty[len(r[1])]
 
     grid = np.linspace(math.log(beta_bounds[0]), math.log(beta_bounds[1]), _BETA_GRID)
     results = [best_for(b) for b in grid]
-    i = int(np.argmax([r[0] for r in results]))
+    i = int(np.argmax([score(r) for r in results]))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    found = optimize.minimize_scalar(lambda b: -best_for(b)[0], bounds=(lo, hi), method="bounded",
-                                     options={"xatol": 0.02})
-    log_beta = float(found.x) if found.success and -found.fun > results[i][0] else float(grid[i])
+    found = optimize.minimize_scalar(lambda b: -score(best_for(b)), bounds=(lo, hi), method="bounded",
+                                     options={"xatol": 0.05})
+    log_beta = float(found.x) if found.success and -found.fun > score(results[i]) else float(grid[i])
     ll, coef, var, ratio = best_for(log_beta)
     if not math.isfinite(ll):
         raise ValueError("no kernel in the bounds is positive definite on these distances")
@@ -305,6 +347,24 @@ class NormalScores:
         return np.where(z > kz[-1], ky[-1] + (z - kz[-1]) * hi_slope, out)
 
 
+class Logit:
+    r"""Output warping by the logit: :math:`z = \log(y / (1 - y))`, :math:`y` clipped to
+    :math:`[\epsilon, 1 - \epsilon]`, :math:`\epsilon = 10^{-4}`. Accuracies live in (0, 1) and
+    saturate near 1; the logit spreads the saturated top and maps any latent value back into
+    (0, 1). Unlike rank-based warps, the transform is fixed: it does not depend on which
+    models are finished, so predictions made from different populations (or leave-one-out
+    folds) are on one scale, and :meth:`inverse` (the sigmoid) is strictly monotone."""
+
+    EPS = 1e-4
+
+    def __init__(self, y: Any):
+        y = np.clip(np.asarray(y, dtype=np.float64), self.EPS, 1 - self.EPS)
+        self.z = np.log(y / (1 - y))
+
+    def inverse(self, z: Any) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
 def expected_improvement(mean: Any, std: Any, best: float, xi: float = 0.0) -> np.ndarray:
     r"""Expected improvement of a maximisation over the incumbent ``best``:
 
@@ -337,9 +397,13 @@ class OtmannGP:
 
     Parameters
     ----------
-    warp : bool, default True
-        Fit the GP to the normal scores of the accuracies (:class:`NormalScores`) and map
-        predictions back; False models the accuracies as they are.
+    warp : "logit" | "normal" | bool, default "logit"
+        Fit the GP to the logits of the accuracies (:class:`Logit`; True means the same) or
+        to their normal scores (:class:`NormalScores`) and map predictions back; False
+        models the accuracies as they are.
+    select_mean : bool, default False
+        Choose the mean's basis among H's leading columns (constant; constant + log params)
+        by BIC-penalised marginal likelihood (module docstring).
     fit_size : int, default :data:`FIT_SIZE`
         Above this many models, hyperparameters are fitted on a random subset of this size.
     random_state : int, default 0
@@ -353,9 +417,10 @@ class OtmannGP:
     n_models_ : int
     """
 
-    def __init__(self, warp: bool = True, fit_size: int = FIT_SIZE, random_state: int = 0,
-                 hyperparameters: Hyperparameters | None = None):
+    def __init__(self, warp: str | bool = "logit", fit_size: int = FIT_SIZE, random_state: int = 0,
+                 hyperparameters: Hyperparameters | None = None, select_mean: bool = False):
         self.warp = warp
+        self.select_mean = select_mean
         self.fit_size = fit_size
         self.random_state = random_state
         self.hyperparameters = hyperparameters
@@ -371,7 +436,9 @@ class OtmannGP:
         H = _basis(H, len(y))
         if self.fit_size < 2:
             raise ValueError(f"fit_size must be at least 2, got {self.fit_size!r}")
-        self.warp_ = NormalScores(y) if self.warp else None
+        if self.warp not in (True, False, "logit", "normal"):
+            raise ValueError(f"warp must be 'logit', 'normal' or a bool, got {self.warp!r}")
+        self.warp_ = (NormalScores(y) if self.warp == "normal" else Logit(y)) if self.warp else None
         t = self.warp_.z if self.warp else y
         D = (D + D.T) / 2
         if self.hyperparameters is not None:
@@ -381,7 +448,8 @@ class OtmannGP:
             if len(y) > self.fit_size:
                 rows = np.sort(np.random.RandomState(self.random_state).choice(len(y), self.fit_size, replace=False))
             with _one_blas_thread():
-                hyper = fit_hyperparameters(D[np.ix_(rows, rows)], t[rows], H[rows])
+                hyper = fit_hyperparameters(D[np.ix_(rows, rows)], t[rows], H[rows],
+                                            select_mean=self.select_mean)
         self.D_, self.t_, self.H_, self.hyperparameters_, self.n_models_ = D, t, H, hyper, len(y)
         self._factors: dict[bytes, tuple] = {}
         return self
@@ -399,8 +467,10 @@ class OtmannGP:
                     break
                 except linalg.LinAlgError:
                     jitter = max(jitter * 10, 1e-8)
-            resid = self.t_[columns] - self.H_[columns] @ np.asarray(h.coef)
-            self._factors = {key: (factor, linalg.cho_solve(factor, resid))}  # callers group by columns
+            resid = self.t_[columns] - self.H_[columns, :len(h.coef)] @ np.asarray(h.coef)
+            if len(self._factors) >= 256:
+                self._factors.pop(next(iter(self._factors)))
+            self._factors[key] = (factor, linalg.cho_solve(factor, resid))
         return self._factors[key]
 
     def predict_latent(self, D_cross: Any, columns: Sequence[int] | None = None,
@@ -426,7 +496,7 @@ class OtmannGP:
         h = self.hyperparameters_
         factor, alpha = self._factor(columns)
         C = np.exp(-h.beta * D_cross)
-        mean = H_cross @ np.asarray(h.coef) + C @ alpha
+        mean = H_cross[:, :len(h.coef)] @ np.asarray(h.coef) + C @ alpha
         v = linalg.solve_triangular(factor[0], C.T, lower=True)
         var = h.signal_var * np.clip(1.0 - (v * v).sum(axis=0), 0.0, None)
         return mean, np.sqrt(var)
@@ -505,6 +575,14 @@ def predict_candidates(models: Sequence[dict], candidates: Sequence[dict], model
                                    min_models, gp, parent_specs)
 
 
+#: fitted GPs (with the model-model distances, Cholesky factors and model graphs) of the last
+#: few populations, keyed by their finished models' (id, accuracy, params): candidates never
+#: change the fit, so repeated generate calls on one population skip it
+_FITS: dict[tuple, dict] = {}
+_FIT_CACHE_SIZE = 4
+_FITS_LOCK = threading.Lock()  # route calls run on TensorBoard's request threads
+
+
 def _predict_candidates(models, candidates, model_distances, min_params, max_params, neighbours, min_models,
                         gp, parent_specs) -> tuple[list[dict | None], dict]:
     n = len(models)
@@ -522,9 +600,22 @@ def _predict_candidates(models, candidates, model_distances, min_params, max_par
     inside = [i for i, p in enumerate(params)
               if p is not None and (min_params is None or p >= min_params) and (max_params is None or p <= max_params)]
     best = float(y[inside].max()) if inside else float(y.max())
-    D = np.asarray(model_distances(list(models)), dtype=np.float64)
-    H = _log_params_basis(params) if with_params else None
-    gp = (gp or OtmannGP()).fit(D, y, H)
+    key = (tuple((str(m.get("id")), float(m["accuracy"]), m.get("params")) for m in models), gp is None)
+    with _FITS_LOCK:
+        entry = _FITS.pop(key, None) if gp is None else None
+        if entry is not None:
+            _FITS[key] = entry  # most recently used last
+    if entry is None:
+        D = np.asarray(model_distances(list(models)), dtype=np.float64)
+        H = _log_params_basis(params) if with_params else None
+        fitted = (gp or OtmannGP()).fit(D, y, H)
+        entry = {"D": fitted.D_, "gp": fitted, "graphs": {}}  # D_: a symmetrised copy
+        if gp is None:
+            with _FITS_LOCK:
+                _FITS[key] = entry
+                while len(_FITS) > _FIT_CACHE_SIZE:
+                    _FITS.pop(next(iter(_FITS)))
+    D, gp = entry["D"], entry["gp"]
     info.update(ready=True, best=best)
 
     graphs = [_graph(c.get("spec")) for c in candidates]
@@ -532,7 +623,7 @@ def _predict_candidates(models, candidates, model_distances, min_params, max_par
               and (not with_params or isinstance(candidates[i].get("params"), int))]
     if not scored:
         return none, info
-    model_graphs: dict[int, Any] = {}
+    model_graphs: dict[int, Any] = entry["graphs"]
 
     def model_graph(j: int):
         if j not in model_graphs:
