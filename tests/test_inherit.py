@@ -200,7 +200,9 @@ def test_a_dropout_change_starts_at_the_parents_accuracy(parent_logdir):
     result = _child(parent_logdir, "rate", rate, ["layer 3 dropout: rate 0.25 → 0.5"])
     parent = model_record(parent_logdir, "parent")
     assert result.state == "done" and result.init == {"from": "parent", "layers": 3, "of": 3,
-                                                      "mapping": [[0, 0], [4, 4]], "classifier": True}
+                                                      "mapping": [[0, 0], [4, 4]], "classifier": True,
+                                                      "copied": [0, 4, "classifier"], "morphed": [], "fresh": [],
+                                                      "exact": True}
     assert np.array_equal(_predictions(parent_logdir, "rate"), _predictions(parent_logdir, "parent"))
     assert result.metrics["val_accuracy"] == PARENT_ACCURACY["parent"] > 0.5 and parent["training"]["epochs"] == 3
     record = model_record(parent_logdir, "rate")
@@ -222,7 +224,11 @@ def test_a_trained_child_records_what_it_inherited_and_hparams_say_parent(parent
     wider = spec([CONV, RELU, POOL, DROP, {"type": "dense", "units": 64}, RELU])
     result = _child(parent_logdir, "wider", wider, ["layer 4 dense: units 32 → 64"], epochs=1)
     assert result.state == "done"
-    assert result.init == {"from": "parent", "layers": 1, "of": 3, "mapping": [[0, 0]], "classifier": False}
+    init = result.init  # the widened dense layer and the classifier are morphed (Net2Net), exactly
+    assert {k: init[k] for k in ("from", "layers", "of", "mapping", "classifier", "copied", "exact")} == {
+        "from": "parent", "layers": 3, "of": 3, "mapping": [[0, 0], [4, 4]], "classifier": True,
+        "copied": [0], "exact": True}
+    assert [m["layer"] for m in init["morphed"]] == [4, "classifier"] and "widened 32->64" in init["morphed"][0]["how"]
     folder = os.path.join(parent_logdir, "wider")
     values = {}
     for name in os.listdir(folder):
@@ -305,3 +311,105 @@ def test_a_model_logged_with_remap_tb_summary_is_a_parent(tmp_path):
 
     result = train(request, str(tmp_path))
     assert result.init is not None and result.init["layers"] == 2 and result.init["of"] == 2
+
+
+# ---------------------------------------------------------------------- function-preserving morphs (torch)
+
+
+def _morphed(child: dict, parent: dict, changes: list[str] | None = None, seed: int = 0):
+    """(parent model, child model initialised from it, report); the parent's BN statistics made non-trivial."""
+    import torch
+
+    from remap_tb.spec.inherit import layer_mapping
+    from trainer.model import build_model
+    from trainer.morph import morph
+
+    torch.manual_seed(seed)
+    p_model = build_model(parent)
+    with torch.no_grad():
+        for name, tensor in p_model.state_dict().items():
+            if name.endswith(("running_mean", "bias")):
+                tensor.copy_(torch.randn_like(tensor) * 0.3)
+            elif name.endswith(("running_var",)) or (name.endswith("weight") and tensor.dim() == 1):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+    c_model = build_model(child)
+    own = c_model.state_dict()
+    updates, report = morph(child, parent, layer_mapping(child, parent, changes), own, p_model.state_dict())
+    with torch.no_grad():
+        for key, value in updates.items():
+            own[key].copy_(value)
+    return p_model.eval(), c_model.eval(), report
+
+
+def _same_function(parent: dict, child: dict, changes: list[str] | None = None):
+    import torch
+
+    p_model, c_model, report = _morphed(child, parent, changes)
+    x = torch.randn(16, *INPUT["shape"])
+    with torch.no_grad():
+        assert torch.allclose(c_model(x), p_model(x), atol=1e-4), report
+    assert report["exact"] is True
+    return p_model, c_model, report
+
+
+SAME8 = {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same"}
+
+
+@pytest.mark.parametrize("child,changes", [
+    # inserted conv (same size, 8 -> 8): Dirac kernel
+    ([SAME8, RELU, SAME8, POOL, DENSE], ["inserted conv2d (filters 8, kernel_size 3) after layer 1"]),
+    # inserted conv with more filters (8 -> 12): Dirac on 8, the next layer ignores the 4 new ones
+    ([SAME8, RELU, {**SAME8, "filters": 12}, POOL, DENSE], None),
+    # inserted batchnorm and dropout: identity in eval mode
+    ([SAME8, {"type": "batchnorm"}, RELU, DROP, POOL, DENSE], None),
+    # inserted dense (equal and wider): identity
+    ([SAME8, RELU, POOL, DENSE, {"type": "dense", "units": 32}, {"type": "dense", "units": 48}],
+     ["inserted dense (units 32) after layer 3", "inserted dense (units 48) after layer 3"]),
+])
+def test_inserted_layers_preserve_the_function(child, changes):
+    _, _, report = _same_function(spec([SAME8, RELU, POOL, DENSE]), spec(child), changes)
+    assert "morphed" in report["layers"].values()
+
+
+def test_widened_layers_copy_the_slice_and_zero_the_next_layers_new_inputs():
+    parent = spec([SAME8, RELU, SAME8, POOL, DENSE, RELU])
+    child = spec([{**SAME8, "filters": 12}, RELU, SAME8, POOL, {"type": "dense", "units": 40}, RELU])
+    p_model, c_model, report = _same_function(parent, child, ["layer 0 conv2d: filters 8 → 12",
+                                                               "layer 4 dense: units 32 → 40"])
+    p, c = p_model.state_dict(), c_model.state_dict()
+    assert (c["0.weight"][:8] == p["0.weight"]).all() and (c["0.bias"][:8] == p["0.bias"]).all()
+    assert (c["2.weight"][:, :8] == p["2.weight"]).all() and (c["2.weight"][:, 8:] == 0).all()
+    assert (c["4.weight"][:32] == p["4.weight"]).all() and (c["classifier.weight"][:, 32:] == 0).all()
+    assert c["0.weight"][8:].abs().sum() > 0  # new filters keep their random init
+    assert report["layers"] == {"0": "morphed", "2": "morphed", "4": "morphed", "classifier": "morphed"}
+
+
+def test_a_narrowed_layer_copies_the_overlap_and_says_it_is_not_exact():
+    parent = spec([SAME8, RELU, POOL, DENSE])
+    child = spec([{**SAME8, "filters": 5}, RELU, POOL, DENSE])
+    p_model, c_model, report = _morphed(child, parent, ["layer 0 conv2d: filters 8 → 5"])
+    p, c = p_model.state_dict(), c_model.state_dict()
+    assert (c["0.weight"] == p["0.weight"][:5]).all() and report["exact"] is False
+    assert (c["3.weight"].reshape(32, 5, 4, 4) == p["3.weight"].reshape(32, 8, 4, 4)[:, :5]).all()
+
+
+def test_a_larger_kernel_embeds_the_parents_at_the_centre():
+    parent = spec([SAME8, RELU, POOL, DENSE])
+    child = spec([{**SAME8, "kernel_size": 5}, RELU, POOL, DENSE])
+    _, c_model, _ = _same_function(parent, child, ["layer 0 conv2d: kernel_size 3 → 5"])
+    w = c_model.state_dict()["0.weight"]
+    assert (w[:, :, 0] == 0).all() and (w[:, :, :, 4] == 0).all()
+
+
+def test_removed_linear_layers_are_folded_into_the_next():
+    one = {"type": "conv2d", "filters": 6, "kernel_size": 1}
+    parent = spec([one, CONV, RELU, {"type": "batchnorm"}, DENSE])
+    child = spec([CONV, RELU])  # removed the 1x1 conv, the batchnorm and the dense layer
+    _same_function(parent, child, ["removed layer 0 conv2d (filters 6, kernel_size 1)",
+                                   "removed layer 3 batchnorm", "removed layer 4 dense (units 32)"])
+
+
+def test_an_inserted_activation_cannot_be_preserved_and_says_so():
+    parent = spec([SAME8, POOL, DENSE])
+    _, _, report = _morphed(spec([SAME8, RELU, POOL, DENSE]), parent, ["inserted activation (fn relu) after layer 0"])
+    assert report["exact"] is False and report["layers"]["0"] == "copied"
