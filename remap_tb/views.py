@@ -149,8 +149,17 @@ def _init(value: Any) -> dict[str, Any] | None:
     mapping = value.get("mapping")
     pairs = [[int(c), int(p)] for c, p in mapping if isinstance(c, int) and isinstance(p, int)] \
         if isinstance(mapping, list) and all(isinstance(m, list) and len(m) == 2 for m in mapping) else []
-    return {"from": value["from"], "layers": layers, "of": of, "mapping": pairs,
-            "classifier": bool(value.get("classifier", False))}
+    out = {"from": value["from"], "layers": layers, "of": of, "mapping": pairs,
+           "classifier": bool(value.get("classifier", False))}
+    for key in ("copied", "fresh"):  # layer indexes or "classifier" (trainer/morph.py)
+        if isinstance(value.get(key), list):
+            out[key] = [v for v in value[key] if v == "classifier" or (isinstance(v, int) and not isinstance(v, bool))]
+    if isinstance(value.get("morphed"), list):
+        out["morphed"] = [{"layer": m["layer"], "from": m.get("from"), "how": str(m.get("how", ""))[:200]}
+                          for m in value["morphed"] if isinstance(m, dict) and "layer" in m]
+    if isinstance(value.get("exact"), bool):
+        out["exact"] = value["exact"]
+    return out
 
 
 def _status(data: RunData) -> dict[str, Any]:

@@ -171,9 +171,11 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
             continue
         assert init["from"] == best["run"], init
         assert 0 <= init["layers"] <= init["of"], init
-        # mapping: the [child, parent] pairs of the spec layers; the classifier is counted in `layers` when copied
+        # mapping: the [child, parent] pairs of the spec layers initialised from one; `layers` counts
+        # every layer copied or morphed (an inserted layer morphed to the identity has no parent layer)
         assert all(len(pair) == 2 for pair in init["mapping"]), init
-        assert len(init["mapping"]) + int(bool(init.get("classifier"))) == init["layers"], init
+        assert len(init["copied"]) + len(init["morphed"]) == init["layers"], init
+        assert {c for c, _ in init["mapping"]} <= set(init["copied"]) | {m["layer"] for m in init["morphed"]}, init
     started_from_parent = [rid for rid in ids if inits[rid]]
     assert started_from_parent, inits
 
