@@ -428,3 +428,237 @@ def fmt_s(seconds: float) -> str:
 
 def fmt_rate(value: float) -> str:
     return f"{value:,.0f}" if math.isfinite(value) else "inf"
+
+
+def pct(values, q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank; nan when empty)."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))] if v else float("nan")
+
+
+# -- a search history at scale (benchmarks/scale.py, benchmarks/dashboard_perf.py) -------------
+
+SCALE_FORMAT = 1  # bump when the generated history changes (cached logdirs are keyed on it)
+_ERRORS = ("CUDA out of memory while training (tried to allocate 2.0 GiB)", "worker killed (signal 9)",
+           "run exceeded --remap_max_run_seconds")
+
+
+def _digits() -> dict:
+    """The ``digits`` dataset's config, fingerprint, class names and validation labels."""
+    from remap_tb.requests import dataset_config
+    from trainer.datasets import load_dataset
+
+    dataset = dataset_config({"name": "digits"})
+    data = load_dataset(dataset)
+    return {"dataset": dataset, "fingerprint": data.fingerprint, "class_names": list(data.class_names),
+            "y": data.y_val.numpy().astype(np.int64), "k": int(data.num_classes),
+            "input_shape": list(data.input_shape)}
+
+
+def _predict(rng: np.random.Generator, y: np.ndarray, k: int, difficulty: np.ndarray, confuser: np.ndarray,
+             accuracy: float, base: np.ndarray | None = None, redraw: float = 0.15) -> np.ndarray:
+    """Predicted labels at about ``accuracy``: samples are right when their difficulty plus
+    the model's noise is under the ``accuracy`` quantile (hard samples are missed by many
+    models); a wrong answer is the class's usual confuser 60 % of the time. With ``base``
+    (the parent's answers) only a ``redraw`` share of the samples is drawn again."""
+    m = y.size
+    score = difficulty + 0.35 * rng.standard_normal(m)
+    right = score <= np.quantile(score, accuracy)
+    wrong = np.where(rng.random(m) < 0.6, confuser[y], (y + rng.integers(1, k, m)) % k)
+    fresh = np.where(right, y, wrong)
+    if base is None:
+        return fresh.astype(np.uint8)
+    return np.where(rng.random(m) < redraw, fresh, base).astype(np.uint8)
+
+
+def _curves(rng: np.random.Generator, final: float, epochs: int) -> list[dict]:
+    """Per-epoch metrics rising to ``final`` validation accuracy (saturating, with noise)."""
+    out = []
+    for e in range(1, epochs + 1):
+        frac = (1 - math.exp(-3 * e / epochs)) / (1 - math.exp(-3))
+        val = final if e == epochs else float(np.clip(0.1 + (final - 0.1) * frac + rng.normal(0, 0.01), 0, 1))
+        loss = float(-math.log(max(val, 0.02)) * 1.1 + abs(rng.normal(0, 0.03)))
+        out.append({"train_loss": loss * 0.9, "train_accuracy": float(min(1.0, val + rng.uniform(0, 0.05))),
+                    "val_loss": loss, "val_accuracy": val})
+    return out
+
+
+def scale_history(n: int, seed: int = 0) -> dict:
+    """A search history of ``n`` runs on ``digits`` (no training): what each run will record.
+
+    5 % sampled roots (at least 10), then each model is a variation
+    (``operators.variations``, 1-3 changes) of the better of two earlier finished models
+    (70 %) or a fresh sample (30 %). Accuracy: roots U(0.3, 0.95), children their parent's
+    + N(0.01, 0.04); predictions from ``_predict`` (a child re-draws 15 % of its parent's);
+    1-6 epochs; states 94 % done, 3 % failed, 3 % diverged (neither has predictions).
+    """
+    from remap_tb.spec.operators import variations
+
+    d = _digits()
+    y, k = d["y"], d["k"]
+    rng = np.random.default_rng(seed)
+    difficulty = rng.random(y.size)
+    confuser = (np.arange(k) + rng.integers(1, k, k)) % k
+    fresh = population(n, seed, shapes=(tuple(d["input_shape"]),), num_classes=k)
+    roots = max(10, n // 20)
+    entries: list[dict] = []
+    done: list[int] = []
+    for i in range(n):
+        run = f"m{i:05d}"
+        spec, provenance, parent = fresh[i], {}, None
+        if i >= roots and done and rng.random() < 0.7:
+            a, b = (done[int(j)] for j in rng.integers(len(done), size=2))
+            parent = a if entries[a]["accuracy"] >= entries[b]["accuracy"] else b
+            children = variations(entries[parent]["spec"], n=1, max_changes=3, seed=int(seed * 1_000_003 + i))
+            if children:
+                spec = children[0].spec
+                provenance = {"parent": entries[parent]["run"], "origin": "variation",
+                              "changes": list(children[0].changes)}
+            else:
+                parent = None
+        if parent is None:
+            accuracy = float(rng.uniform(0.3, 0.95))
+            predictions = _predict(rng, y, k, difficulty, confuser, accuracy)
+        else:
+            accuracy = float(np.clip(entries[parent]["accuracy"] + rng.normal(0.01, 0.04), 0.1, 0.99))
+            predictions = _predict(rng, y, k, difficulty, confuser, accuracy, entries[parent]["predictions"])
+        u = rng.random()
+        state = "done" if u < 0.94 else ("failed" if u < 0.97 else "diverged")
+        epochs = int(rng.integers(1, 7))
+        final = float(np.mean(predictions == y))
+        entries.append({"run": run, "spec": spec, "provenance": provenance, "accuracy": accuracy,
+                        "predictions": predictions, "state": state, "epochs": epochs,
+                        "curves": _curves(rng, final, epochs), "reason": str(rng.choice(_ERRORS))})
+        if state == "done":
+            done.append(i)
+    return {"dataset": d, "entries": entries, "difficulty": difficulty, "confuser": confuser}
+
+
+def write_history_run(logdir: str, entry: dict, d: dict) -> float:
+    """Write one run of ``scale_history`` (the trainer's records, ``trainer.summaries.RunWriter``)
+    plus its ``request.json``; returns ``time.time()`` once its event file is closed."""
+    from remap_tb import metadata
+    from remap_tb.atomic import atomic_write_json
+    from remap_tb.requests import make_request
+    from remap_tb.spec import analyse, spec_hash
+    from trainer.summaries import RunWriter, hparams_summary_for, predictions_summary
+
+    epochs, state = entry["epochs"], entry["state"]
+    request = make_request(entry["spec"], dataset=d["dataset"], training={"epochs": epochs},
+                           provenance=entry["provenance"], request_id=entry["run"])
+    spec = request["spec"]
+    analysis = analyse(spec)
+    run_dir = os.path.join(logdir, entry["run"])
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write_json(os.path.join(run_dir, metadata.REQUEST_FILE), request)
+    y, k, predicted = d["y"], d["k"], np.asarray(entry["predictions"])
+    last = epochs if state == "done" else max(1, epochs // 2)
+    with RunWriter(run_dir) as writer:
+        writer.record(metadata.MODEL_TAG, metadata.model_record(
+            request, 1, d["class_names"], d["fingerprint"], analysis.total_params, len(spec["layers"]),
+            spec_hash(spec)), 0)
+        writer.add(hparams_summary_for(request, analysis.total_params, d["dataset"]["name"]), 0)
+        writer.record(metadata.STATUS_TAG, metadata.status_record(1, metadata.RUNNING, 0, epochs), 0)
+        metrics: dict = {}
+        for epoch, metrics in enumerate(entry["curves"][:last], start=1):
+            values = dict(metrics)
+            if state == "diverged" and epoch == last:
+                values["train_loss"] = values["val_loss"] = float("nan")
+            writer.scalars({metadata.TRAIN_LOSS_TAG: values["train_loss"],
+                            metadata.TRAIN_ACCURACY_TAG: values["train_accuracy"],
+                            metadata.VAL_LOSS_TAG: values["val_loss"],
+                            metadata.VAL_ACCURACY_TAG: values["val_accuracy"]}, epoch)
+            if epoch < epochs:
+                writer.record(metadata.STATUS_TAG, metadata.status_record(
+                    1, metadata.RUNNING, epoch, epochs, metrics=metrics), epoch)
+        if state == "done":
+            confusion = np.zeros((k, k), dtype=np.int64)
+            np.add.at(confusion, (y, predicted.astype(np.int64)), 1)
+            totals = confusion.sum(axis=1)
+            per_class = [float(confusion[c, c] / totals[c]) if totals[c] else 0.0 for c in range(k)]
+            writer.record(metadata.EVALUATION_TAG, metadata.evaluation_record(
+                1, epochs, per_class, confusion.tolist(), int(y.size)), epochs)
+            writer.add(predictions_summary(predicted, k), 1)
+            writer.record(metadata.STATUS_TAG, metadata.status_record(
+                1, metadata.DONE, epochs, epochs, metrics=metrics), epochs)
+        elif state == "diverged":
+            writer.record(metadata.STATUS_TAG, metadata.status_record(
+                1, metadata.DIVERGED, last, epochs, reason=f"loss is nan at epoch {last}", metrics={}), last)
+        else:
+            writer.record(metadata.STATUS_TAG, metadata.status_record(
+                1, metadata.FAILED, last, epochs, reason=entry["reason"], metrics=metrics), last)
+    return time.time()
+
+
+def _write_chunk(job: tuple) -> int:
+    logdir, entries, d = job
+    for entry in entries:
+        write_history_run(logdir, entry, d)
+    return len(entries)
+
+
+def scale_logdir(n: int, seed: int, cache: Path, processes: int = 1) -> tuple[Path, dict]:
+    """A logdir of ``scale_history(n, seed)`` under ``cache/n<N>-seed<S>-f<FORMAT>/logdir``,
+    written once (``processes`` writer processes, into a temporary folder renamed when
+    complete) and reused afterwards; and a summary (run names, finished count, the dataset
+    and what ``write_one_run`` needs) kept beside it as ``history.json``."""
+    import multiprocessing
+
+    home = Path(cache) / f"n{n}-seed{seed}-f{SCALE_FORMAT}"
+    logdir, summary_path = home / "logdir", home / "history.json"
+    if logdir.is_dir() and summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        summary["dataset"]["y"] = np.asarray(summary["dataset"]["y"], dtype=np.int64)
+        return logdir, summary
+    start = time.perf_counter()
+    history = scale_history(n, seed)
+    made = time.perf_counter() - start
+    d, entries = history["dataset"], history["entries"]
+    partial = home / "logdir.partial"
+    import shutil
+
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    size = max(1, min(200, -(-n // max(1, processes * 4))))
+    jobs = [(str(partial), entries[i:i + size], d) for i in range(0, n, size)]
+    if processes > 1:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            for _ in pool.imap_unordered(_write_chunk, jobs):
+                pass
+    else:
+        for job in jobs:
+            _write_chunk(job)
+    partial.rename(logdir)
+    summary = {"n": n, "seed": seed, "runs": [e["run"] for e in entries],
+               "done": sum(e["state"] == "done" for e in entries),
+               "dataset": {**d, "y": d["y"].tolist()}, "difficulty": history["difficulty"].tolist(),
+               "confuser": history["confuser"].tolist()}
+    from remap_tb.atomic import atomic_write_json
+
+    atomic_write_json(str(summary_path), summary)
+    print(f"wrote {n:,} runs to {logdir} ({made:.1f} s to generate, "
+          f"{time.perf_counter() - start - made:.1f} s to write with {processes} process(es))", flush=True)
+    summary["dataset"]["y"] = d["y"]
+    return logdir, summary
+
+
+def write_one_run(logdir: str, run: str, summary: dict, seed: int) -> float:
+    """A new finished run in ``logdir``: a variation of a finished run of the history
+    (read from its ``request.json``), at a random accuracy; returns when its file closed."""
+    from remap_tb.spec.operators import variations
+
+    rng = np.random.default_rng(seed)
+    d = summary["dataset"]
+    parent = summary["runs"][int(rng.integers(len(summary["runs"])))]
+    with open(os.path.join(logdir, parent, "request.json")) as f:
+        spec = json.load(f)["spec"]
+    children = variations(spec, n=1, seed=seed)
+    provenance = {"parent": parent, "origin": "variation", "changes": list(children[0].changes)} if children else {}
+    accuracy = float(rng.uniform(0.3, 0.95))
+    predictions = _predict(rng, d["y"], d["k"], np.asarray(summary["difficulty"]), np.asarray(summary["confuser"]),
+                           accuracy)
+    final = float(np.mean(predictions == d["y"]))
+    entry = {"run": run, "spec": children[0].spec if children else spec, "provenance": provenance,
+             "predictions": predictions, "state": "done", "epochs": 2, "curves": _curves(rng, final, 2),
+             "reason": ""}
+    return write_history_run(logdir, entry, d)

@@ -2,12 +2,13 @@
 Performance API (``performance.now()`` in the page), each beside its target and a
 baseline timed in the same run.
 
-Data: the dashboard's fixture server (``remap_tb_frontend/dev/fixture_server.py``)
-serves N synthetic models (real specs from the project's sampler on CIFAR-10 shapes,
-made-up accuracies and layouts) and the built bundle under TensorBoard's URL layout,
-with a ``plugin_entry.html`` like TensorBoard's (same CSP). So the figures cover the
-dashboard and the HTTP round trips, not the plugin backend (see
-``benchmarks/distances.py`` for the routes).
+Data: the real plugin in a real TensorBoard (``--load_fast=true``, no workers) over a
+generated search history of N runs on ``digits`` (``benchmarks/_fixtures.scale_logdir``,
+the same writer and cache as ``benchmarks/scale.py``: the trainer's records, specs from
+the project's sampler and operators). The page is TensorBoard's own
+``/data/plugin_entry.html?name=remap`` (its CSP); measuring starts once every map
+(structural, posthoc, size) is computed, so the figures cover the dashboard and the
+HTTP round trips to the real routes, not the layouts' start-up (``benchmarks/scale.py``).
 
 Figures (median over ``--repeat`` page loads; hover over ``--hovers`` points):
 
@@ -30,28 +31,31 @@ Baselines, same browser, same run:
     per-frame ``cx``/``cy`` updates of every circle (what a d3 transition does).
 
 Run:  python benchmarks/dashboard_perf.py [--models 5000] [--small 500] [--repeat 3]
-      (needs the bundle: ``npm run build`` in remap_tb_frontend; about a minute)
+      (needs the bundle: ``npm run build`` in remap_tb_frontend; a few minutes the first
+      time: the logdirs are written once and cached)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from tests.browser import launch_chromium  # noqa: E402
+from _fixtures import scale_logdir  # noqa: E402
+from tests.browser import TensorBoardProcess, launch_chromium  # noqa: E402
 
-FIXTURE = REPO / "remap_tb_frontend" / "dev" / "fixture_server.py"
 BUNDLE = REPO / "remap_tb" / "static" / "index.js"
 ENTRY = "/data/plugin_entry.html?name=remap"
 TARGET_DRAW_MS, TARGET_HOVER_MS, TARGET_FPS = 1000.0, 50.0, 30.0
+CACHE = Path(tempfile.gettempdir()) / "remap-bench-cache" / "scale"  # shared with scale.py
 
 HOVER_JS = """async ({n}) => {
   const canvas = document.querySelector('[data-testid=map-canvas]');
@@ -166,27 +170,24 @@ SVG_JS = """async ({hovers, durationMs}) => {
 }"""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
-def fixture_server(models: int):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(FIXTURE), "--port", str(port), "--models", str(models),
-                             "--dataset", "cifar10"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        line = proc.stdout.readline()
-        if "fixture:" not in line:
-            raise RuntimeError(f"fixture server did not start: {line}{proc.stdout.read()}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def real_plugin(models: int, seed: int = 0, timeout: float = 900):
+    """TensorBoard with the remap plugin over a cached logdir of ``models`` runs, once every
+    map is computed; yields its root URL."""
+    from scale import wait_maps  # noqa: E402  (benchmarks/scale.py: the same polling)
+
+    logdir, history = scale_logdir(models, seed, CACHE, processes=2)
+    log = CACHE / f"dashboard-perf-n{models}.log"
+    with TensorBoardProcess(logdir, log, load_fast="true", workers=0, reload_interval=None) as tb:
+        start = time.monotonic()
+        tb.wait_ready(timeout=timeout, models=models)
+        experiment = tb.plugin_json("experiments")["experiments"][0]["id"]
+        expected = {"structural": models, "structural_normalised": models, "posthoc": history["done"],
+                    "size": history["done"]}
+        ready, _ = wait_maps(tb, experiment, expected, start, timeout)
+        if len(ready) < len(expected):
+            raise RuntimeError(f"maps not ready after {timeout} s: {sorted(set(expected) - set(ready))}")
+        yield tb.root
 
 
 def median(values):
@@ -211,7 +212,10 @@ def measure(browser, base: str, repeat: int, hovers: int, svg: bool) -> dict:
             page.close()
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
+                and errors.append(m.text))
+        page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico")
+                and errors.append(f"HTTP {r.status}: {r.url}"))
         page.goto(base + ENTRY)
         page.wait_for_function("window.__remapPerf && window.__remapPerf.firstDrawMs !== undefined", timeout=60000)
         first.append(page.evaluate("window.__remapPerf.firstDrawMs"))
@@ -279,12 +283,13 @@ def main() -> int:
     t0 = time.monotonic()
     with sync_playwright() as p:
         browser = launch_chromium(p)
-        print(f"Chromium {browser.version}, headless, viewport 1440x900; fixture server with synthetic CIFAR-10 models")
-        with fixture_server(args.models) as base:
+        print(f"Chromium {browser.version}, headless, viewport 1440x900; the real plugin in TensorBoard over "
+              f"generated digits runs")
+        with real_plugin(args.models) as base:
             big = measure(browser, base, args.repeat, args.hovers, svg=True)
         small = None
         if args.small:
-            with fixture_server(args.small) as base:
+            with real_plugin(args.small) as base:
                 small = measure(browser, base, args.repeat, args.hovers, svg=False)
         browser.close()
     print()

@@ -14,7 +14,7 @@
    the trainer's event format (``_fixtures.write_runs``), through ``TensorBoardWSGI``
    and the Python loader: first call, then the median of ``--calls`` calls once the
    projections are computed.
-3. 5,000 models laid out from scratch by ``ProjectionService`` in its background
+3. 5,000 models laid out from scratch by ``ProjectionService`` (landmark MDS since issue 13) in its background
    thread (full OTMANN matrix + layout; about a minute on 2 cores, so it is in the
    default run), polled as the route polls it; ``--big`` adds the post-hoc layout of
    5,000 models (10,000 predictions each).
@@ -374,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         specs = fx.population(5000, seed=7)
         big = fx.service_from_scratch("structural", [(f"m{i}", s) for i, s in enumerate(specs)])
-        print("3. 5,000 models from scratch in ProjectionService's background thread (full matrix + layout)")
+        print("3. 5,000 models from scratch in ProjectionService's background thread (landmark MDS: above "
+              "projection.EXACT_MAX models; the exact path beside it: benchmarks/scale_quality.py)")
         results = [("structural (OTMANN)", big)]
         if args.big:
             preds = fx.hamming_population(5000, 10_000)

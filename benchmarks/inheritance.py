@@ -44,6 +44,7 @@ from remap_tb.requests import make_request  # noqa: E402
 from remap_tb.spec.operators import generate  # noqa: E402
 from trainer.inherit import initialise, parent_source  # noqa: E402
 from trainer.model import build_model  # noqa: E402
+from trainer.refit import sample_images  # noqa: E402
 from trainer.train import DatasetCache, evaluate, train  # noqa: E402
 
 TOLERANCE = 0.005  # 0.5 percentage points
@@ -115,7 +116,9 @@ def initial_accuracy(request: dict, logdir: str, data) -> float:
     model = build_model(request["spec"])
     source = parent_source(request, logdir)
     if source is not None and source.usable:
-        initialise(model, request["spec"], request["provenance"]["changes"], source)
+        seed = request["training"]["seed"]
+        initialise(model, request["spec"], request["provenance"]["changes"], source,
+                   sample_images(data.x_train, seed), seed)
     _, accuracy, _ = evaluate(model, nn.CrossEntropyLoss(), data.x_val, data.y_val)
     return accuracy
 

@@ -9,15 +9,26 @@ one new row (one ``compute_row`` call), never a full recomputation.
 
 Storage
 -------
-In memory: one dense float32 matrix over every key seen, unknown pairs NaN, grown by
-25 % when full (a 5,000-key matrix is 100 MB). On disk: ``<folder>/distances-<kind>.npz``
-(uncompressed: float32 distances hardly compress), written atomically with
-:func:`remap_tb.atomic.atomic_write_bytes`, holding
+In memory: the strict lower triangle of the symmetric matrix over every key seen,
+packed row by row in one float32 vector (pair ``(i, j)``, ``i > j``, at
+``i (i - 1) / 2 + j``), unknown pairs NaN. A new key appends its row, so growth is an
+append (capacity +25 % when full); half the memory of a dense matrix (2,000 keys:
+8 MB; the full 2,000 x 2,000 float32 matrix was 16 MB, and 5,000 keys 100 MB). The
+service uses this cache only for maps up to ``projection.EXACT_MAX`` distinct models;
+larger maps keep distances to landmarks only (``remap_tb.landmark_mds``).
+On disk: ``<folder>/distances-<kind>.npz`` (uncompressed: float32 distances hardly
+compress), written atomically with :func:`remap_tb.atomic.atomic_write_bytes`, holding
 
-* ``meta``: a JSON string ``{"format": "remap-distance-cache", "format_version": 1,
+* ``meta``: a JSON string ``{"format": "remap-distance-cache", "format_version": 2,
   "kind": ..., "version": ...}``;
 * ``keys``: 1-D unicode array of the ``n`` keys;
-* ``distances``: float32 array (n, n), symmetric, NaN where unknown.
+* ``lower``: float32 array (n (n - 1) / 2,), the packed lower triangle, NaN where unknown.
+
+Format 1 files (``distances``: the full float32 (n, n) matrix) still load: their lower
+triangle is taken after the same checks as before (symmetric where known), and the next
+save writes format 2. Why not float16: unnormalised OTMANN distances of the sampler's
+specs reach 1e5, past float16's largest value (65,504), and the surrogate reads these
+distances too; the exact path's matrices are small enough in float32.
 
 A file that cannot be read, is not this format, or was written for another kind or
 version (e.g. after the distance definition changed) is ignored with a warning; the
@@ -32,6 +43,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -45,7 +57,9 @@ from remap_tb.atomic import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 FORMAT = "remap-distance-cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Older formats that still load (format 1: the full (n, n) matrix).
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 #: compute_row(key, other_keys) -> distances from key to each other key, shape (len(other_keys),)
 ComputeRow = Callable[[str, Sequence[str]], np.ndarray]
@@ -58,6 +72,19 @@ _KIND_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 def cache_file(folder: str, kind: str) -> str:
     """The file that holds the cache of ``kind`` in ``folder``."""
     return os.path.join(folder, f"distances-{kind}.npz")
+
+
+def tri_index(i, j) -> np.ndarray:
+    r"""Position of the pair (i, j), i != j, in the packed strict lower triangle:
+    :math:`p = a (a - 1) / 2 + b` with :math:`a = \max(i, j)`, :math:`b = \min(i, j)`.
+
+    >>> tri_index(np.array([1, 2, 2, 0]), np.array([0, 0, 1, 3])).tolist()
+    [0, 1, 2, 3]
+    """
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    a, b = np.maximum(i, j), np.minimum(i, j)
+    return a * (a - 1) // 2 + b
 
 
 def _check_values(values, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -104,7 +131,7 @@ class DistanceCache:
         self._lock = threading.RLock()
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
-        self._d = np.zeros((0, 0), dtype=np.float32)
+        self._lower = np.zeros(0, dtype=np.float32)   # packed strict lower triangle, capacity >= n(n-1)/2
         self._dirty = False
         self._last_save = float("-inf")
         self._save_seconds = 0.0
@@ -114,8 +141,8 @@ class DistanceCache:
             self._load()
 
     # -- persistence ------------------------------------------------------------------
-    def _meta(self) -> str:
-        return json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
+    def _meta(self, format_version: int = FORMAT_VERSION) -> str:
+        return json.dumps({"format": FORMAT, "format_version": format_version,
                            "kind": self.kind, "version": self.version}, sort_keys=True)
 
     def _load(self) -> None:
@@ -125,27 +152,38 @@ class DistanceCache:
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 meta = str(data["meta"][()])
-                if json.loads(meta) != json.loads(self._meta()):
+                written = json.loads(meta)
+                fv = written.get("format_version") if isinstance(written, dict) else None
+                if fv not in READABLE_FORMAT_VERSIONS or written != json.loads(self._meta(fv)):
                     raise ValueError(f"written for {meta}")
                 keys = [str(k) for k in data["keys"].tolist()]
-                dist = np.array(data["distances"], dtype=np.float32)
-            n = len(keys)
-            if dist.shape != (n, n):
-                raise ValueError(f"{n} keys but distances of shape {dist.shape}")
+                n = len(keys)
+                if fv == 1:
+                    dist = np.array(data["distances"], dtype=np.float32)
+                    if dist.shape != (n, n):
+                        raise ValueError(f"{n} keys but distances of shape {dist.shape}")
+                    known = ~np.isnan(dist)
+                    if np.any(dist[known] < 0) or np.any(np.isinf(dist)) or not np.array_equal(known, known.T):
+                        raise ValueError("negative, infinite or asymmetric distances")
+                    lower = dist[np.tril_indices(n, -1)].astype(np.float32)
+                else:
+                    lower = np.array(data["lower"], dtype=np.float32).reshape(-1)
+                    if lower.shape != (n * (n - 1) // 2,):
+                        raise ValueError(f"{n} keys but {lower.shape[0]} packed distances")
+                    known = ~np.isnan(lower)
+                    if np.any(lower[known] < 0) or np.any(np.isinf(lower)):
+                        raise ValueError("negative or infinite distances")
             if len(set(keys)) != n:
                 raise ValueError("duplicate keys")
-            known = ~np.isnan(dist)
-            if np.any(dist[known] < 0) or np.any(np.isinf(dist)) or not np.array_equal(known, known.T):
-                raise ValueError("negative, infinite or asymmetric distances")
         except Exception as exc:  # corrupt, truncated, foreign: start afresh
             self.load_status = f"ignored: {type(exc).__name__}: {exc}"
             logger.warning("ignoring distance cache %s (%s); it will be rebuilt", self.path, self.load_status)
             return
-        np.fill_diagonal(dist, 0.0)
         self._keys = keys
         self._index = {k: i for i, k in enumerate(keys)}
-        self._d = dist
-        self.load_status = "loaded"
+        self._lower = lower
+        self._dirty = fv != FORMAT_VERSION          # rewrite an old format at the next save
+        self.load_status = "loaded" if fv == FORMAT_VERSION else f"loaded format {fv}"
 
     def save(self, force: bool = False) -> bool:
         """Write the cache file if anything changed since the last save.
@@ -164,7 +202,7 @@ class DistanceCache:
             n = len(self._keys)
             buf = io.BytesIO()
             np.savez(buf, meta=np.array(self._meta()), keys=np.array(self._keys, dtype=str).reshape(n),
-                     distances=self._d[:n, :n])
+                     lower=self._lower[:n * (n - 1) // 2])
             atomic_write_bytes(self.path, buf.getbuffer())
             self._dirty = False
             self._last_save = time.monotonic()
@@ -193,32 +231,54 @@ class DistanceCache:
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the distances (the packed triangle's capacity)."""
+        return int(self._lower.nbytes)
+
     def get(self, key_a: str, key_b: str) -> float | None:
         """The cached distance between two keys, or None if unknown."""
         with self._lock:
             if key_a == key_b and key_a in self._index:
                 return 0.0
             i, j = self._index.get(key_a), self._index.get(key_b)
-            if i is None or j is None or np.isnan(self._d[i, j]):
+            if i is None or j is None:
                 return None
-            return float(self._d[i, j])
+            value = self._lower[int(tri_index(i, j))]
+            return None if np.isnan(value) else float(value)
 
     def _add_keys(self, new_keys: list[str]) -> None:
         n = len(self._keys)
         need = n + len(new_keys)
-        if need > self._d.shape[0]:
-            cap = max(need, int(self._d.shape[0] * 1.25), 16)
-            grown = np.full((cap, cap), np.nan, dtype=np.float32)
-            grown[:n, :n] = self._d[:n, :n]
-            self._d = grown
+        if need * (need - 1) // 2 > self._lower.shape[0]:
+            cap = max(need, int(math.isqrt(2 * self._lower.shape[0]) * 1.25), 16)
+            grown = np.full(cap * (cap - 1) // 2, np.nan, dtype=np.float32)
+            used = n * (n - 1) // 2
+            grown[:used] = self._lower[:used]
+            self._lower = grown
         for k in new_keys:
             self._index[k] = len(self._keys)
             self._keys.append(k)
-            self._d[self._index[k], self._index[k]] = 0.0
+
+    def _submatrix(self, idx: np.ndarray) -> np.ndarray:
+        """The (u, u) float32 matrix of the cache indices ``idx`` (NaN unknown, 0 diagonal),
+        gathered in row blocks so that the index temporaries stay small."""
+        u = len(idx)
+        out = np.empty((u, u), dtype=np.float32)
+        block = max(1, (1 << 20) // max(u, 1))
+        for s in range(0, u, block):
+            rows = idx[s:s + block]
+            pos = tri_index(rows[:, None], idx[None, :])
+            same = rows[:, None] == idx[None, :]
+            pos[same] = 0
+            out[s:s + block] = self._lower[pos] if len(self._lower) else np.nan
+            out[s:s + block][same] = 0.0
+        return out
 
     def _store(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-        self._d[np.ix_(rows, cols)] = values
-        self._d[np.ix_(cols, rows)] = values.T
+        r, c = np.meshgrid(rows, cols, indexing="ij")
+        off = r != c
+        self._lower[tri_index(r[off], c[off])] = values[off]
         self._dirty = True
 
     def matrix(self, keys: Sequence[str], compute_row: ComputeRow,
@@ -261,8 +321,10 @@ class DistanceCache:
             fresh = [k for k in uniq if k not in self._index]
             if fresh:
                 self._add_keys(fresh)
-            idx = np.array([self._index[k] for k in uniq], dtype=np.intp)
-            unknown = np.isnan(self._d[np.ix_(idx, idx)])
+            idx = np.array([self._index[k] for k in uniq], dtype=np.int64)
+            sub = self._submatrix(idx)
+            unknown = np.isnan(sub)
+            computed = False
             counts = unknown.sum(axis=1)
             u = len(uniq)
             if compute_block is not None:
@@ -275,6 +337,7 @@ class DistanceCache:
                     self._store(idx[lonely], idx[lonely], block.astype(np.float32))
                     unknown[np.ix_(lonely, lonely)] = False
                     counts = unknown.sum(axis=1)
+                    computed = True
             while u and counts.max() > 0:
                 i = int(np.argmax(counts))
                 partners = np.flatnonzero(unknown[i])
@@ -283,9 +346,11 @@ class DistanceCache:
                 self._store(idx[i:i + 1], idx[partners], row[None, :].astype(np.float32))
                 unknown[i, partners] = False
                 unknown[partners, i] = False
+                computed = True
                 counts[i] = 0
                 counts[partners] -= 1
-            sub = self._d[np.ix_(idx, idx)]
+            if computed:
+                sub = self._submatrix(idx)
             if len(uniq) == len(keys):
                 return sub
             pos = {k: p for p, k in enumerate(uniq)}

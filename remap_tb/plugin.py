@@ -25,7 +25,7 @@ from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers, wsgi
 
-from remap_tb import assets, export, host_guard, metadata, run_limits, run_states, views
+from remap_tb import assets, export, host_guard, metadata, reader, run_limits, run_states, views
 from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
 from remap_tb.reader import RunReader
 from remap_tb.spec.schema import DEFAULT_LIMITS, Limits
@@ -51,12 +51,20 @@ class RemapPlugin(base_plugin.TBPlugin):
         self._max_params = getattr(flags, "remap_max_params", DEFAULT_LIMITS.max_params)
         self._run_limits = run_limits.RunLimits.from_flags(flags)
         self._allowed_hosts = host_guard.allowed_hosts(flags)
-        self._reader = RunReader(context.data_provider)
         self._lock = threading.Lock()
+        self._reloaded: dict[str, float] = {}  # run -> monotonic time of its last targeted reload
+        # The reader asks the file system first (a local logdir) and lists the provider only
+        # when event files changed, for a while after (the provider reads them at its reload).
+        reload = getattr(flags, "reload_interval", None)
+        settle = max(reader.SETTLE_AFTER_CHANGE, 3 * float(reload)) if isinstance(reload, (int, float)) \
+            else reader.SETTLE_AFTER_CHANGE
+        self._reader = RunReader(context.data_provider, logdir=self._local_logdir(), settle=settle,
+                                 on_change=self._reload_runs)
         self._projections = None
         self._workers = None
         self._queue_obj = None
-        self._reloaded: dict[str, float] = {}  # run -> monotonic time of its last targeted reload
+        self._canonical_memo: dict[str, str] = {}  # spec hash -> canonical hash (validate's duplicate check)
+        self._projection_bodies: dict[tuple[str, str], tuple[tuple, bytes]] = {}  # (experiment, kind) -> (layout key, body)
 
     # -- TBPlugin ------------------------------------------------------------------------
 
@@ -121,9 +129,22 @@ class RemapPlugin(base_plugin.TBPlugin):
         snap = self._snapshot(request)
         if kind == "size":
             return _cached_json(snap.memo, ("size", experiment), lambda: views.size_projection(snap, experiment))
-        items = views.projection_items(snap, experiment, kind)
+        items = snap.memo.get(("items", experiment, kind))
+        if items is None:
+            items = snap.memo[("items", experiment, kind)] = views.projection_items(snap, experiment, kind)
         layout = self._projection_service().layout(experiment, kind, items, wait=PROJECTION_WAIT)
-        return views.mds_projection(experiment, kind, layout)
+        # The encoded body is kept per map until its layout changes (``points`` is the
+        # service's shared list: a new layout is a new list and a new version).
+        key = (layout.get("version"), bool(layout.get("computing")), layout.get("error"), layout.get("stress"),
+               id(layout.get("points")), len(layout.get("points") or ()))
+        with self._lock:
+            cached = self._projection_bodies.get((experiment, kind))
+        if cached is not None and cached[0] == key:
+            return _body_response(cached[1])
+        body = json_response(views.mds_projection(experiment, kind, layout)).get_data()
+        with self._lock:
+            self._projection_bodies[(experiment, kind)] = (key, body)
+        return _body_response(body)
 
     def _model_route(self, request: wrappers.Request) -> Any:
         run = run_arg(query_arg(request, "run"))
@@ -160,7 +181,14 @@ class RemapPlugin(base_plugin.TBPlugin):
         return _send_file(request, path, "application/octet-stream", f"{name}.pt")
 
     def _validate_route(self, request: wrappers.Request) -> Any:
-        return views.validate_impl(read_json_body(request), self._max_params, self._run_limits.max_memory)
+        body = read_json_body(request)
+        result = views.validate_impl(body, self._max_params, self._run_limits.max_memory)
+        if result.get("valid"):  # issue 11: the existing model this spec is (once no-ops are removed)
+            from remap_tb import search_routes
+
+            result.update(search_routes.duplicate_json(body, self._reader.list_models, self._queue(),
+                                                       self._canonical_memo))
+        return result
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -359,6 +387,11 @@ def _cached_json(memo: dict, key: tuple, build: Callable[[], Any]) -> wrappers.R
     body = memo.get(key)
     if body is None:
         body = memo[key] = json_response(build()).get_data()
+    return _body_response(body)
+
+
+def _body_response(body: bytes) -> wrappers.Response:
+    """A JSON response of an already encoded body, never cached by the browser."""
     response = wrappers.Response(body, content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

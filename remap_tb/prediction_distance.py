@@ -19,6 +19,9 @@ Functions
 ---------
 * :func:`hamming_row` -- one model against ``n`` others, one vectorised comparison.
 * :func:`hamming_matrix` -- all pairs, in memory-bounded blocks.
+* :func:`pack_labels` / :func:`packed_hamming_pairs` -- label vectors as bit planes
+  and the distances of chosen pairs by XOR and popcount (the landmark maps of large
+  experiments: ``remap_tb.landmark_mds``).
 * :func:`predictions_hash` -- a content key, equal for equal label vectors whatever
   their integer dtype.
 """
@@ -180,6 +183,104 @@ def hamming_matrix(preds: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES,
     dist = (m - agree) / m  # exact: agree holds integers, as in hamming_row
     np.fill_diagonal(dist, 0.0)
     return np.maximum(dist, 0.0, out=dist)
+
+
+class PackedLabels:
+    r"""Label vectors as bit planes: ``bits`` (n, b, W) uint64, ``m`` samples.
+
+    Labels are first mapped to dense codes :math:`0..C-1`; plane :math:`t` holds bit
+    :math:`t` of every code, packed 64 samples per word (``np.packbits``, zero padding),
+    with :math:`b = \max(1, \lceil \log_2 C \rceil)`. Two samples disagree iff some
+    plane differs, so
+
+    .. math:: h(p, q) = \frac1m \operatorname{popcount}\Bigl(\bigvee_{t=1}^{b}
+              (P_t \oplus Q_t)\Bigr).
+
+    Ten classes take 4 bits per sample (an int64 label vector 64, uint8 8).
+    """
+
+    def __init__(self, bits: np.ndarray, m: int):
+        self.bits = bits
+        self.m = int(m)
+
+    def __len__(self) -> int:
+        return self.bits.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes)
+
+
+def pack_labels(preds: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES) -> PackedLabels:
+    """Pack the rows of ``preds`` (n, m) integer labels into bit planes (see :class:`PackedLabels`).
+
+    Examples
+    --------
+    >>> P = pack_labels(np.array([[0, 1, 2, 3], [0, 1, 0, 0]]))
+    >>> P.bits.shape, packed_hamming_pairs(P, [0], [1]).tolist()
+    ((2, 2, 1), [0.5])
+    """
+    p = _as_labels(preds, "preds", 2)
+    n, m = p.shape
+    row_block = max(1, block_bytes // (8 * m))
+    codes = _Codes(p, row_block)
+    planes = max(1, int(np.ceil(np.log2(max(codes.count, 2)))))
+    words = (m + 63) // 64
+    bits = np.zeros((n, planes, words * 8), dtype=np.uint8)
+    width = (m + 7) // 8
+    for s in range(0, n, row_block):
+        c = codes(p[s:s + row_block])
+        for t in range(planes):
+            bits[s:s + row_block, t, :width] = np.packbits(((c >> t) & 1).astype(np.uint8), axis=1)
+    return PackedLabels(bits.view(np.uint64), m)
+
+
+_POPCOUNT8 = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
+
+
+def _popcount_rows(x: np.ndarray) -> np.ndarray:
+    """Set bits per row of a uint64 array (np.bitwise_count where numpy has it, numpy >= 2)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+    return _POPCOUNT8[x.view(np.uint8)].sum(axis=1, dtype=np.int64)
+
+
+def packed_hamming_pairs(packed: PackedLabels, rows, cols, block_bytes: int = DEFAULT_BLOCK_BYTES) -> np.ndarray:
+    r"""Hamming fractions of the pairs ``(rows[k], cols[k])`` of packed label vectors.
+
+    .. math:: h_k = \frac1m \operatorname{popcount}\Bigl(\bigvee_t (P_{r_k,t} \oplus P_{c_k,t})\Bigr)
+
+    Equal to :func:`hamming_row` on the unpacked labels (integer counts: exact).
+
+    Parameters
+    ----------
+    packed : PackedLabels
+    rows, cols : int arrays, shape (P,)
+
+    Returns
+    -------
+    np.ndarray, float64, shape (P,)
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    cols = np.asarray(cols, dtype=np.int64).reshape(-1)
+    if rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must have the same length, got {len(rows)} and {len(cols)}")
+    n = len(packed)
+    if len(rows) and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= n):
+        raise ValueError(f"rows or cols index outside the {n} packed vectors")
+    planes, words = packed.bits.shape[1:]
+    out = np.empty(len(rows))
+    chunk = max(1, block_bytes // (16 * max(planes, 2) * words))
+    flat = packed.bits.reshape(n, planes * words)
+    for s in range(0, len(rows), chunk):
+        x = np.take(flat, rows[s:s + chunk], axis=0)
+        x ^= np.take(flat, cols[s:s + chunk], axis=0)
+        x = x.reshape(len(x), planes, words)
+        diff = x[:, 0].copy()
+        for t in range(1, planes):
+            diff |= x[:, t]
+        out[s:s + chunk] = _popcount_rows(diff)
+    return out / packed.m
 
 
 def predictions_hash(pred: np.ndarray) -> str:

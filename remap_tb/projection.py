@@ -28,8 +28,10 @@ Pieces (pure functions first, then the estimator, then the service):
 * :func:`procrustes_align` -- the rigid motion (rotation, optionally reflection, and
   translation; *no scaling*) that best maps one configuration onto another.
 * :class:`StableMDS` -- the estimator: cold fit, or warm update of a previous layout.
-* :class:`ProjectionService` -- owns one background thread that keeps per
-  (experiment, kind) layouts up to date from the distance caches.
+* :class:`ProjectionService` -- owns two background threads (the structural maps; the
+  post-hoc map) that keep per (experiment, kind) layouts up to date: from the distance
+  caches up to :data:`EXACT_MAX` distinct models, by landmark MDS
+  (:mod:`remap_tb.landmark_mds`) above.
 
 References: J. de Leeuw, "Applications of convex analysis to multidimensional scaling"
 (1977); I. Borg and P. Groenen, *Modern Multidimensional Scaling*, 2nd ed., Springer
@@ -61,6 +63,28 @@ BLOCK_BYTES = 32 * 2**20
 #: distance between validation predictions.
 KINDS = ("structural", "structural_normalised", "posthoc")
 STRUCTURAL_KINDS = ("structural", "structural_normalised")
+
+#: Maps of up to this many distinct contents use the exact path (full distance matrix,
+#: SMACOF on all pairs); larger ones landmark MDS (``remap_tb.landmark_mds``), which never
+#: holds an n x n matrix. Measured in ``benchmarks/scale_quality.py``: at 2,000 the exact
+#: structural map takes ~25 s of OTMANN and ~15 s of SMACOF on the 2-core machine.
+EXACT_MAX = 2000
+#: Landmarks of a landmark map per lane (k n distances). On 2,000 sampler specs, five
+#: landmark draws gave 1.06-1.19x the exact structural map's stress with 100 landmarks,
+#: 1.04-1.12x with 150; the post-hoc map is refined afterwards, so 100 do there.
+N_LANDMARKS = {"structural": 150, "posthoc": 100}
+#: Stochastic refinement of the post-hoc landmark map (``landmark_mds.stochastic_refine``):
+#: rounds, partners per model per round, and a bound on the bytes XOR-ed in all (the
+#: partners, then the rounds, shrink to fit it; 5,000 models of 500 samples take 0.6 GB).
+POSTHOC_REFINE = (20, 25, 6e9)
+#: Old models a new post-hoc model is refined against (a fixed random sample).
+REFINE_SAMPLE = 1000
+
+
+def _lane(kind: str) -> str:
+    """Which worker computes ``kind``'s map: "structural" (both OTMANN maps, which share
+    their distances) or "posthoc"."""
+    return "structural" if kind in STRUCTURAL_KINDS else "posthoc"
 
 
 def _file_name(kind: str) -> str:
@@ -522,6 +546,7 @@ class _Layout:
     stress: float | None = None
     error: str | None = None
     points: list = field(default_factory=list)
+    landmarks: tuple = ()      # content keys of the landmarks (landmark maps only)
 
     def publish(self) -> "_Layout":
         self.points = [{"id": i, "x": float(x), "y": float(y)}
@@ -538,7 +563,7 @@ class _Slot:
 
 
 class ProjectionService:
-    r"""Keeps MDS layouts of model populations up to date in one background thread.
+    r"""Keeps MDS layouts of model populations up to date in background threads.
 
     :meth:`layout` never waits for MDS: it returns the newest finished layout for an
     (experiment, kind) and, when the requested item set differs from the one that
@@ -554,9 +579,16 @@ class ProjectionService:
     that the unnormalised map squeezes together); ``"posthoc"`` the Hamming distance
     between validation predictions. Both structural kinds take (model id, spec) items.
 
-    Distances come from one :class:`~remap_tb.distance_cache.DistanceCache` per kind, keyed by
-    content (``spec_hash``; ``predictions_hash``), so models with equal content share
-    distances and a new model costs one distance row. Models with equal content get the
+    Distances come from one :class:`~remap_tb.distance_cache.DistanceCache` per distance
+    (both structural kinds share the unnormalised OTMANN one and divide by
+    :math:`S_{ij}` for the normalised map), keyed by content (``spec_hash``;
+    ``predictions_hash``), so models with equal content share distances and a new model
+    costs one distance row. Above ``exact_max`` distinct contents no matrix is kept: the
+    map is a landmark MDS (k random landmarks, :data:`N_LANDMARKS`; the two structural maps
+    share one OTMANN pass), new models are placed against the previous layout's
+    landmarks without moving anyone, and the layout file records the landmarks so a
+    restarted TensorBoard keeps placing against them. Two worker threads (lanes): the
+    structural maps, and the post-hoc map. Models with equal content get the
     same position (MDS runs on the distinct contents).
 
     Parameters
@@ -569,6 +601,10 @@ class ProjectionService:
         Keyword arguments for :class:`StableMDS`.
     min_save_interval : float, default 5
         Seconds between two saves of a distance cache.
+    exact_max : int, default :data:`EXACT_MAX`
+        Largest map (distinct contents) laid out exactly.
+    n_landmarks : int, optional
+        Landmarks of every landmark map (default: :data:`N_LANDMARKS` per lane).
 
     Assumes that a model id's content (spec, predictions) never changes once given;
     runs are immutable once written. Call :meth:`close` (or use ``with``) to stop the
@@ -576,7 +612,16 @@ class ProjectionService:
     """
 
     def __init__(self, state_dir: str | None, *,
-                 mds_params: dict | None = None, min_save_interval: float = 5.0):
+                 mds_params: dict | None = None, min_save_interval: float = 5.0,
+                 exact_max: int = EXACT_MAX, n_landmarks: int | None = None):
+        for name, value in (("exact_max", exact_max), ("n_landmarks", n_landmarks)):
+            if value is None and name == "n_landmarks":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 3:
+                raise ValueError(f"{name} must be an integer >= 3, got {value!r}")
+        self.exact_max = exact_max
+        self.n_landmarks = n_landmarks
+        self._landmark_memo: tuple | None = None   # (uniq, L, rows d, rows d/S) of the last structural pass
         self.state_dir = state_dir
         self.mds_params = dict(mds_params or {})
         StableMDS(**self.mds_params)._check_params()
@@ -584,7 +629,7 @@ class ProjectionService:
         self._cond = threading.Condition()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._pending: deque = deque()
-        self._thread: threading.Thread | None = None
+        self._threads: dict[str, threading.Thread] = {}   # lane -> worker
         self._closed = False
         self._caches: dict[str, Any] = {}
         self._key_of: dict[tuple[str, str], str] = {}   # (kind, model id) -> content key
@@ -640,7 +685,7 @@ class ProjectionService:
                 if slot.wanted is None:
                     self._pending.append(key)
                 slot.wanted = (ids, items)
-                self._ensure_thread()
+                self._ensure_thread(_lane(kind))
                 self._cond.notify_all()
             if wait > 0:
                 deadline = time.monotonic() + wait
@@ -667,7 +712,7 @@ class ProjectionService:
             return ids, np.zeros((0, 0))
         D = np.asarray(self._distances("structural", uniq, content), dtype=np.float64)
         mass = np.array([content[k].total_mass for k in uniq])
-        D = D / (mass[:, None] + mass[None, :])
+        D /= mass[:, None] + mass[None, :]
         where = {k: i for i, k in enumerate(uniq)}
         order = [where[k] for k in keys]
         return ids, D[np.ix_(order, order)]
@@ -685,19 +730,20 @@ class ProjectionService:
             return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop the worker (an MDS or distance computation in progress is abandoned),
-        save dirty caches and join the thread. Idempotent."""
+        """Stop the workers (an MDS or distance computation in progress is abandoned),
+        save dirty caches and join the threads. Idempotent."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+            threads = list(self._threads.values())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     @property
     def running(self) -> bool:
-        """Whether the worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a worker thread is alive."""
+        return any(t.is_alive() for t in list(self._threads.values()))
 
     def __enter__(self) -> "ProjectionService":
         return self
@@ -706,28 +752,40 @@ class ProjectionService:
         self.close()
 
     # -- worker -----------------------------------------------------------------------
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="remap-projection", daemon=True)
-            self._thread.start()
+    def _ensure_thread(self, lane: str) -> None:
+        thread = self._threads.get(lane)
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=self._run, args=(lane,), name=f"remap-projection-{lane}",
+                                      daemon=True)
+            self._threads[lane] = thread
+            thread.start()
+
+    def _next_key(self, lane: str):
+        for key in self._pending:
+            if _lane(key[1]) == lane:
+                return key
+        return None
 
     def _stopping(self) -> bool:
         return self._closed
 
-    def _run(self) -> None:
+    def _run(self, lane: str) -> None:
+        """One worker per lane: the structural maps (OTMANN: Python-bound, holds the GIL)
+        and the post-hoc map (numpy: releases it) run side by side on two cores."""
         try:
             while True:
                 with self._cond:
-                    while not self._closed and not self._pending:
-                        self._cond.wait(self._next_save_delay())
-                        if not self._pending:
+                    while not self._closed and self._next_key(lane) is None:
+                        self._cond.wait(self._next_save_delay(lane))
+                        if self._next_key(lane) is None:
                             break
                     if self._closed:
                         break
-                    if not self._pending:
+                    key = self._next_key(lane)
+                    if key is None:
                         job = None
                     else:
-                        key = self._pending.popleft()
+                        self._pending.remove(key)
                         slot = self._slots[key]
                         if slot.wanted is None:  # defensive: cancelled requests leave the queue
                             continue
@@ -738,22 +796,28 @@ class ProjectionService:
                         job = (key, slot, ids, items, previous)
                 if job is not None:
                     self._do(*job)
-                self._save_caches(force=False)
+                self._save_caches(force=False, lane=lane)
         finally:
-            self._save_caches(force=True)
+            self._save_caches(force=True, lane=lane)
             with self._cond:
-                for slot in self._slots.values():   # whatever was wanted is asked again later
-                    slot.running_ids = None
-                    slot.wanted = None
-                self._pending.clear()
+                for key, slot in self._slots.items():   # whatever was wanted is asked again later
+                    if _lane(key[1]) == lane:
+                        slot.running_ids = None
+                        slot.wanted = None
+                for key in [k for k in self._pending if _lane(k[1]) == lane]:
+                    self._pending.remove(key)
                 self._cond.notify_all()
 
-    def _next_save_delay(self) -> float | None:
-        delays = [d for d in (c.seconds_until_save() for c in self._caches.values()) if d is not None]
+    def _lane_caches(self, lane: str | None) -> list:
+        return [c for name, c in list(self._caches.items())
+                if lane is None or _lane(name.replace("-", "_")) == lane]
+
+    def _next_save_delay(self, lane: str | None = None) -> float | None:
+        delays = [d for d in (c.seconds_until_save() for c in self._lane_caches(lane)) if d is not None]
         return max(0.05, min(delays)) if delays else None
 
-    def _save_caches(self, force: bool) -> None:
-        for cache in list(self._caches.values()):
+    def _save_caches(self, force: bool, lane: str | None = None) -> None:
+        for cache in self._lane_caches(lane):
             try:
                 cache.save(force=force)
             except OSError:
@@ -771,7 +835,8 @@ class ProjectionService:
         except Exception as exc:
             logger.exception("projection %s/%s failed", experiment_id, kind)
             lay = _Layout(ids=previous.ids, keys=previous.keys, coords=previous.coords,
-                          stress=previous.stress, error=f"{type(exc).__name__}: {exc}")
+                          stress=previous.stress, error=f"{type(exc).__name__}: {exc}",
+                          landmarks=previous.landmarks)
         with self._cond:
             lay.version = previous.version + 1
             slot.layout = lay.publish()
@@ -782,13 +847,32 @@ class ProjectionService:
             self._save_layout(key, lay, ids)
 
     def _cache(self, kind: str):
+        """The distance cache of ``kind``; both structural kinds share the unnormalised one."""
         from remap_tb.distance_cache import DistanceCache
 
-        name = _file_name(kind)
+        name = _file_name("structural" if kind in STRUCTURAL_KINDS else kind)
         if name not in self._caches:
             self._caches[name] = DistanceCache(self.state_dir, name, version="1",
                                                min_save_interval=self.min_save_interval)
+            if name == "structural":
+                self._drop_stale_normalised_cache()
         return self._caches[name]
+
+    def _drop_stale_normalised_cache(self) -> None:
+        """Remove the normalised map's own cache file of older versions: d / S is now
+        derived from the unnormalised cache, so that file is never read again."""
+        if self.state_dir is None:
+            return
+        from remap_tb.distance_cache import cache_file
+
+        path = cache_file(self.state_dir, _file_name("structural_normalised"))
+        try:
+            os.remove(path)
+            logger.info("removed %s: the normalised distances now come from the structural cache", path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove the stale cache %s: %s", path, exc)
 
     def _contents(self, kind: str, items) -> tuple[list[str], list[str], dict[str, Any]]:
         """(model ids, content keys, key -> content) of the usable items."""
@@ -843,19 +927,23 @@ class ProjectionService:
                 raise Interrupted()
 
         if kind in STRUCTURAL_KINDS:
+            # One OTMANN pass serves both structural maps: the cache holds d, and the
+            # normalised map divides by S_ij = tm(G_i) + tm(G_j) (otmann's definition).
             from remap_tb import otmann
-
-            norm = kind == "structural_normalised"
 
             def row(k, others):
                 check()
-                return otmann.distance_row(content[k], [content[o] for o in others], normalised=norm)
+                return otmann.distance_row(content[k], [content[o] for o in others])
 
             def block(ks):
                 check()
-                return otmann.distance_matrix([content[k] for k in ks], normalised=norm)
+                return otmann.distance_matrix([content[k] for k in ks])
 
-            return cache.matrix(uniq, row, block)
+            D = cache.matrix(uniq, row, block)
+            if kind == "structural_normalised":
+                mass = np.array([content[k].total_mass for k in uniq], dtype=np.float32)
+                D = D / (mass[:, None] + mass[None, :])
+            return D
         from remap_tb.prediction_distance import hamming_matrix, hamming_row
 
         pos = {k: i for i, k in enumerate(uniq)}
@@ -871,11 +959,127 @@ class ProjectionService:
 
         return cache.matrix(uniq, row, block)
 
+    def _pair_function(self, kind: str, subset: list[str], content: dict[str, Any]):
+        """``f(rows, cols)`` -> distances of the pairs (subset[rows], subset[cols]) of ``kind``:
+        OTMANN d or d / S prepared once (``otmann.PairSolver``), or bit-packed Hamming."""
+        if kind in STRUCTURAL_KINDS:
+            from remap_tb import otmann
+
+            solver = otmann.PairSolver([content[k] for k in subset])
+            which = 1 if kind == "structural_normalised" else 0
+            return lambda rows, cols: solver.pairs(rows, cols)[which]
+        from remap_tb.prediction_distance import pack_labels, packed_hamming_pairs
+
+        packed = pack_labels(np.stack([content[k] for k in subset]))
+        return lambda rows, cols: packed_hamming_pairs(packed, rows, cols)
+
+    def _landmark_rows(self, kind: str, uniq: list[str], content: dict[str, Any]):
+        """Random landmarks and their rows; the two structural maps share one OTMANN pass
+        (d and d / S come from the same transport problems)."""
+        from remap_tb import landmark_mds, otmann
+
+        wanted = self.n_landmarks if self.n_landmarks is not None else N_LANDMARKS[_lane(kind)]
+        n, k = len(uniq), min(wanted, len(uniq))
+        if kind not in STRUCTURAL_KINDS:
+            f = self._pair_function(kind, uniq, content)
+            return landmark_mds.random_landmarks(f, n, k, 0, self._stopping) + (f,)
+        memo = self._landmark_memo
+        if memo is None or memo[0] != tuple(uniq) or len(memo[1]) != k:
+            solver = otmann.PairSolver([content[u] for u in uniq])
+            L = np.sort(np.random.default_rng(0).choice(n, size=k, replace=False)).astype(np.int64)
+            rows, cols = np.repeat(L, n), np.tile(np.arange(n), k)
+            d, dn = np.empty(len(rows)), np.empty(len(rows))
+            for s in range(0, len(rows), landmark_mds.PAIR_CHUNK):
+                if self._closed:
+                    raise Interrupted()
+                e = s + landmark_mds.PAIR_CHUNK
+                d[s:e], dn[s:e] = solver.pairs(rows[s:e], cols[s:e])
+            memo = self._landmark_memo = (tuple(uniq), L, d.reshape(k, n).astype(np.float32),
+                                          dn.reshape(k, n).astype(np.float32))
+        rows = memo[3] if kind == "structural_normalised" else memo[2]
+        return memo[1], rows.astype(np.float64), None
+
+    @staticmethod
+    def _refine_budget(n_moving: int, packed_bytes: int) -> tuple[int, int]:
+        """(rounds, partners) of the post-hoc refinement within :data:`POSTHOC_REFINE`'s bytes."""
+        rounds, partners, budget = POSTHOC_REFINE
+        per = max(1, n_moving * packed_bytes)
+        partners = int(max(10, min(partners, budget // (per * rounds))))
+        rounds = int(max(5, min(rounds, budget // (per * partners))))
+        return rounds, partners
+
+    @staticmethod
+    def _packed_bytes(content: dict[str, Any], key: str) -> int:
+        """Bytes of one bit-packed prediction vector (``prediction_distance.PackedLabels``),
+        assuming up to 16 classes (4 planes)."""
+        return 4 * 8 * ((len(content[key]) + 63) // 64)
+
+    def _compute_landmarks(self, kind: str, ids, keys, uniq, content, previous: _Layout) -> _Layout:
+        """The landmark path (more than ``exact_max`` distinct contents): new models are placed
+        against the previous layout's landmarks, which stay put with every old model; a first
+        layout, one whose landmarks left, or more than half new models get a fresh landmark
+        layout, aligned onto the old models (Procrustes, no scaling)."""
+        from remap_tb import landmark_mds
+
+        n = len(uniq)
+        old = {k: xy for k, xy in zip(previous.keys, previous.coords)}
+        new = [i for i, k in enumerate(uniq) if k not in old]
+        lm_keys = list(previous.landmarks)
+        incremental = (len(lm_keys) >= 3 and all(k in old for k in lm_keys)
+                       and set(lm_keys) <= set(uniq) and len(new) <= n // 2)
+        if incremental:
+            X = np.array([old.get(k, (np.nan, np.nan)) for k in uniq], dtype=np.float64)
+            if new:
+                k = len(lm_keys)
+                subset = lm_keys + [uniq[i] for i in new]
+                f = self._pair_function(kind, subset, content)
+                li, lj = np.triu_indices(k, 1)
+                D_ll = np.zeros((k, k))
+                D_ll[li, lj] = D_ll[lj, li] = landmark_mds.pairs_in_chunks(f, li, lj, self._stopping)
+                rows = np.repeat(np.arange(k), len(new))
+                cols = k + np.tile(np.arange(len(new)), k)
+                D_lx = landmark_mds.pairs_in_chunks(f, rows, cols, self._stopping).reshape(k, len(new))
+                where = {u: i for i, u in enumerate(uniq)}
+                positions = X[[where[u] for u in lm_keys]]
+                frame, R, t = landmark_mds.frame_onto(D_ll, positions)
+                X[new] = landmark_mds.place_on_landmarks(frame, R, t, positions, D_lx)
+                if kind not in STRUCTURAL_KINDS:
+                    # the new models only, against random partners among a fixed sample of the old
+                    # ones (so the cost does not grow with n: nothing else is packed)
+                    rng = np.random.default_rng(len(uniq))
+                    is_new = np.zeros(n, dtype=bool)
+                    is_new[new] = True
+                    olds = np.flatnonzero(~is_new)
+                    sample = rng.choice(olds, size=min(len(olds), REFINE_SAMPLE), replace=False)
+                    sub = np.concatenate([np.asarray(new, dtype=np.int64), sample])
+                    f = self._pair_function(kind, [uniq[i] for i in sub], content)
+                    rounds, partners = self._refine_budget(len(new), self._packed_bytes(content, uniq[0]))
+                    movable = np.zeros(len(sub), dtype=bool)
+                    movable[:len(new)] = True
+                    X[new] = landmark_mds.stochastic_refine(X[sub], f, rounds, partners, movable, 0,
+                                                            self._stopping)[:len(new)]
+            stress, landmarks = previous.stress, tuple(lm_keys)
+        else:
+            L, rows, f = self._landmark_rows(kind, uniq, content)
+            rounds, partners = (0, 0) if f is None else self._refine_budget(n, self._packed_bytes(content, uniq[0]))
+            lay = landmark_mds.landmark_layout(f, n, len(L), landmark_rows=(L, rows), refine_iter=rounds,
+                                               refine_partners=partners, should_stop=self._stopping)
+            X, stress, landmarks = lay.coords, lay.stress, tuple(uniq[i] for i in L)
+            common = [i for i, k in enumerate(uniq) if k in old]
+            if common:
+                R, t = procrustes_align(X[common], np.array([old[uniq[i]] for i in common]))
+                X = X @ R + t
+        where = {k: i for i, k in enumerate(uniq)}
+        coords = X[[where[k] for k in keys]]
+        return _Layout(ids=tuple(ids), keys=tuple(keys), coords=coords, stress=stress, landmarks=landmarks)
+
     def _compute(self, kind: str, items, previous: _Layout) -> _Layout:
         ids, keys, content = self._contents(kind, items)
         uniq = list(dict.fromkeys(keys))
         if not uniq:
             return _Layout(stress=None)
+        if len(uniq) > self.exact_max:
+            return self._compute_landmarks(kind, ids, keys, uniq, content, previous)
         D = self._distances(kind, uniq, content)
         init = np.full((len(uniq), 2), np.nan)
         old = {k: xy for k, xy in zip(previous.keys, previous.coords)}
@@ -899,6 +1103,8 @@ class ProjectionService:
                   "version": lay.version, "stress": lay.stress, "ids": list(lay.ids),
                   "keys": list(lay.keys), "x": lay.coords[:, 0].tolist(), "y": lay.coords[:, 1].tolist(),
                   "requested": sorted(requested)}
+        if lay.landmarks:
+            record["landmarks"] = list(lay.landmarks)
         try:
             atomic_write_json(_layout_file(self.state_dir, experiment_id, kind), record)
         except OSError:
@@ -926,8 +1132,11 @@ class ProjectionService:
             if not (len(ids) == len(keys) == len(coords)) or not np.all(np.isfinite(coords)):
                 raise ValueError("inconsistent lengths or non-finite coordinates")
             stress = rec.get("stress")
+            landmarks = tuple(str(k) for k in rec.get("landmarks", ()))
+            if not set(landmarks) <= set(keys):
+                raise ValueError("landmarks that are not in the layout")
             lay = _Layout(version=int(rec["version"]), ids=tuple(ids), keys=tuple(keys), coords=coords,
-                          stress=None if stress is None else float(stress))
+                          stress=None if stress is None else float(stress), landmarks=landmarks)
         except Exception as exc:
             logger.warning("ignoring saved layout %s: %s", path, exc)
             return

@@ -12,7 +12,9 @@ A run is parsed once and cached under a key made of its remap series'
 epoch's scalars, so scalars need no key of their own): a request re-reads only
 the runs whose key changed (one batched ``read_tensors`` / ``read_scalars`` call
 for all of them), so a warm request over 1,000 runs costs two list calls and no
-parsing.
+parsing. With a local logdir even those are skipped: ``LogdirProbe`` stats the logdir
+and the unfinished runs' files, and only runs whose files changed are listed (every run
+is still listed while TensorBoard loads and once a minute; see ``_probed_refresh``).
 
 Retries (``metadata`` docstring): only the records of the highest ``attempt``
 count. JSON records carry their attempt; the predictions tensor's step is the
@@ -30,7 +32,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import gc
 import math
+import os
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -46,6 +50,19 @@ from remap_tb.spec.schema import Limits
 
 # How long a snapshot is reused before the data provider is asked again (seconds).
 MAX_SNAPSHOT_AGE = 1.0
+# With a local logdir (``LogdirProbe``): how long after a run's files last changed it is
+# still listed on each refresh (the provider reads a change only at its next reload), and
+# how often every run is listed anyway (what the probe does not watch: a finished run
+# written again, a run nested deeper). Seconds.
+SETTLE_AFTER_CHANGE = 12.0
+LIST_AT_LEAST_EVERY = 60.0
+# A snapshot the probe answered for is reused this long at most (the probe is cheap, and
+# a new run should not wait a whole ``MAX_SNAPSHOT_AGE`` more). Seconds.
+PROBED_MAX_AGE = 0.25
+# After a refresh that parsed this many runs (a logdir's load), the objects it made are
+# collected once and frozen (``gc.freeze``): Python's full collections then skip them.
+FREEZE_AFTER_RUNS = 256
+FREEZE_AT_MOST_EVERY = 10.0
 # Enough to keep every point of every series (``downsample=0`` returns nothing).
 DOWNSAMPLE = 10**6
 SCALARS_PLUGIN = "scalars"
@@ -169,8 +186,23 @@ class RunReader:
     """
 
     def __init__(self, data_provider: provider.DataProvider, downsample: int = DOWNSAMPLE,
-                 max_age: float = MAX_SNAPSHOT_AGE, clock: Callable[[], float] = time.monotonic):
+                 max_age: float = MAX_SNAPSHOT_AGE, clock: Callable[[], float] = time.monotonic,
+                 logdir: str | None = None, settle: float = SETTLE_AFTER_CHANGE,
+                 on_change: Callable[[list[str]], None] | None = None):
+        """``logdir``: the local folder the provider reads (None: a remote or unknown one), so
+        that a refresh can first ask the file system whether anything changed
+        (``LogdirProbe``); ``settle``: seconds after a change during which the provider is
+        listed on every refresh anyway (at least two of its reload intervals); ``on_change``:
+        called with the runs whose files the probe just saw change, before they are listed
+        (the plugin makes the Python loader read them now)."""
         self._provider = data_provider
+        self._probe = LogdirProbe(logdir) if logdir else None
+        self._settle = settle
+        self._on_change = on_change
+        self._watch: dict[str, _Watch] = {}  # experiment id -> what the probe saw
+        self._listed: dict[str, float] = {}  # experiment id -> when every run was last listed
+        self._frozen_at = -math.inf
+        self._probed: set[str] = set()  # experiments whose last refresh the probe answered
         self._downsample = downsample
         self._max_age = max_age
         self._clock = clock
@@ -195,12 +227,74 @@ class RunReader:
         ctx = ctx or RequestContext()
         max_age = self._max_age if max_age is None else max_age
         with self._lock:
-            fresh = self._clock() - self._refreshed.get(experiment_id, -math.inf) < max_age
-            if fresh and experiment_id in self._snapshots:
+            age = self._clock() - self._refreshed.get(experiment_id, -math.inf)
+            if experiment_id in self._probed:
+                max_age = min(max_age, PROBED_MAX_AGE)
+            if age < max_age and experiment_id in self._snapshots:
                 return self._snapshots[experiment_id]
+            if max_age > 0 and experiment_id in self._snapshots and self._probe is not None:
+                snap = self._probed_refresh(ctx, experiment_id)
+                if snap is not None:
+                    self._refreshed[experiment_id] = self._clock()
+                    self._probed.add(experiment_id)
+                    return snap
+            self._probed.discard(experiment_id)
+            now = self._clock()
+            top = self._probe.top() if self._probe is not None else None
+            before = self._snapshots.get(experiment_id)
             snap = self._refresh(ctx, experiment_id)
+            self._listed[experiment_id] = now
             self._refreshed[experiment_id] = self._clock()
+            watch = self._watch.get(experiment_id)
+            if watch is None or watch.top != top:
+                watch = self._watch[experiment_id] = _Watch(top, now)
+            if snap is not before:  # the provider is (still) reading something new: list it all again
+                watch.listing_changed = now
             return snap
+
+    def _probed_refresh(self, ctx: RequestContext, eid: str) -> Snapshot | None:
+        """The snapshot refreshed only where the logdir's files say something changed, or
+        None when every run must be listed (the first time, after runs were removed, while
+        a full listing still finds news, and every ``LIST_AT_LEAST_EVERY`` seconds).
+
+        Watched: the logdir folder (a run added or removed) and each unfinished run's
+        folder and event files (``LogdirProbe``), a few ``stat`` calls instead of listing
+        every series of every run through the provider. A run whose files changed less
+        than ``settle`` seconds ago is listed alone (``run_tag_filter``), since the
+        provider reads the change only at its next reload.
+        """
+        watch = self._watch.get(eid)
+        now = self._clock()
+        if watch is None or now - self._listed.get(eid, -math.inf) >= LIST_AT_LEAST_EVERY \
+                or now - watch.listing_changed < self._settle:
+            return None
+        probe = self._probe
+        entries = self._entries.get(eid, {})
+        top = probe.top()
+        if top != watch.top:
+            folders = probe.folders()
+            if any("/" not in run and run != "." and run not in folders for run in entries):
+                return None  # a run was removed
+            for run in folders - set(entries):
+                watch.changed.setdefault(run, now)
+            watch.top = top
+        unfinished = [run for run, e in entries.items()
+                      if not (isinstance(e.value, RunData) and e.value.state in metadata.FINAL_STATES)]
+        just: list[str] = []
+        for run in {*unfinished, *watch.changed}:
+            signature = probe.run_signature(run)
+            if watch.signatures.get(run) != signature:
+                watch.signatures[run] = signature
+                watch.changed[run] = now
+                just.append(run)
+        if just and self._on_change is not None:
+            self._on_change(sorted(just))
+        hot = sorted(run for run, t in watch.changed.items() if now - t < self._settle)
+        for run in [run for run, t in watch.changed.items() if now - t >= self._settle]:
+            del watch.changed[run]
+        if not hot:
+            return self._snapshots[eid]
+        return self._refresh(ctx, eid, only=hot)
 
     def run_names(self, ctx: RequestContext | None = None, experiment_id: str = "") -> set[str]:
         """Names of all runs the data provider knows, remap or not."""
@@ -219,21 +313,35 @@ class RunReader:
 
     # -- refresh -------------------------------------------------------------------------
 
-    def _refresh(self, ctx: RequestContext, eid: str) -> Snapshot:
-        runs = sorted(self.run_names(ctx, eid))
-        tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+    def _refresh(self, ctx: RequestContext, eid: str, only: list[str] | None = None) -> Snapshot:
+        """List the provider's runs and re-read those whose series changed; ``only``: list
+        just these runs (the others keep their entries; one not yet known to the provider
+        is left out)."""
+        old = self._entries.get(eid, {})
+        if only is None:
+            runs = sorted(self.run_names(ctx, eid))
+            tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+            targets = runs
+        else:
+            tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME,
+                                                  run_tag_filter=provider.RunTagFilter(runs=only))
+            targets = [run for run in only if run in old or tensors.get(run)]
+            runs = sorted({*old, *targets})
         # The trainer writes a remap record after every epoch's scalars (and flushes then),
         # so the remap series alone tell when a run changed; scalars are listed only for
         # runs without remap data, to tell foreign runs from empty or corrupt ones.
-        foreign = [run for run in runs if not tensors.get(run)]
+        foreign = [run for run in targets if not tensors.get(run)]
         scalars = self._provider.list_scalars(
             ctx, experiment_id=eid, plugin_name=SCALARS_PLUGIN,
             run_tag_filter=provider.RunTagFilter(runs=foreign)) if foreign else {}
-        old = self._entries.get(eid, {})
         new: dict[str, _Entry] = {}
         stale: list[str] = []
         keys: dict[str, tuple] = {}
+        listed = set(targets)
         for run in runs:
+            if run not in listed:
+                new[run] = old[run]
+                continue
             key = _series_key(tensors.get(run, {})) + ("|",) + _series_key(scalars.get(run, {}))
             keys[run] = key
             entry = old.get(run)
@@ -243,6 +351,7 @@ class RunReader:
                 stale.append(run)
         if stale:
             new.update(self._read_runs(ctx, eid, stale, keys, tensors, scalars))
+            self._maybe_freeze(len(stale))
         changed = bool(stale) or set(old) != set(new)
         self._entries[eid] = new
         snap = self._snapshots.get(eid)
@@ -279,6 +388,81 @@ class RunReader:
                                         "(or its first records are still being written)")
             out[run] = _Entry(keys[run], value)
         return out
+
+
+    def _maybe_freeze(self, parsed: int) -> None:
+        """After parsing many runs (a load), collect once and ``gc.freeze()`` what is alive.
+
+        Over thousands of runs the process holds millions of long-lived objects (parsed
+        records here, the Python loader's events); each full collection walks them all
+        (about a second at 5,000 runs) and one comes every few refreshes. Frozen objects
+        are skipped by later collections (they are still freed by reference counting).
+        """
+        now = self._clock()
+        if parsed < FREEZE_AFTER_RUNS or now - self._frozen_at < FREEZE_AT_MOST_EVERY:
+            return
+        self._frozen_at = now
+        gc.collect()
+        gc.freeze()
+
+
+@dataclasses.dataclass
+class _Watch:
+    """What ``LogdirProbe`` last saw of one experiment's logdir."""
+
+    top: Any  # the logdir folder's modification time
+    listing_changed: float  # when a full listing last found something new
+    signatures: dict[str, Any] = dataclasses.field(default_factory=dict)  # run -> LogdirProbe.run_signature
+    changed: dict[str, float] = dataclasses.field(default_factory=dict)  # run -> when its files changed
+
+
+class LogdirProbe:
+    """Cheap looks at a local logdir's files, to tell which runs may have changed.
+
+    ``top``: the logdir folder's modification time (a run folder added or removed);
+    ``folders``: its run folders; ``run_signature``: a run folder's modification time (an
+    event file added) and the size and modification time of its event files. Run names
+    are the provider's (folders under the logdir, ``.`` for the logdir itself).
+    """
+
+    def __init__(self, logdir: str):
+        self._logdir = logdir
+        self._files: dict[str, tuple[int, tuple[str, ...]]] = {}  # run -> (folder mtime, event file names)
+
+    def top(self) -> int | None:
+        try:
+            return os.stat(self._logdir).st_mtime_ns
+        except OSError:
+            return None
+
+    def folders(self) -> set[str]:
+        try:
+            with os.scandir(self._logdir) as found:
+                return {e.name for e in found if not e.name.startswith(".") and e.is_dir()}
+        except OSError:
+            return set()
+
+    def run_signature(self, run: str) -> tuple | None:
+        folder = os.path.join(self._logdir, run)
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+        except OSError:
+            return None
+        known = self._files.get(run)
+        if known is None or known[0] != mtime:
+            try:
+                names = tuple(sorted(n for n in os.listdir(folder) if "tfevents" in n))
+            except OSError:
+                names = ()
+            known = self._files[run] = (mtime, names)
+        files = []
+        for name in known[1]:
+            try:
+                st = os.stat(os.path.join(folder, name))
+                files.append((st.st_size, st.st_mtime_ns))
+            except OSError:
+                files.append(None)
+        return (mtime, tuple(files))
 
 
 def _series_key(series: dict) -> tuple:

@@ -20,12 +20,13 @@ from typing import Any, Callable
 
 from remap_tb import metadata
 from remap_tb.atomic import read_json
-from remap_tb.http_util import HttpError, json_route, read_json_body
+from remap_tb.http_util import HttpError, json_response, json_route, read_json_body
 from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
 from remap_tb.requests import (ENQUEUE_ORIGINS, INIT_MODES, MAX_EPOCHS, RequestError, dataset_config,
                                is_valid_id, make_request, training_config)
 from remap_tb.run_limits import RunLimits, memory_problem, request_problems
 from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
+from remap_tb.spec.canonical import KnownModels, canonicalise
 from remap_tb.spec.memory import format_bytes, training_memory
 
 logger = logging.getLogger(__name__)
@@ -61,17 +62,21 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
     without ``finished_models`` no candidate gets a prediction.
     """
     queue = queue or Queue(logdir)
+    memo: dict[str, str] = {}  # spec hash -> canonical hash, for the duplicate checks
 
     @json_route(("POST",))
     def generate_route(request):
         find, models = _memoised(find_model, list_models)
         return generate_impl(read_json_body(request), find, models, queue, generate, limits, run_limits,
-                             finished_models=finished_models, model_distances=model_distances)
+                             finished_models=finished_models, model_distances=model_distances, memo=memo)
 
     @json_route(("POST",))
     def enqueue_route(request):
         find, models = _memoised(find_model, list_models)
-        return enqueue_impl(read_json_body(request), logdir, find, models, queue, limits, run_limits)
+        try:
+            return enqueue_impl(read_json_body(request), logdir, find, models, queue, limits, run_limits, memo)
+        except DuplicateError as e:
+            return json_response(e.to_json(), e.status)
 
     @json_route(("GET",))
     def queue_route(request):
@@ -94,7 +99,7 @@ def make_routes(logdir: str, find_model: FindModel, list_models: ListModels, *,
 def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, queue: Queue,
                   generate: Generate | None = None, limits: Limits = DEFAULT_LIMITS,
                   run_limits: RunLimits | None = None, *, finished_models: FinishedModels | None = None,
-                  model_distances: ModelDistances | None = None) -> dict:
+                  model_distances: ModelDistances | None = None, memo: dict[str, str] | None = None) -> dict:
     """Candidates around one or more parent runs; no side effect.
 
     A candidate whose training memory (at its parent's batch size and optimiser) is
@@ -133,7 +138,7 @@ def generate_impl(body: Any, find_model: FindModel, list_models: ListModels, que
         constraints = Constraints.from_json(body.get("constraints"))
     except ValueError as e:
         raise HttpError(400, str(e)) from None
-    existing = _existing_hashes(list_models(), queue)
+    existing = _existing_hashes(list_models(), queue, memo)
     if generate is None:
         from remap_tb.spec.operators import generate
     try:
@@ -223,30 +228,70 @@ def _mark_over_memory(result: dict, records: list[dict], max_memory: int) -> Non
         result["summary"] = f"{result.get('summary', '')}; {over} over the memory limit of {format_bytes(max_memory)}"
 
 
-def _existing_hashes(models: list[dict], queue: Queue) -> set[str]:
-    """Spec hashes of every model and of every pending or running request (no duplicates)."""
-    hashes = set()
+def _existing_hashes(models: list[dict], queue: Queue | None, memo: dict[str, str] | None = None) -> KnownModels:
+    """Spec hashes and canonical hashes of every model and of every pending or running request.
+
+    A set (what generate excludes) whose ``owners`` maps each hash to the run id of
+    its model or the id of its request, so a duplicate can name it. Canonical hashes
+    (``remap_tb.spec.canonical``) make a spec that differs only by no-ops (a relu right
+    after a relu, dropout 0, ...) a duplicate too. ``memo``: see ``KnownModels.add_model``.
+    """
+    known = KnownModels()
     for record in models:
-        digest = record.get("spec_hash") if isinstance(record, dict) else None
-        if not digest and isinstance(record, dict) and isinstance(record.get("spec"), dict):
-            try:
-                digest = spec_hash(record["spec"])
-            except (KeyError, TypeError, ValueError):
-                digest = None
-        if digest:
-            hashes.add(digest)
-    for spec in queue.specs((PENDING, RUNNING)):
-        try:
-            hashes.add(spec_hash(spec))
-        except (KeyError, TypeError, ValueError):
-            pass
-    return hashes
+        if not isinstance(record, dict):
+            continue
+        owner = str(record.get("run") or record.get("id") or "")
+        digest = record.get("spec_hash") if isinstance(record.get("spec_hash"), str) else None
+        if isinstance(record.get("spec"), dict) or digest:
+            known.add_model(record.get("spec"), owner, digest, memo)
+    for rid, spec in _queued_specs(queue) if queue is not None else ():
+        known.add_model(spec, rid, memo=memo)
+    return known
+
+
+def _queued_specs(queue: Queue) -> list[tuple[str, dict]]:
+    """(request id, spec) of every pending or running request."""
+    out = []
+    for state in (PENDING, RUNNING):
+        for rid in queue._names(state):  # noqa: SLF001 -- Queue.specs without the ids
+            entry = queue._cached(queue._path(state, rid))  # noqa: SLF001
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if isinstance(request, dict) and isinstance(request.get("spec"), dict):
+                out.append((rid, request["spec"]))
+    return out
+
+
+def duplicate_json(body: Any, list_models: ListModels, queue: Queue | None,
+                   memo: dict[str, str] | None = None) -> dict:
+    """``{"duplicate_of": id or None}`` for the ``validate`` route: the run (or pending/running
+    request) whose model a valid spec is, by spec hash or canonical hash; ``{}`` for an invalid one."""
+    spec = body["spec"] if isinstance(body, dict) and "spec" in body and "layers" not in body else body
+    try:
+        canonical = canonicalise(spec)
+    except ValueError:
+        return {}
+    known = _existing_hashes(list_models(), queue, memo)
+    key = spec_hash(spec)
+    return {"duplicate_of": known.exact.get(key) or known.owners.get(canonical.hash) or None}
 
 
 # ---------------------------------------------------------------------- enqueue
 
+class DuplicateError(HttpError):
+    """An enqueue item that is an existing model once no-ops are removed: a 409 that names it."""
+
+    def __init__(self, message: str, duplicate_of: str, item: int):
+        super().__init__(409, message)
+        self.duplicate_of = duplicate_of
+        self.item = item
+
+    def to_json(self) -> dict:
+        return {"error": self.message, "duplicate_of": self.duplicate_of, "item": self.item}
+
+
 def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: ListModels, queue: Queue,
-                 limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None) -> dict:
+                 limits: Limits = DEFAULT_LIMITS, run_limits: RunLimits | None = None,
+                 memo: dict[str, str] | None = None) -> dict:
     """Validate every item into a training request, then enqueue them all (or nothing).
 
     With ``run_limits``, an item over the memory or epoch limit is a 400 with the reason.
@@ -315,13 +360,47 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
         over = request_problems(requests[-1], run_limits) if run_limits is not None else []
         if over:
             raise HttpError(400, f"{where}: " + "; ".join(over)[:2000])
+    duplicates = find_duplicates(requests, list_models, queue, memo)
     try:
         result = queue.enqueue(requests, client_key=client_key)
     except QueueError as e:
         raise HttpError(e.status, str(e)) from None
     except RequestError as e:
         raise HttpError(400, "; ".join(e.problems)[:2000]) from None
-    return {"request_ids": result.ids}
+    own = set(result.ids)  # a repeated client_key gives the same requests: not duplicates of themselves
+    return {"request_ids": result.ids,
+            "duplicates": [d for d in duplicates if d["duplicate_of"] not in own]}
+
+
+def find_duplicates(requests: list[dict], list_models: ListModels, queue: Queue,
+                memo: dict[str, str] | None = None) -> list[dict]:
+    """The items that are an existing model or a pending/running request again.
+
+    The same spec (equal spec hash) is queued as asked (training a model again is
+    allowed, e.g. for more epochs) and listed as ``{"item", "duplicate_of"}``. A spec
+    that differs only by no-ops (equal canonical hash, ``remap_tb.spec.canonical``)
+    is refused with a 409 ``DuplicateError`` that names the model: it is the same
+    model in disguise, and queueing its own spec is the way to train it again.
+    """
+    known = None
+    out = []
+    for index, request in enumerate(requests):
+        if known is None:
+            known = _existing_hashes(list_models(), queue, memo)
+        key = spec_hash(request["spec"])
+        if key in known.exact:
+            out.append({"item": index, "duplicate_of": known.exact[key] or None})
+            continue
+        canonical = canonicalise(request["spec"])
+        owner = known.owners.get(canonical.hash)
+        if canonical.hash in known:
+            notes = "; ".join(sorted(canonical.notes, key=lambda n: "padding" in n)[:2]) \
+                or f"{owner or 'that model'} has layers that do nothing"
+            raise DuplicateError(
+                f"items[{index}]: the same model as {owner or 'an existing model'!s} once no-ops are removed "
+                f"({notes}), so training it would repeat that model. Change the model, or enqueue "
+                f"{owner or 'that model'}'s own spec to train it again.", owner or "", index)
+    return out
 
 
 def experiment_config(logdir: str, experiment: str | None, list_models: ListModels) -> dict:

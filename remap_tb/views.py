@@ -136,7 +136,18 @@ def _summary(data: RunData) -> dict[str, Any]:
         "glyph": glyph(data.spec, analysis),
         "created": str(model.get("created", "")),
         "wall_time": data.wall_time,
+        "epochs_trained": epochs_trained(data),
     }
+
+
+def epochs_trained(data: RunData) -> int:
+    """Epochs the model trained: its status's epoch, or the number of epochs with a
+    validation score when that is larger (a run that failed after some epochs)."""
+    status = data.status or {}
+    epoch = status.get("epoch", 0)
+    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0 else 0
+    scored = sum(1 for point in data.curves if point.get("val_accuracy") is not None)
+    return max(epoch, scored)
 
 
 def _init(value: Any) -> dict[str, Any] | None:

@@ -174,3 +174,114 @@ def test_init_with_residual_blocks_trains_graph_models(tmp_path):
     [experiment] = os.listdir(logdir / metadata.STATE_DIR / "experiments")
     config = json.loads((logdir / metadata.STATE_DIR / "experiments" / experiment).read_text())
     assert config["blocks"] == "residual" and config["constraints"]["max_depth"] == 14
+
+
+# --------------------------------------------------------------------------- issue 11: rough edges
+
+
+def test_every_argument_of_every_command_has_help_text():
+    import argparse
+
+    from trainer.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"init", "train", "validate", "worker", "enqueue", "queue", "evaluate", "demo"} <= set(commands.choices)
+    checked = 0
+    for name, sub in [("remap", parser), *commands.choices.items()]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            label = "/".join(action.option_strings) or action.dest
+            assert isinstance(action.help, str) and action.help.strip(), f"remap {name}: {label} has no help"
+            checked += 1
+    assert checked > 60
+    for name in ("queue", "worker", "enqueue", "init"):  # the positional LOGDIR says what it is
+        assert "logdir" in remap(name, "--help").stdout.split("positional arguments:")[1].split("options:")[0]
+
+
+def test_a_logdir_that_does_not_exist_or_has_no_queue_is_an_error_and_nothing_is_written(tmp_path):
+    missing = tmp_path / "nowhere"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(VALID))
+    for args in (("queue", missing), ("enqueue", missing, spec), ("worker", missing, "--once"),
+                 ("evaluate", missing / "run")):
+        out = remap(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.startswith("remap: error: ") and str(missing) in out.stderr and "Traceback" not in out.stderr
+        assert not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = remap("queue", empty)
+    assert out.returncode == 2 and out.stderr.startswith("remap: error: ")
+    assert "has no queue" in out.stderr and "remap init" in out.stderr
+    assert os.listdir(empty) == []
+
+
+def test_config_errors_name_the_command_line_flags(tmp_path):
+    logdir = tmp_path / "runs"
+    out = remap("init", logdir, "--dataset", "cifar10", "--models", "1")
+    assert out.returncode == 2 and "remap: error: --data-dir is required for cifar10" in out.stderr
+    out = remap("init", logdir, "--val-fraction", "1.5", "--models", "1")
+    assert out.returncode == 2 and "--val-fraction must be a number in (0, 1)" in out.stderr
+    out = remap("init", logdir, "--dataset", "quickdraw", "--data-dir", tmp_path / "qd", "--models", "1")
+    assert out.returncode == 2 and "Put the files at" in out.stderr
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(VALID))
+    out = remap("train", spec, logdir, "--dataset", "npz", "--epochs", "1")
+    assert out.returncode == 2 and "--data-dir is required for npz" in out.stderr
+    for text in (out.stderr,):
+        assert "data_dir" not in text and "dataset." not in text
+    assert not logdir.exists()
+
+
+def test_init_refuses_a_dataset_with_one_class_and_warns_about_small_classes(tmp_path):
+    logdir = tmp_path / "runs"
+    out = remap("init", logdir, "--limit", "1", "--models", "1", "--epochs", "0")
+    assert out.returncode == 2
+    assert "remap: error: digits: the training labels hold one class only ('0') after --limit 1" in out.stderr
+    assert "at least 2 classes" in out.stderr and not logdir.exists()
+    out = remap("init", logdir, "--limit", "30", "--models", "1", "--epochs", "0", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    assert "remap: warning: digits: class(es) with fewer than 5 training and validation samples" in out.stderr
+
+
+def test_validate_reports_every_problem_and_shapes_past_a_failing_layer(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10}, "layers": [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3},
+        {"type": "activation", "fn": "relu6"},           # unknown function: the shape is still 4x6x6
+        {"type": "dropout", "rate": 1.5},                # bad rate: still 4x6x6
+        {"type": "conv2d", "filters": 4, "kernel_size": 7},  # larger than its 6x6 input
+        {"type": "dense", "units": 10}]}))
+    out = remap("validate", path)
+    assert out.returncode == 1
+    assert "invalid: 3 problem(s)" in out.stderr
+    for text in ("layer 1 activation: fn must be one of", "layer 2 dropout: rate must be in [0, 1)",
+                 "layer 3 conv2d: kernel_size 7 is larger than its 6x6 input"):
+        assert text in out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.split()[:1] != ["input"]}
+    assert rows["1"][2] == "4x6x6" and rows["2"][2] == "4x6x6" and rows["3"][2] == "?"
+    as_json = json.loads(remap("validate", path, "--json").stdout)
+    assert [e["index"] for e in as_json["errors"]] == [1, 2, 3]
+    assert as_json["layers"][2]["output_shape"] == [4, 6, 6]
+
+
+def test_enqueue_refuses_a_trained_model_in_disguise_and_notes_an_exact_repeat(tmp_path):
+    logdir = tmp_path / "runs"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(VALID))
+    assert remap("train", spec, logdir, "--epochs", "0", "--id", "hand-1").returncode == 0
+    disguised = tmp_path / "disguised.json"  # VALID (conv -> relu) with a second relu: the same model
+    disguised.write_text(json.dumps({"spec": {**VALID, "layers": VALID["layers"] + [VALID["layers"][1]]},
+                                     "dataset": {"name": "digits"}, "training": {"epochs": 1}}))
+    out = remap("enqueue", logdir, disguised)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"remap: error: {disguised}: the same model as hand-1 once no-ops are removed")
+    assert not (logdir / metadata.STATE_DIR / "queue").exists()
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps({"spec": VALID, "dataset": {"name": "digits"}, "training": {"epochs": 2}}))
+    out = remap("enqueue", logdir, again)
+    assert out.returncode == 0, out.stderr
+    assert f"remap: note: {again}: the same model as hand-1; queued to train it again" in out.stderr
+    assert out.stdout.split("\t")[1].strip() == "queued"

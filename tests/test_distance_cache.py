@@ -174,3 +174,50 @@ def test_bad_compute_results_and_arguments_raise():
         cache.matrix(["k1", ""], Counting().row)
     with pytest.raises(ValueError):
         DistanceCache(None, "Bad Kind!")
+
+
+def test_format_1_file_still_loads_and_is_rewritten_packed(tmp_path):
+    """Caches written before issue 13 hold the full (n, n) float32 matrix; they load as
+    they are (no recomputation) and the next save writes the packed lower triangle."""
+    import json
+
+    ks = keys(4, 9, 1, 7)
+    full = expected(ks).astype(np.float32)
+    full[0, 3] = full[3, 0] = np.nan                     # one unknown pair
+    meta = json.dumps({"format": "remap-distance-cache", "format_version": 1,
+                       "kind": "structural", "version": "1"}, sort_keys=True)
+    np.savez(cache_file(str(tmp_path), "structural"), meta=np.array(meta), keys=np.array(ks),
+             distances=full)
+    cache, f = DistanceCache(str(tmp_path), "structural"), Counting()
+    assert cache.load_status == "loaded format 1" and cache.dirty
+    assert cache.get("k4", "k9") == 5.0 and cache.get("k4", "k7") is None
+    np.testing.assert_array_equal(cache.matrix(ks, f.row), expected(ks))
+    assert f.pairs == 1                                   # only the unknown pair computed
+    assert cache.save(force=True)
+    with np.load(cache_file(str(tmp_path), "structural")) as data:
+        assert json.loads(str(data["meta"][()]))["format_version"] == 2
+        assert data["lower"].shape == (6,) and "distances" not in data
+    again = DistanceCache(str(tmp_path), "structural")
+    assert again.load_status == "loaded" and not again.dirty
+    np.testing.assert_array_equal(again.matrix(ks, Counting().row), expected(ks))
+
+
+def test_format_1_file_with_asymmetric_distances_is_ignored(tmp_path):
+    import json
+
+    meta = json.dumps({"format": "remap-distance-cache", "format_version": 1,
+                       "kind": "t", "version": "1"}, sort_keys=True)
+    bad = np.array([[0, 1], [np.nan, 0]], np.float32)
+    np.savez(cache_file(str(tmp_path), "t"), meta=np.array(meta), keys=np.array(["a", "b"]), distances=bad)
+    assert DistanceCache(str(tmp_path), "t").load_status.startswith("ignored")
+
+
+def test_memory_is_the_packed_triangle_and_growth_keeps_values():
+    cache, f = DistanceCache(None, "t"), Counting()
+    ks = keys(*range(300))
+    for stop in (10, 11, 50, 200, 300):                  # grows several times
+        np.testing.assert_array_equal(cache.matrix(ks[:stop], f.row), expected(ks[:stop]))
+    assert f.pairs == 300 * 299 // 2                      # growth recomputed nothing
+    assert cache.nbytes <= 1.6 * 4 * 300 * 299 / 2        # ~ half a dense float32 matrix
+    assert cache.nbytes < 4 * 300 * 300 * 0.8
+    np.testing.assert_array_equal(cache.matrix(keys(299, 0, 150), f.row), expected(keys(299, 0, 150)))

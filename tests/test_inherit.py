@@ -172,8 +172,18 @@ def parent_logdir(tmp_path_factory):
     return logdir
 
 
-def _child(logdir: str, run: str, child: dict, changes: list[str], epochs: int = 0, **training):
+def _child(logdir: str, run: str, child: dict, changes: list[str], epochs: int = 0, seed_images: bool = True,
+           **training):
+    from trainer import train as training_module
     from trainer.train import train
+
+    if not seed_images:  # the copy and morph alone: no images to refit on
+        real = training_module.sample_images
+        training_module.sample_images = lambda x, seed: None
+        try:
+            return _child(logdir, run, child, changes, epochs, True, **training)
+        finally:
+            training_module.sample_images = real
 
     request = make_request(child, training={"epochs": epochs, "batch_size": 128, "seed": 7, **training},
                            provenance={"origin": "variation", "parent": "parent", "changes": changes},
@@ -202,11 +212,28 @@ def test_a_dropout_change_starts_at_the_parents_accuracy(parent_logdir):
     assert result.state == "done" and result.init == {"from": "parent", "layers": 3, "of": 3,
                                                       "mapping": [[0, 0], [4, 4]], "classifier": True,
                                                       "copied": [0, 4, "classifier"], "morphed": [], "fresh": [],
-                                                      "exact": True}
+                                                      "exact": True, "refitted": []}
     assert np.array_equal(_predictions(parent_logdir, "rate"), _predictions(parent_logdir, "parent"))
     assert result.metrics["val_accuracy"] == PARENT_ACCURACY["parent"] > 0.5 and parent["training"]["epochs"] == 3
     record = model_record(parent_logdir, "rate")
     assert record["init"] == result.init and record["init_reason"] is None
+
+
+def test_a_removed_pool_is_bridged_by_the_refit_before_any_step(parent_logdir):
+    """Without the pool the dense layer sees a 4x larger grid: it cannot be copied or morphed, so it and
+    the classifier are refitted by least squares to the parent's outputs and the child starts far above
+    chance (0 epochs: the run evaluates the model as initialised), where a copy alone stays at chance."""
+    child = spec([CONV, RELU, DROP, DENSE, RELU])
+    result = _child(parent_logdir, "nopool", child, ["removed layer 2 maxpool2d (pool_size 2)"])
+    init = result.init
+    assert init["exact"] is False and 3 in init["fresh"]
+    assert [r["layer"] for r in init["refitted"]][0] == 3  # the classifier too when it helps
+    assert all(after < before for before, after in (r["error"] for r in init["refitted"]))
+    assert model_record(parent_logdir, "nopool")["init"]["refitted"] == init["refitted"]
+    assert result.metrics["val_accuracy"] > max(0.5, PARENT_ACCURACY["parent"] - 0.25)
+    copy_only = _child(parent_logdir, "nopool-copy", child, ["removed layer 2 maxpool2d (pool_size 2)"],
+                       seed_images=False)
+    assert "refitted" not in copy_only.init and copy_only.metrics["val_accuracy"] < 0.4
 
 
 def test_scratch_when_asked(parent_logdir):

@@ -83,9 +83,11 @@ def test_ablation_over_budget_child_is_marked_with_the_reason():
 
 
 def test_ablation_duplicates_and_existing_models_are_marked():
-    relu = {"type": "activation", "fn": "relu"}
-    parent = make_spec([conv(8, 3), relu, relu])
-    existing = {spec_hash(make_spec([relu, relu]))}
+    # tanh, unlike relu, is not idempotent: removing one of two tanh layers changes the model
+    # (removing one of two relus does not: tests/test_canonical.py).
+    tanh = {"type": "activation", "fn": "tanh"}
+    parent = make_spec([conv(8, 3), tanh, tanh])
+    existing = {spec_hash(make_spec([tanh, tanh]))}
     children = ablations(parent, exclude_hashes=existing)
     assert children[0].reason == "same model as an existing model"
     assert children[1].valid
@@ -289,7 +291,8 @@ def test_region_variations_are_spread_round_robin_and_deterministic():
 def test_generate_candidate_shape_matches_http_api():
     out = generate(region()[:1], "variation", {"count": 2}, Constraints(), set())
     for c in out["candidates"]:
-        assert set(c) == {"key", "parent", "spec", "params", "changes", "valid", "reason", "glyph"}
+        assert set(c) == {"key", "parent", "spec", "params", "changes", "valid", "reason", "glyph", "duplicate_of"}
+        assert c["duplicate_of"] is None
         analysis = analyse(c["spec"])
         assert c["valid"] is True and c["reason"] is None and c["spec"] == analysis.normalised
         assert c["key"] == spec_hash(c["spec"]) and c["params"] == analysis.total_params

@@ -318,7 +318,8 @@ def test_service_lays_out_both_structural_kinds_from_the_same_items(tmp_path):
     assert gap["structural"] == pytest.approx(d, rel=1e-3)
     assert gap["structural_normalised"] == pytest.approx(d_norm, rel=1e-3)
     names = sorted(os.listdir(state))
-    assert {"distances-structural.npz", "distances-structural-normalised.npz"} <= set(names)
+    assert "distances-structural.npz" in names          # one OTMANN cache serves both kinds
+    assert "distances-structural-normalised.npz" not in names
     assert sum(f.startswith("layout-structural-normalised-") for f in names) == 2
     assert sum(f.startswith("layout-structural-") and "normalised" not in f for f in names) == 2
 
@@ -357,3 +358,72 @@ def test_close_interrupts_a_long_computation():
     svc.close(timeout=10)
     assert not svc.running and time.perf_counter() - start < 5
     assert svc.wait_idle(1)
+
+
+def test_normalised_map_reuses_the_structural_distances(tmp_path, monkeypatch):
+    """Issue 13: the normalised map used to recompute every OTMANN pair; now it divides the
+    structural cache's d by S_ij, so OTMANN runs once, and an old normalised cache file goes."""
+    from remap_tb import otmann
+    from remap_tb.spec.sampler import sample_specs
+
+    specs = sample_specs(15, (1, 8, 8), 10, 3).specs
+    items = [(f"run{i}", s) for i, s in enumerate(specs)]
+    state = tmp_path / "cache"
+    state.mkdir()
+    (state / "distances-structural-normalised.npz").write_bytes(b"an old cache of the normalised map")
+    calls = []
+    real = otmann.distance_matrix_both
+
+    def counting(graphs, *args, **kwargs):
+        calls.append(len(graphs))
+        return real(graphs, *args, **kwargs)
+
+    monkeypatch.setattr(otmann, "distance_matrix_both", counting)
+    with ProjectionService(str(state)) as svc:
+        svc.layout("e", "structural", items)
+        svc.layout("e", "structural_normalised", items)
+        assert svc.wait_idle(60)
+        out = {k: svc.layout("e", k, items) for k in ("structural", "structural_normalised")}
+        ids, Dn = svc.normalised_structural_distances(items)
+    assert calls == [15]                                 # one full OTMANN pass for both maps
+    assert not (state / "distances-structural-normalised.npz").exists()
+    exact = real(specs)[1]
+    assert ids == [i for i, _ in items]
+    np.testing.assert_allclose(Dn, exact, rtol=1e-6, atol=1e-9)
+    for kind, result in out.items():
+        assert result["error"] is None and len(result["points"]) == 15, kind
+    xy = coords(out["structural_normalised"])
+    gaps = [np.hypot(*np.subtract(xy[f"run{i}"], xy[f"run{j}"])) for i in range(15) for j in range(i + 1, 15)]
+    assert max(gaps) < 1.5                               # laid out in d / S units (<= 1), not d
+
+
+def test_posthoc_map_is_not_held_up_by_a_structural_computation():
+    """Issue 13: the structural maps and the post-hoc map have their own worker (lane), so a
+    long OTMANN computation does not delay the prediction map."""
+    from remap_tb.spec.sampler import sample_specs
+
+    svc = ProjectionService(None)
+    release = threading.Event()
+    entered = threading.Event()
+    real = svc._distances
+
+    def held(kind, uniq, content):
+        if kind == "structural":
+            entered.set()
+            release.wait(30)
+        return real(kind, uniq, content)
+
+    svc._distances = held
+    try:
+        specs = sample_specs(6, (1, 8, 8), 10, 1).specs
+        svc.layout("e", "structural", [(f"s{i}", s) for i, s in enumerate(specs)])
+        assert entered.wait(10)
+        out = svc.layout("e", "posthoc", predictions(12), wait=20)
+        assert not release.is_set()                      # the structural map is still held
+        assert out["version"] == 1 and len(out["points"]) == 12 and not out["computing"]
+        release.set()
+        assert svc.wait_idle(30)
+        assert svc.layout("e", "structural", [(f"s{i}", s) for i, s in enumerate(specs)])["version"] == 1
+    finally:
+        release.set()
+        svc.close()

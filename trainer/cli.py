@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 import time
 from typing import Any, Sequence
 
+import remap_tb
 from remap_tb import host_guard, metadata
 from remap_tb.atomic import atomic_write_json, read_json
 from remap_tb.requests import (DATASETS, OPTIMIZERS, RequestError, dataset_config, is_valid_id, make_request,
@@ -53,15 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remap", description="REMAP-style human-in-the-loop architecture search "
                                      "for TensorBoard. See README.md.")
+    parser.add_argument("--version", action="version", version=f"remap-tb {remap_tb.__version__}",
+                        help="print the installed remap-tb version and exit")
     sub = parser.add_subparsers(title="commands")
 
     init = sub.add_parser("init", help="sample and train an initial population of small CNNs")
-    init.add_argument("logdir")
+    init.add_argument("logdir", help="folder for the runs, the queue and the experiment config (created if missing)")
     _add_dataset_args(init)
     _add_training_args(init)
     init.add_argument("--models", type=int, default=30, help="population size (default 30)")
     init.add_argument("--max-params", type=int, default=100_000, help="parameter budget per model")
-    init.add_argument("--min-params", type=int, default=None)
+    init.add_argument("--min-params", type=int, default=None, help="smallest parameter count per model (default: none)")
     init.add_argument("--max-depth", type=int, default=None,
                       help="maximum layers per model (default 12 for chains, 64 for residual networks)")
     init.add_argument("--blocks", choices=("chain", "residual"), default="chain",
@@ -74,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one request or spec JSON file into LOGDIR")
     train.add_argument("file", help="a training request (with 'spec') or a bare architecture spec")
-    train.add_argument("logdir")
+    train.add_argument("logdir", help="folder the run is written into, as LOGDIR/ID (created if missing)")
     _add_dataset_args(train)
     _add_training_args(train)
     train.add_argument("--id", default=None, help="run/request id (default: generated)")
@@ -84,10 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     validate = sub.add_parser("validate", help="check a spec: shapes per layer and parameter count, or errors")
-    validate.add_argument("file")
+    validate.add_argument("file", help="the architecture spec, a JSON file")
     validate.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    validate.add_argument("--max-params", type=int, default=Limits().max_params)
-    validate.add_argument("--max-depth", type=int, default=Limits().max_depth)
+    validate.add_argument("--max-params", type=int, default=Limits().max_params,
+                          help=f"parameter cap (default {Limits().max_params:,})")
+    validate.add_argument("--max-depth", type=int, default=Limits().max_depth,
+                          help=f"layer cap (default {Limits().max_depth})")
     validate.add_argument("--batch-size", type=int, default=64, help="training batch size of the memory estimate")
     validate.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimiser of the memory estimate")
     validate.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -98,10 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     from trainer.worker import add_arguments as add_worker_arguments
 
     add_worker_arguments(worker)
+    _help(worker, "logdir", "an existing logdir whose queue to train (made by 'remap init' or 'remap enqueue')")
     worker.set_defaults(run=cmd_worker)
 
     enqueue = sub.add_parser("enqueue", help="queue specs or training requests (JSON files) for the workers")
-    enqueue.add_argument("logdir")
+    enqueue.add_argument("logdir", help="an existing logdir (made by 'remap init' or a trainer run)")
     enqueue.add_argument("files", nargs="+", metavar="FILE.json",
                          help="a training request (with 'spec'), a bare spec, or a list of them")
     enqueue.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
@@ -112,14 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.set_defaults(run=cmd_enqueue)
 
     queue = sub.add_parser("queue", help="print the queue of LOGDIR")
-    queue.add_argument("logdir")
+    queue.add_argument("logdir", help="a logdir with a queue (made by 'remap init' or 'remap enqueue')")
     queue.add_argument("--json", action="store_true", help="print the queue route's JSON")
     queue.set_defaults(run=cmd_queue)
 
     evaluate = sub.add_parser("evaluate", help="score a trained run on its dataset's held-out test split")
     evaluate.add_argument("run_dir", help="the run directory (LOGDIR/RUN)")
-    evaluate.add_argument("--split", choices=("test",), default="test")
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--split", choices=("test",), default="test",
+                          help="the split to score (test: the dataset's held-out test split)")
+    evaluate.add_argument("--device", default="auto", help="auto (GPU if available), cpu or cuda")
     evaluate.set_defaults(run=cmd_evaluate)
 
     demo = sub.add_parser("demo", help="start TensorBoard with the REMAP tab on a copy of the bundled demo_logs/")
@@ -139,17 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _help(parser: argparse.ArgumentParser, dest: str, text: str) -> None:
+    """Give the argument ``dest`` of ``parser`` help text where it has none."""
+    for action in parser._actions:  # argparse keeps its actions here; there is no public accessor
+        if action.dest == dest and not action.help:
+            action.help = text
+
+
 def _add_dataset_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset")
-    group.add_argument("--dataset", choices=DATASETS, default="digits")
+    group.add_argument("--dataset", choices=DATASETS, default="digits",
+                       help="which dataset (default digits: scikit-learn's bundled 8x8 digits)")
     group.add_argument("--data-dir", default=None,
                        help="folder with the dataset's files (all but digits); for npz, the .npz file")
     group.add_argument("--classes", default=None, help="comma-separated class names, e.g. cat,bird")
     group.add_argument("--limit", type=int, default=None,
                        help="use only the first N training samples (per class for quickdraw and imagefolder)")
-    group.add_argument("--val-fraction", type=float, default=0.2)
+    group.add_argument("--val-fraction", type=float, default=0.2,
+                       help="share of the training samples held out for validation (default 0.2)")
     group.add_argument("--test-fraction", type=float, default=0.0, help="quickdraw: held-out test slice per class")
-    group.add_argument("--split-seed", type=int, default=0)
+    group.add_argument("--split-seed", type=int, default=0, help="seeds the train/validation split (default 0)")
     group.add_argument("--no-normalise", action="store_true", help="scale to [0,1] without standardising")
     group.add_argument("--image-size", type=_image_size, default=None, metavar="H,W",
                        help="imagefolder, npz: resize every image to H x W (needed when sizes differ)")
@@ -173,30 +190,72 @@ def _image_size(text: str) -> list[int]:
 
 def _add_training_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=10)
-    group.add_argument("--batch-size", type=int, default=64)
-    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    group.add_argument("--lr", type=float, default=0.001)
+    group.add_argument("--epochs", type=int, default=10, help="training epochs per model (default 10)")
+    group.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimiser (default adam)")
+    group.add_argument("--lr", type=float, default=0.001, help="learning rate (default 0.001)")
     group.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     group.add_argument("--device", default="auto", help="auto (GPU if available), cpu or cuda")
+
+
+# Config fields (remap_tb.requests, trainer.datasets) -> the flags that set them, for error
+# messages about values that came from flags. Bare names are those that cannot be English words.
+FLAGS = {
+    "dataset.name": "--dataset", "dataset.data_dir": "--data-dir", "dataset.classes": "--classes",
+    "dataset.limit": "--limit", "dataset.val_fraction": "--val-fraction", "dataset.test_fraction": "--test-fraction",
+    "dataset.split_seed": "--split-seed", "dataset.normalise": "--no-normalise", "dataset.image_size": "--image-size",
+    "dataset.channels": "--channels", "training.epochs": "--epochs", "training.batch_size": "--batch-size",
+    "training.optimizer": "--optimizer", "training.lr": "--lr", "training.seed": "--seed",
+    "training.early_stopping.patience": "--patience",
+    "data_dir": "--data-dir", "val_fraction": "--val-fraction", "test_fraction": "--test-fraction",
+    "split_seed": "--split-seed", "image_size": "--image-size", "batch_size": "--batch-size", "limit": "--limit",
+}
+_FLAG_PATTERN = re.compile(r"(?<![\w.\-/])(" + "|".join(re.escape(k) for k in sorted(FLAGS, key=len, reverse=True))
+                           + r")(?![\w\-])")
+
+
+def flag_names(text: str) -> str:
+    """``text`` with config field names replaced by their flags: ``dataset.data_dir is required`` ->
+    ``--data-dir is required``."""
+    return _FLAG_PATTERN.sub(lambda m: FLAGS[m.group(1)], text)
+
+
+def _from_flags(error: Exception) -> UserError:
+    """A config or dataset error about values given as flags, worded with the flags."""
+    text = "; ".join(error.problems) if isinstance(error, RequestError) else str(error)
+    return UserError(flag_names(text))
 
 
 def dataset_from_args(args: argparse.Namespace) -> dict:
     data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    return dataset_config({
-        "name": args.dataset, "data_dir": data_dir, "classes": classes, "limit": args.limit,
-        "val_fraction": args.val_fraction, "split_seed": args.split_seed,
-        "normalise": not args.no_normalise, "test_fraction": args.test_fraction,
-        "image_size": args.image_size, "channels": args.channels,
-    })
+    try:
+        return dataset_config({
+            "name": args.dataset, "data_dir": data_dir, "classes": classes, "limit": args.limit,
+            "val_fraction": args.val_fraction, "split_seed": args.split_seed,
+            "normalise": not args.no_normalise, "test_fraction": args.test_fraction,
+            "image_size": args.image_size, "channels": args.channels,
+        })
+    except RequestError as e:
+        raise _from_flags(e) from None
 
 
 def training_from_args(args: argparse.Namespace, seed: int = 0) -> dict:
-    return training_config({
-        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "lr": args.lr, "seed": seed, "early_stopping": {"patience": args.patience, "min_delta": 0.0},
-    })
+    try:
+        return training_config({
+            "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+            "lr": args.lr, "seed": seed, "early_stopping": {"patience": args.patience, "min_delta": 0.0},
+        })
+    except RequestError as e:
+        raise _from_flags(e) from None
+
+
+def existing_logdir(path: str) -> str:
+    """``path`` if it is a folder; else a UserError (every command but init and train reads a logdir)."""
+    if os.path.isdir(path):
+        return path
+    what = "is a file, not a logdir" if os.path.exists(path) else "does not exist"
+    raise UserError(f"{path} {what}; give the logdir that 'remap init' made (or run 'remap init {path}' first)")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -205,9 +264,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     if args.models < 1:
         raise UserError("--models must be at least 1")
+    from trainer.datasets import DatasetError
+
     dataset = dataset_from_args(args)
     training = training_from_args(args, seed=args.seed)
-    data = load_dataset(dataset)  # fails early, before anything is written, if the data is missing
+    try:
+        data = load_dataset(dataset)  # fails early, before anything is written, if the data is missing
+    except DatasetError as e:
+        raise _from_flags(e) from None
     max_depth = args.max_depth if args.max_depth is not None else DEFAULT_MAX_DEPTH[args.blocks]
     constraints = Constraints(min_params=args.min_params, max_params=args.max_params, max_depth=max_depth)
     sampled = sample_specs(args.models, data.input_shape, data.num_classes, args.seed, constraints,
@@ -305,6 +369,7 @@ def _population_summary(logdir: str, queue, ids: list[str], trained_before: int)
 def cmd_worker(args: argparse.Namespace) -> int:
     from trainer.worker import run_from_args
 
+    existing_logdir(args.logdir)
     return run_from_args(args)
 
 
@@ -312,9 +377,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from remap_tb.queue import Queue, QueueError
     from remap_tb.requests import new_request_id, parse_request
 
+    existing_logdir(args.logdir)
     if args.epochs is not None and args.epochs < 0:
         raise UserError("--epochs must be >= 0")
-    requests = []
+    requests: list[dict] = []
+    wheres: list[str] = []
     config = None
     for path in args.files:
         value = _load_json_file(path)
@@ -334,13 +401,44 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
                 requests.append(parse_request(request))
             except RequestError as e:
                 raise UserError(f"{where}: {e}") from None
+            wheres.append(where)
+    queue = Queue(args.logdir)
+    duplicates = _enqueue_duplicates(args.logdir, queue, requests, wheres)
     try:
-        result = Queue(args.logdir).enqueue(requests, priority=args.priority)
+        result = queue.enqueue(requests, priority=args.priority)
     except QueueError as e:
         raise UserError(str(e)) from None
+    for index, owner in duplicates:
+        if owner != result.ids[index]:
+            print(f"remap: note: {wheres[index]}: the same model as {owner}; queued to train it again",
+                  file=sys.stderr)
     for rid in result.ids:
         print(f"{rid}\t{'queued' if rid in result.new else 'already queued'}")
     return 0
+
+
+def _enqueue_duplicates(logdir: str, queue, requests: list[dict], wheres: list[str]) -> list[tuple[int, str]]:
+    """The rule of the enqueue route (``remap_tb.search_routes.find_duplicates``) over the logdir's runs
+    (their request files) and pending/running requests: (item, owner) of each exact duplicate;
+    an item that is an existing model only once no-ops are removed is a UserError naming it."""
+    from remap_tb.search_routes import DuplicateError, find_duplicates
+
+    def runs() -> list[dict]:
+        records = []
+        for name in sorted(os.listdir(logdir)):
+            path = os.path.join(logdir, name, metadata.REQUEST_FILE)
+            if not name.startswith(".") and os.path.isfile(path):
+                try:
+                    records.append({"id": name, "spec": read_json(path)["spec"]})
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+        return records
+
+    try:
+        found = find_duplicates(requests, runs, queue)
+    except DuplicateError as e:
+        raise UserError(f"{wheres[e.item]}: {e.message.split(': ', 1)[1]}") from None
+    return [(d["item"], d["duplicate_of"]) for d in found if d["duplicate_of"]]
 
 
 def _experiment_config(logdir: str, experiment: str | None) -> dict:
@@ -360,7 +458,12 @@ def _experiment_config(logdir: str, experiment: str | None) -> dict:
 def cmd_queue(args: argparse.Namespace) -> int:
     from remap_tb.queue import Queue
 
-    listing = Queue(args.logdir).list()
+    queue = Queue(existing_logdir(args.logdir))
+    if not os.path.isdir(queue.root):
+        raise UserError(f"{args.logdir} has no queue ({os.path.relpath(queue.root, queue.logdir)} is missing): "
+                        "nothing was ever queued there. Queue models with 'remap init' or 'remap enqueue', "
+                        "or give the logdir that has them")
+    listing = queue.list()
     if args.json:
         print(json.dumps(listing, indent=1))
         return 0
@@ -381,6 +484,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from trainer.datasets import DatasetError
     from trainer.train import train
 
     value = _load_json_file(args.file)
@@ -397,7 +501,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         request = {**request, "training": {**(request.get("training") or {}), "init": "parent"},
                    "provenance": {**_provenance(request),
                                   "parent": init_from.run if is_valid_id(init_from.run) else None}}
-    result = train(request, args.logdir, device=args.device, progress=True, init_from=init_from)
+    try:
+        result = train(request, args.logdir, device=args.device, progress=True, init_from=init_from)
+    except DatasetError as e:  # raised before anything is written
+        if isinstance(value, dict) and "spec" in value:
+            raise  # the dataset came from the request file: its field names are the right words
+        raise _from_flags(e) from None
     if result.init is not None:
         print(f"remap: initialised from {result.init['from']}: {result.init['layers']} of {result.init['of']} layers")
     elif result.init_reason:
@@ -495,6 +604,8 @@ def _print_memory(memory) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from trainer.evaluate import evaluate_run
 
+    if not os.path.isdir(args.run_dir):
+        raise UserError(f"{args.run_dir}: no such run directory (give LOGDIR/RUN of a trained run)")
     record = evaluate_run(args.run_dir, split=args.split, device=args.device)
     per_class = ", ".join(f"{a:.3f}" for a in record["per_class_accuracy"])
     print(f"remap: {args.run_dir}: test accuracy {record['accuracy']:.4f} on {record['n_samples']} samples "
@@ -527,6 +638,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.copytree(source, staging)
         os.replace(staging, logdir)
         print(f"remap: copied {source} to {logdir}")
+        if args.workers > 0:  # one longer run to watch and cancel (trainer/demo_request.py)
+            from trainer.demo_request import SLOW_EPOCHS, enqueue_slow_request
+
+            if enqueue_slow_request(logdir):
+                print(f"remap: queued one longer run ({SLOW_EPOCHS} epochs) to watch in the Queue tab and cancel")
     warning = exposure_warning(args.host, args.bind_all, args.port)
     if warning:
         print(f"remap: warning: {warning}", file=sys.stderr, flush=True)

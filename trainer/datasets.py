@@ -130,6 +130,9 @@ class LoadedDataset:
     fingerprint: dict[str, Any]
     norm_mean: Optional[tuple[float, ...]] = field(default=None)
     norm_std: Optional[tuple[float, ...]] = field(default=None)
+    # Problems that did not stop loading (e.g. a class with fewer than FEW_SAMPLES samples),
+    # each also printed on stderr as "remap: warning: ..." when it was found.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +148,7 @@ class _RawData:
     # A validation split of the data's own (imagefolder, npz); None: split from the pool.
     val_x: Optional[_Pixels] = None
     val_y: Optional[_Labels] = None
+    warnings: list[str] = field(default_factory=list)  # already printed
 
 
 # --------------------------------------------------------------------------- public API
@@ -157,7 +161,9 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
     ``val_fraction``, ``split_seed``, ``normalise``, ``test_fraction``, ``image_size`` and
     ``channels`` (see the module docstring and the project design; configs without the last
     two read as ``None``). Raises :class:`DatasetError` when the data is
-    missing or malformed or the requested classes do not exist.
+    missing or malformed, the requested classes do not exist, or the training
+    labels hold one class only. A class with fewer than ``FEW_SAMPLES`` samples is a
+    warning: printed on stderr and listed in ``LoadedDataset.warnings``.
     """
     name = config["name"]
     readers: dict[str, Callable[[dict[str, Any]], _RawData]] = {
@@ -172,6 +178,8 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
     if name not in readers:
         raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
     raw = readers[name](config)
+    warnings = list(raw.warnings)
+    _check_classes(name, config, raw, warnings)
 
     if raw.val_x is None or raw.val_y is None:
         train_idx, val_idx = _split_indices(raw.pool_y, float(config["val_fraction"]), int(config["split_seed"]), name)
@@ -230,6 +238,7 @@ def load_dataset(config: dict[str, Any], device: Union[torch.device, str] = "cpu
         fingerprint=fp,
         norm_mean=norm_mean,
         norm_std=norm_std,
+        warnings=warnings,
     )
 
 
@@ -245,6 +254,41 @@ def fingerprint_id(fp: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- shared steps
+
+
+def _check_classes(name: str, config: dict[str, Any], raw: _RawData, warnings: list[str]) -> None:
+    """The labelled training data must hold 2 or more classes; a class under FEW_SAMPLES is a warning.
+
+    Applies to every dataset (imagefolder and npz check their own splits in their readers,
+    with the file or folder named, and are not warned about twice).
+    """
+    labels = raw.pool_y if raw.val_y is None else np.concatenate([raw.pool_y, raw.val_y])
+    present = np.unique(raw.pool_y)  # the training labels (the pool that validation is split from)
+    source = _source(config)
+    if len(present) < 2:
+        only = raw.class_names[int(present[0])] if len(present) else None
+        narrowed = [f"limit {config['limit']}" if config.get("limit") is not None else None,
+                    f"classes {config['classes']}" if config.get("classes") is not None else None]
+        narrowed = [n for n in narrowed if n]
+        cause = f" after {' and '.join(narrowed)}" if narrowed else ""
+        fix = ("raise limit or choose other classes" if narrowed else
+               "add samples of at least one more class to the data")
+        raise DatasetError(f"{source}: the training labels hold one class only ({only!r}){cause}; "
+                           f"a classifier needs at least 2 classes: {fix}")
+    if name in ("imagefolder", "npz"):
+        return
+    counts = np.bincount(labels.astype(np.int64), minlength=len(raw.class_names))
+    few = [f"{raw.class_names[k]!r} ({int(n)})" for k, n in enumerate(counts) if n < FEW_SAMPLES]
+    if few:
+        warnings.append(_warn(f"{source}: class(es) with fewer than {FEW_SAMPLES} training and validation "
+                              f"samples: {', '.join(few)}; their accuracies will be noisy"
+                              + (" (raise the limit)" if config.get("limit") is not None else "")))
+
+
+def _source(config: dict[str, Any]) -> str:
+    """The dataset for messages: ``cifar10 (/data/cifar)``, or ``digits`` (scikit-learn's copy)."""
+    data_dir = config.get("data_dir")
+    return f"{config['name']} ({data_dir})" if data_dir else str(config["name"])
 
 
 def _to_unit_float(pixels: _Pixels, max_value: float) -> torch.Tensor:
@@ -622,19 +666,24 @@ _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, as PIL's convert("L")
 _FLOAT_TOLERANCE = 1e-6  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
 
 
-def _warn(message: str) -> None:
-    """A problem that does not stop loading, on stderr (a worker's log, the user's terminal)."""
+def _warn(message: str, sink: Optional[list[str]] = None) -> str:
+    """A problem that does not stop loading, on stderr (a worker's log, the user's terminal); also
+    appended to ``sink``. Returns the message."""
     print(f"remap: warning: {message}", file=sys.stderr)
+    if sink is not None:
+        sink.append(message)
+    return message
 
 
-def _warn_few_samples(name: str, where: str, labels: _Labels, class_names: list[str]) -> None:
+def _warn_few_samples(name: str, where: str, labels: _Labels, class_names: list[str],
+                      sink: Optional[list[str]] = None) -> None:
     """Warn once per split about classes with fewer than FEW_SAMPLES samples."""
     counts = np.bincount(labels.astype(np.int64), minlength=len(class_names)) if labels.size else \
         np.zeros(len(class_names), dtype=np.int64)
     few = [f"{class_names[k]!r} ({int(n)})" for k, n in enumerate(counts) if n < FEW_SAMPLES]
     if few:
         _warn(f"{name}: {where}: class(es) with fewer than {FEW_SAMPLES} samples: {', '.join(few)}; "
-              "their accuracies will be noisy")
+              "their accuracies will be noisy", sink)
 
 
 def _own_options(config: dict[str, Any]) -> tuple[Optional[tuple[int, int]], Optional[int]]:
@@ -736,13 +785,14 @@ def _read_imagefolder(config: dict[str, Any]) -> _RawData:
         arrays = {split: np.stack(list(pool.map(lambda p: _decode_image(p, *target), [p for p, _ in files[split]])))
                   for split in listings}
     labels = {split: np.array([label for _, label in files[split]], dtype=np.int64) for split in listings}
+    notes: list[str] = []
     for split in listings:
-        _warn_few_samples("imagefolder", str(root / split), labels[split], names)
+        _warn_few_samples("imagefolder", str(root / split), labels[split], names, notes)
     return _RawData(
         pool_x=arrays["train"], pool_y=labels["train"],
         test_x=arrays.get("test"), test_y=labels.get("test"),
         class_names=names, max_value=255.0,
-        val_x=arrays.get("val"), val_y=labels.get("val"),
+        val_x=arrays.get("val"), val_y=labels.get("val"), warnings=notes,
     )
 
 
@@ -834,9 +884,10 @@ def _read_npz(config: dict[str, Any]) -> _RawData:
         what = "is a folder, not a .npz file" if path.is_dir() else "does not exist"
         raise DatasetError(f"npz: {path} {what}; expected {_NPZ_LAYOUT}. {NEVER_DOWNLOADS}.")
     arrays = _load_npz(path)
+    notes: list[str] = []
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown:
-        _warn(f"npz: {path}: ignoring the array(s) {unknown}; remap reads {', '.join(NPZ_KEYS)}")
+        _warn(f"npz: {path}: ignoring the array(s) {unknown}; remap reads {', '.join(NPZ_KEYS)}", notes)
 
     splits: dict[str, tuple[np.ndarray, _Labels]] = {}
     for split in OWN_SPLITS:
@@ -879,7 +930,7 @@ def _read_npz(config: dict[str, Any]) -> _RawData:
         x, y = _filter_and_remap(x, y, lookup, config["limit"] if split == "train" else None)
         if y.size == 0:
             raise DatasetError(f"npz: {path}: x_{split} holds no images of the classes {names}")
-        _warn_few_samples("npz", f"{path} y_{split}", y, names)
+        _warn_few_samples("npz", f"{path} y_{split}", y, names, notes)
         kept[split] = (x, y)
 
     if channels is None:
@@ -899,7 +950,7 @@ def _read_npz(config: dict[str, Any]) -> _RawData:
         pool_x=converted["train"], pool_y=kept["train"][1],
         test_x=converted.get("test"), test_y=kept["test"][1] if "test" in kept else None,
         class_names=names, max_value=max_value,
-        val_x=converted.get("val"), val_y=kept["val"][1] if "val" in kept else None,
+        val_x=converted.get("val"), val_y=kept["val"][1] if "val" in kept else None, warnings=notes,
     )
 
 

@@ -134,12 +134,15 @@ def _parent_spec(run_dir: str) -> dict | None:
     return best[1] if best is not None else None
 
 
-def initialise(model, child_spec: dict, changes, parent: ParentRun) -> dict:
+def initialise(model, child_spec: dict, changes, parent: ParentRun, images=None, seed: int = 0) -> dict:
     """Copy the parent's tensors into ``model`` (built from ``child_spec``) where the layers map.
 
-    Returns the model record's ``init``: ``{"from", "layers", "of", "mapping",
-    "classifier"}``. Raises ``ValueError`` when the parent's weights are not its
-    spec's (a missing or misshapen tensor) or cannot be read; nothing is copied then.
+    Then, given ``images`` (a sample of training inputs, ``trainer.refit.sample_images``),
+    refit the layers that do not yet reproduce the parent's outputs by least squares
+    (``trainer.refit``). Returns the model record's ``init``: ``{"from", "layers",
+    "of", "mapping", "classifier", ...}`` with ``refitted`` when images were given.
+    Raises ``ValueError`` when the parent's weights are not its spec's (a missing or
+    misshapen tensor) or cannot be read; nothing is copied then.
     """
     import torch
 
@@ -161,7 +164,7 @@ def initialise(model, child_spec: dict, changes, parent: ParentRun) -> dict:
         with torch.no_grad():
             for key, value in updates.items():
                 own[key].copy_(value.to(own[key].dtype))
-        return _record(parent.run, found, report)
+        return _refitted(model, child_spec, parent, state, found, images, seed, _record(parent.run, found, report))
     updates = {}
     for child_prefix, parent_prefix in found.key_map().items():
         keys = [k for k in own if k.startswith(child_prefix)]
@@ -173,7 +176,31 @@ def initialise(model, child_spec: dict, changes, parent: ParentRun) -> dict:
     with torch.no_grad():
         for key, value in updates.items():
             own[key].copy_(value)
-    return found.to_json(parent.run)
+    return _refitted(model, child_spec, parent, state, found, images, seed, found.to_json(parent.run))
+
+
+def _refitted(model, child_spec: dict, parent: ParentRun, state: dict, found, images, seed: int, record: dict) -> dict:
+    """``record`` with ``refitted`` (``trainer.refit``) after refitting ``model``'s layers on ``images``.
+
+    Pairs: each child layer with the parent layer the alignment gives it, in child
+    order, then the classifiers. Nothing is refitted without images.
+    """
+    if images is None:
+        return record
+    if record.get("exact"):  # the child already computes its parent's function
+        return {**record, "refitted": []}
+    from trainer.model import build_model
+    from trainer.refit import refit
+
+    teacher = build_model(parent.spec)
+    try:
+        teacher.load_state_dict(state)
+    except RuntimeError:  # weights that are not the parent spec's: keep what was copied
+        return {**record, "refitted": []}
+    teacher.to(images.device)
+    pairs = [(str(c), str(p)) for c, p in enumerate(found.mapping) if p is not None] + [(CLASSIFIER, CLASSIFIER)]
+    done = refit(model, teacher, pairs, images, seed)
+    return {**record, "refitted": [r.to_json() for r in done]}
 
 
 def _record(run: str, found, report: dict) -> dict:

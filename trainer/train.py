@@ -45,6 +45,7 @@ from trainer.datasets import LoadedDataset, load_dataset
 from trainer.inherit import ParentRun, initialise, parent_source
 from trainer.limits import is_out_of_memory
 from trainer.model import build_model, count_parameters, pick_device
+from trainer.refit import sample_images
 from trainer.summaries import RunWriter, hparams_summary_for, predictions_summary
 
 # on_epoch(epoch, epochs, metrics) -> True asks training to stop (a cancel).
@@ -176,7 +177,7 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     torch.manual_seed(training["seed"])
     model = build_model(request["spec"]).to(torch_device)
     params = count_parameters(model)
-    init, init_reason = _inherit(model, request, logdir, init_from)
+    init, init_reason = _inherit(model, request, logdir, init_from, data.x_train)
 
     with _Guarded(run_dir, may_write) as writer:
         record = metadata.model_record(
@@ -208,9 +209,10 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     return result
 
 
-def _inherit(model: nn.Module, request: dict, logdir: str,
-             init_from: "str | ParentRun | bool | None") -> tuple[dict | None, str | None]:
-    """Start ``model`` from its parent's weights where the layers map (``trainer.inherit``).
+def _inherit(model: nn.Module, request: dict, logdir: str, init_from: "str | ParentRun | bool | None",
+             x_train: torch.Tensor) -> tuple[dict | None, str | None]:
+    """Start ``model`` from its parent's weights where the layers map (``trainer.inherit``),
+    then refit what does not reproduce the parent on a sample of ``x_train`` (``trainer.refit``).
 
     Returns the model record's (``init``, ``init_reason``): what was inherited, or
     None and why nothing was (None when the request asked for scratch). A parent
@@ -222,7 +224,9 @@ def _inherit(model: nn.Module, request: dict, logdir: str,
     if not source.usable:
         return None, f"trained from scratch: {source.reason}"
     try:
-        return initialise(model, request["spec"], request["provenance"].get("changes"), source), None
+        seed = request["training"]["seed"]
+        return initialise(model, request["spec"], request["provenance"].get("changes"), source,
+                          sample_images(x_train, seed), seed), None
     except (ValueError, KeyError, TypeError) as e:
         return None, f"trained from scratch: {e}"[:500]
 

@@ -23,6 +23,16 @@ previous one). ``add`` needs identical input shapes and passes that shape on;
 A layer whose input shapes are unknown (an earlier problem) gets no shape, and
 inference goes on for every layer whose inputs are known. Every layer must lie
 on a path to the last layer (the output).
+
+Inference goes on past a layer with a problem wherever its output shape is still
+known, in chains and graphs alike, so that one run reports every problem: a layer
+of a known type whose shape-setting fields are valid (conv2d: filters, kernel_size,
+stride, padding; pools: pool_size, stride, padding; dense: units; the other types
+keep the shape) gets its shape even when another field is wrong (an unknown
+activation ``fn``, a dropout ``rate`` of 2, a misspelt extra field, a schema 2
+field in a schema 1 spec, where the layer reads the previous one). Its parameter
+count is unknown when a field that sets it (``bias``) is wrong; then
+``total_params`` is None and the cap is checked against the known lower bound.
 """
 
 from __future__ import annotations
@@ -202,6 +212,7 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
     infos: list[LayerInfo] = []
     shapes: dict[int, Shape | None] = {schema.INPUT: input_shape}  # output shape of each layer
     total = 0
+    unknown_params = False
     for index, layer in enumerate(layers):
         layer_type = _check_fields(index, layer, problems)
         if layer_type is not None and version == schema.CHAIN_SCHEMA:
@@ -210,8 +221,11 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
         in_shapes = tuple(shapes.get(k) for k in inputs)
         first = in_shapes[0] if in_shapes else None
         if layer_type is None:
-            infos.append(LayerInfo(index, _type_name(layer), first, None, None, inputs, in_shapes))
-            shapes[index] = None
+            out_shape, params = _infer_past_problem(index, layer, version, shapes, problems)
+            unknown_params = unknown_params or params is None
+            infos.append(LayerInfo(index, _type_name(layer), first, out_shape, params, inputs, in_shapes))
+            shapes[index] = out_shape
+            total += params or 0
             continue
         out_shape, params = (None, None)
         if inputs and all(s is not None for s in in_shapes):
@@ -223,6 +237,7 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
                 problems.append(Problem(message, index, layer_type))
         infos.append(LayerInfo(index, layer_type, first, out_shape, params, inputs, in_shapes))
         shapes[index] = out_shape
+        unknown_params = unknown_params or params is None
         total += params or 0
     problems.extend(_unused(infos))
     shape = shapes[len(layers) - 1] if layers else input_shape
@@ -231,14 +246,68 @@ def analyse(spec: Any, limits: Limits = DEFAULT_LIMITS) -> Analysis:
     total_params = None
     if shape is not None and num_classes is not None:
         classifier_params = math.prod(shape) * num_classes + num_classes
-        total_params = total + classifier_params
-        if limits.max_params is not None and total_params > limits.max_params:
+        known = total + classifier_params
+        total_params = None if unknown_params else known
+        if limits.max_params is not None and known > limits.max_params:
             problems.append(Problem(
-                f"the model has {total_params:,} parameters, over the cap of {limits.max_params:,}; "
-                "use fewer filters/units or pool earlier", field="params"))
+                f"the model has {'at least ' if unknown_params else ''}{known:,} parameters, over the cap of "
+                f"{limits.max_params:,}; use fewer filters/units or pool earlier", field="params"))
 
     normalised = schema.normalise_spec(spec) if not problems else None
     return Analysis(tuple(problems), tuple(infos), input_shape, classifier_params, total_params, normalised)
+
+
+# The fields that set a layer's output shape, and those that set its parameter count.
+_SHAPE_FIELDS: dict[str, frozenset[str]] = {
+    "conv2d": frozenset({"filters", "kernel_size", "stride", "padding"}),
+    "maxpool2d": frozenset({"pool_size", "stride", "padding"}),
+    "avgpool2d": frozenset({"pool_size", "stride", "padding"}),
+    "dense": frozenset({"units"}),
+}
+_PARAM_FIELDS: dict[str, frozenset[str]] = {
+    "conv2d": frozenset({"filters", "kernel_size", "bias"}),
+    "dense": frozenset({"units", "bias"}),
+}
+
+
+def _infer_past_problem(index: int, layer: Any, version: Any, shapes: dict[int, Shape | None],
+                        problems: list[Problem]) -> tuple[Shape | None, int | None]:
+    """(output shape, params) of a layer with a problem, where they are still known; else (None, None).
+
+    The layer must be of a known single-input type whose shape-setting fields are
+    valid, and read layers of known shape: its ``inputs`` (schema 2, when valid) or
+    the previous layer. Fields with problems take their defaults; a problem of the
+    shape inference itself (e.g. a kernel larger than its input) is reported too.
+    """
+    if not isinstance(layer, dict):
+        return None, None
+    layer_type = layer.get("type")
+    if not isinstance(layer_type, str) or layer_type not in LAYER_FIELDS or layer_type in schema.MERGE_TYPES:
+        return None, None
+    bad = set()
+    for f in LAYER_FIELDS[layer_type]:
+        if f.name not in layer:
+            if f.required:
+                bad.add(f.name)
+        elif _check_value(f, layer[f.name]):
+            bad.add(f.name)
+    if bad & _SHAPE_FIELDS.get(layer_type, frozenset()):
+        return None, None
+    inputs = layer.get("inputs") if version == schema.GRAPH_SCHEMA else None
+    if inputs is None:
+        inputs = schema.default_inputs(index)
+    if not (isinstance(inputs, list) and len(inputs) == 1 and _is_int(inputs[0]) and -1 <= inputs[0] < index):
+        return None, None
+    shape = shapes.get(inputs[0])
+    if shape is None:
+        return None, None
+    view = {k: v for k, v in layer.items() if k not in bad}
+    out_shape, params, message = _infer(layer_type, view, shape)
+    if message:
+        problems.append(Problem(message, index, layer_type))
+    if bad & _PARAM_FIELDS.get(layer_type, frozenset()):
+        params = None
+    return out_shape, params
 
 
 def _check_input(value: Any, problems: list[Problem]) -> tuple[Shape | None, int | None]:

@@ -32,6 +32,12 @@ the changes. Anything else that does not fit makes the child unusable, with the
 reason in words. Orphaned activations/dropouts (their conv was removed) are kept:
 they are still valid layers.
 
+Duplicates. A child is a duplicate when its spec hash or its canonical hash
+(``canonical.py``: the normal form with no-ops such as a relu right after a relu
+removed) equals that of the parent, of an existing model (``exclude_hashes``;
+a ``canonical.KnownModels`` also says whose each hash is) or of a child made
+before. Duplicates of a model with an id carry it as ``duplicate_of``.
+
 Randomness comes only from ``random.Random(seed)``: the same parent, options
 and seed give the same children. Torch-free.
 """
@@ -44,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from remap_tb.spec.analysis import Analysis, analyse
+from remap_tb.spec.canonical import KnownModels, canonicalise, owner_of
 from remap_tb.spec.constraints import Constraints, reason_kind
 from remap_tb.spec.glyph import glyph
 from remap_tb.spec.hashing import spec_hash
@@ -79,6 +86,7 @@ class Candidate:
     key: str | None = None  # spec hash
     params: int | None = None
     analysis: Analysis | None = field(default=None, compare=False, repr=False)
+    duplicate_of: str | None = None  # the run or request id of the model this child duplicates
 
     def to_json(self, parent: str) -> dict[str, Any]:
         """The ``generate`` response entry (http_api.md)."""
@@ -90,6 +98,7 @@ class Candidate:
             "changes": list(self.changes),
             "valid": self.valid,
             "reason": self.reason,
+            "duplicate_of": self.duplicate_of,
             "glyph": glyph(self.spec, self.analysis) if self.analysis is not None else [],
         }
 
@@ -99,15 +108,17 @@ class Candidates(list):
 
     ``wanted``: how many were asked for; ``tries``: draws made; ``rejected``:
     reason kind -> number of draws (variation) or children (ablation) not usable;
+    ``duplicates``: run or request id -> draws or children rejected as the same model;
     ``sources``: for a region, the position of each candidate's parent.
     """
 
     def __init__(self, items: Iterable[Candidate] = (), wanted: int = 0, tries: int = 0,
-                 rejected: Counter | None = None):
+                 rejected: Counter | None = None, duplicates: Counter | None = None):
         super().__init__(items)
         self.wanted = wanted
         self.tries = tries
         self.rejected = rejected if rejected is not None else Counter()
+        self.duplicates = duplicates if duplicates is not None else Counter()
         self.sources: list[int] = []
 
     @property
@@ -128,7 +139,14 @@ class Candidates(list):
         if self.rejected:
             reasons = "; ".join(f"{n}x {reason}" for reason, n in self.rejected.most_common(6))
             text += f"; {label}: {reasons}"
+        if self.duplicates:
+            owners = ", ".join(f"{owner} ({n}x)" if n > 1 else owner for owner, n in self.duplicates.most_common(6))
+            text += f"; same model as {owners}"
         return text
+
+    def duplicates_json(self) -> list[dict[str, Any]]:
+        """``[{"duplicate_of": id, "count": n}, ...]``, most frequent first (http_api.md)."""
+        return [{"duplicate_of": owner, "count": n} for owner, n in self.duplicates.most_common()]
 
 
 @dataclass(frozen=True)
@@ -393,8 +411,29 @@ def _judge(spec: dict, analysis: Analysis, constraints: Constraints) -> str | No
     return "; ".join(violations) if violations else None
 
 
-def _candidate(spec: dict, analysis: Analysis, changes: list[str], reason: str | None) -> Candidate:
-    return Candidate(spec, tuple(changes), reason is None, reason, spec_hash(spec), analysis.total_params, analysis)
+def _candidate(spec: dict, analysis: Analysis, changes: list[str], reason: str | None,
+               duplicate_of: str | None = None) -> Candidate:
+    return Candidate(spec, tuple(changes), reason is None, reason, spec_hash(spec), analysis.total_params, analysis,
+                     duplicate_of)
+
+
+def _keys(spec: dict, analysis: Analysis) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the child's spec hash and canonical hash, the notes of the no-ops its canonical form removes)."""
+    key = spec_hash(spec)
+    try:
+        canonical = canonicalise(spec, analysis)
+    except ValueError:
+        return (key,), ()
+    return ((key, canonical.hash) if canonical.hash != key else (key,)), canonical.notes
+
+
+def _no_ops(keys: tuple[str, ...], known: Any, notes: tuple[str, ...]) -> str:
+    """`` once no-ops are removed (...)`` when only the canonical hash matched, else ``""``."""
+    if keys[0] in known or not notes:
+        return ""
+    shown = sorted(notes, key=lambda note: "padding" in note)[:2]  # removals first, padding rewrites last
+    more = f"; {len(notes) - 2} more" if len(notes) > 2 else ""
+    return f" once no-ops are removed ({'; '.join(shown)}{more})"
 
 
 # --------------------------------------------------------------------------- ablation
@@ -402,7 +441,7 @@ def _candidate(spec: dict, analysis: Analysis, changes: list[str], reason: str |
 
 def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Constraints = Constraints(),
               exclude_hashes: Iterable[str] = frozenset(), limits: Limits = DEFAULT_LIMITS,
-              blocks: bool = False) -> Candidates:
+              blocks: bool = False, parent_id: str | None = None) -> Candidates:
     """One child per selected layer (default: every layer) with that layer removed.
 
     The layer's consumers read its main input instead, and layers that no longer
@@ -413,8 +452,9 @@ def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Cons
 
     Every child is returned; the ones that cannot be trained have ``valid`` False
     and a ``reason`` (over budget, a duplicate of an existing model or of an
-    earlier child, a shape conflict). Raises ValueError for an invalid parent or a
-    bad layer index.
+    earlier child, a shape conflict). A duplicate of the parent (``parent_id``) or of
+    an existing model whose id ``exclude_hashes`` records has ``duplicate_of``. Raises
+    ValueError for an invalid parent or a bad layer index.
 
     >>> spec = {"schema": 1, "input": {"shape": [1, 8, 8], "num_classes": 10},
     ...         "layers": [{"type": "conv2d", "filters": 8, "kernel_size": 3},
@@ -443,28 +483,42 @@ def ablations(spec: dict, layers: Iterable[int] | None = None, constraints: Cons
             slots = _slots(parent_layers)
             notes = _cut(slots, index)
             children.append((index, slots, [f"removed layer {index} {describe(parent_layers[index])}", *notes]))
-    exclude = set(exclude_hashes)
-    parent_key = spec_hash(parent)
+    exclude = exclude_hashes if isinstance(exclude_hashes, (set, frozenset)) else set(exclude_hashes)
+    parent_keys_all, parent_no_ops = _keys(parent, analyse(parent, limits))
+    parent_keys, parent_keys_exact = set(parent_keys_all), parent_keys_all[0]
     first_with: dict[str, int] = {}
     out = Candidates(wanted=len(children), tries=len(children))
     for index, slots, changes in children:
         child, analysis, notes = _fit(parent, slots, limits)
         changes = [*changes, *notes]
         reason = _judge(child, analysis, constraints)
-        key = spec_hash(child)
+        keys, no_ops = _keys(child, analysis) if reason is None else ((spec_hash(child),), ())
+        owner = None
         if reason is None:
-            if key == parent_key:
-                reason = "same model as the parent"
-            elif key in exclude:
-                reason = "same model as an existing model"
-            elif key in first_with:
+            if parent_keys.intersection(keys):
+                reason = "same model as the parent" + ("" if keys[0] == parent_keys_exact else
+                                                       _no_ops(keys, (), no_ops or parent_no_ops))
+                owner = parent_id
+            elif exclude.intersection(keys):
+                owner = owner_of(exclude, keys)
+                reason = (f"same model as existing model {owner}" if owner else "same model as an existing model") \
+                    + _no_ops(keys, exclude, no_ops)
+            elif any(k in first_with for k in keys):
                 what = "the block ending at layer" if blocks else "layer"
-                reason = f"same model as removing {what} {first_with[key]}"
-        first_with.setdefault(key, index)
+                earlier = next(first_with[k] for k in keys if k in first_with)
+                reason = f"same model as removing {what} {earlier}" + _no_ops(keys, first_with, no_ops)
+        for k in keys:
+            first_with.setdefault(k, index)
         if reason is not None:
             duplicate = reason.startswith("same model as removing")
-            out.rejected["same model as another ablation" if duplicate else reason_kind(reason)] += 1
-        out.append(_candidate(child, analysis, changes, reason))
+            kind = "same model as another ablation" if duplicate else (
+                "same model as an existing model" if reason.startswith("same model as existing model")
+                else "same model as the parent" if reason.startswith("same model as the parent")
+                else reason_kind(reason))
+            out.rejected[kind] += 1
+            if owner:
+                out.duplicates[owner] += 1
+        out.append(_candidate(child, analysis, changes, reason, owner))
     return out
 
 
@@ -476,7 +530,8 @@ class _Variator:
 
     def __init__(self, parent: dict, rng: random.Random, selected: tuple[int, ...], start_ok: bool,
                  max_changes: int, change_types: tuple[str, ...], constraints: Constraints, limits: Limits,
-                 exclude: set[str], parents: set[str], made: set[str], rejected: Counter):
+                 exclude: set[str], parents: dict[str, str], made: set[str], rejected: Counter,
+                 duplicates: Counter | None = None):
         self.parent = parent
         self.rng = rng
         self.selected = frozenset(selected)
@@ -490,6 +545,7 @@ class _Variator:
         self.parents = parents
         self.made = made
         self.rejected = rejected
+        self.duplicates = duplicates if duplicates is not None else Counter()
         self._skips: dict[int, list[tuple[int, tuple[int, ...] | None]]] = {}  # add_skip targets, see _skip_pairs
 
     def draw(self, budget: int) -> tuple[Candidate | None, int]:
@@ -519,14 +575,20 @@ class _Variator:
         reason = _judge(child, analysis, self.constraints)
         if reason is not None:
             return self._reject(reason_kind(reason))
-        key = spec_hash(child)
-        if key in self.parents:
+        keys, _ = _keys(child, analysis)
+        parent = next((self.parents[k] for k in keys if k in self.parents), None)
+        if parent is not None:
+            if parent:
+                self.duplicates[parent] += 1
             return self._reject("same model as a parent")
-        if key in self.exclude:
+        if self.exclude.intersection(keys):
+            owner = owner_of(self.exclude, keys)
+            if owner:
+                self.duplicates[owner] += 1
             return self._reject("duplicate of an existing model")
-        if key in self.made:
+        if self.made.intersection(keys):
             return self._reject("duplicate of another candidate")
-        self.made.add(key)
+        self.made.update(keys)
         return _candidate(child, analysis, changes + notes, None)
 
     def _reject(self, kind: str) -> None:
@@ -749,24 +811,30 @@ def variations(spec: dict, n: int = 5, max_changes: int = 3, change_types: Itera
     options = _check_options({"count": n, "max_changes": max_changes, "change_types": list(change_types),
                               "seed": seed, **({"layers": list(layers)} if layers is not None else {})})
     parent = _parent(spec, limits)
-    return _variations([("", parent)], options, constraints, set(exclude_hashes), max_tries, limits)
+    exclude = exclude_hashes if isinstance(exclude_hashes, (set, frozenset)) else set(exclude_hashes)
+    return _variations([("", parent)], options, constraints, exclude, max_tries, limits)
 
 
 def _variations(parents: list[tuple[str, dict]], options: Options, constraints: Constraints,
                 exclude: set[str], max_tries: int | None, limits: Limits) -> Candidates:
     """Round-robin over the parents' variators until ``options.count`` are made or the tries run out."""
     rejected: Counter = Counter()
+    duplicates: Counter = Counter()
     made_keys: set[str] = set()
-    parent_keys = {spec_hash(spec) for _, spec in parents}
+    parent_keys: dict[str, str] = {}
+    for parent_id, spec in parents:
+        for key in _keys(spec, analyse(spec, limits))[0]:
+            parent_keys.setdefault(key, parent_id)
     variators = []
     for j, (_, spec) in enumerate(parents):
         rng = random.Random(options.seed) if j == 0 else random.Random(f"remap-tb/{options.seed}/{j}")
         selected = _selected(options.layers, len(spec["layers"]))
         start_ok = options.layers is None or 0 in options.layers
         variators.append((j, _Variator(spec, rng, selected, start_ok, options.max_changes, options.change_types,
-                                       constraints, limits, exclude, parent_keys, made_keys, rejected)))
+                                       constraints, limits, exclude, parent_keys, made_keys, rejected,
+                                       duplicates)))
     budget = max_tries if max_tries is not None else TRIES_PER_CANDIDATE * options.count
-    out = Candidates(wanted=options.count, rejected=rejected)
+    out = Candidates(wanted=options.count, rejected=rejected, duplicates=duplicates)
     turn = 0
     while len(out) < options.count and out.tries < budget:
         turn %= len(variators)
@@ -867,20 +935,24 @@ def generate(parents: list[dict], kind: str, options: dict | None = None,
     opts = _check_options(options, [len(spec["layers"]) for _, spec in checked])
     if opts.blocks and kind != "ablation":
         raise ValueError("options.blocks applies to ablation only (remove whole residual blocks)")
-    exclude = set(existing_hashes)
+    exclude = KnownModels(getattr(existing_hashes, "owners", None))
+    exclude.update(existing_hashes)
     if kind == "variation":
         result = _variations(checked, opts, constraints, exclude, None, limits)
         candidates = [c.to_json(checked[j][0]) for c, j in zip(result, result.sources)]
         return {"candidates": candidates, "made": len(candidates), "wanted": opts.count,
-                "summary": result.summary("variation", len(checked))}
+                "summary": result.summary("variation", len(checked)), "duplicates": result.duplicates_json()}
 
-    exclude |= {spec_hash(spec) for _, spec in checked}  # a child of one parent may be another parent
-    per_parent = [ablations(spec, opts.layers, constraints, exclude, limits, opts.blocks) for _, spec in checked]
+    for parent_id, spec in checked:  # a child of one parent may be another parent
+        exclude.add_model(spec, parent_id)
+    per_parent = [ablations(spec, opts.layers, constraints, exclude, limits, opts.blocks, parent_id)
+                  for parent_id, spec in checked]
     entries: list[dict] = []
     keys: set[str] = set()
     total = Candidates(wanted=sum(r.wanted for r in per_parent))
     for r in per_parent:
         total.rejected.update(r.rejected)
+        total.duplicates.update(r.duplicates)
     for i in range(max((len(r) for r in per_parent), default=0)):
         for (parent_id, _), r in zip(checked, per_parent):
             if i >= len(r):
@@ -895,4 +967,4 @@ def generate(parents: list[dict], kind: str, options: dict | None = None,
             if c.valid:
                 total.append(c)
     return {"candidates": entries, "made": total.made, "wanted": total.wanted,
-            "summary": total.summary("ablation", len(checked), opts.blocks)}
+            "summary": total.summary("ablation", len(checked), opts.blocks), "duplicates": total.duplicates_json()}

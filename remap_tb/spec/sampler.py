@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from remap_tb.spec.analysis import analyse
+from remap_tb.spec.canonical import canonical_hash
 from remap_tb.spec.constraints import Constraints, reason_kind
 from remap_tb.spec.hashing import spec_hash
 from remap_tb.spec.schema import CHAIN_SCHEMA, GRAPH_SCHEMA, Limits
@@ -225,7 +226,9 @@ def sample_specs(n: int, input_shape: tuple[int, int, int] | list[int], num_clas
     ``blocks``: ``"chain"`` (linked lists from ``TRANSITIONS``, schema 1) or
     ``"residual"`` (``draw_residual``, schema 2). ``default_max_depth`` caps the
     layers when the constraints set no ``max_depth`` (default: 12 for chains, 64
-    for residual networks). Stops after ``max_tries`` draws (default ``200·n``)
+    for residual networks). Distinct: no two specs, and no spec and ``exclude_hashes``,
+    share a spec hash or a canonical hash (``canonical.py``: equal once no-ops such
+    as a relu after a relu are removed). Stops after ``max_tries`` draws (default ``200·n``)
     even if fewer were made; the result says how many it made and the most common
     rejection reasons.
     """
@@ -256,10 +259,10 @@ def sample_specs(n: int, input_shape: tuple[int, int, int] | list[int], num_clas
         if reasons:
             result.rejected[reason_kind(reasons[0])] += 1
             continue
-        digest = spec_hash(spec)
-        if digest in seen:
+        digests = {spec_hash(spec), canonical_hash(spec)}  # a no-op (relu after relu) makes no new model
+        if seen.intersection(digests):
             result.rejected["duplicate of an existing model"] += 1
             continue
-        seen.add(digest)
+        seen.update(digests)
         result.specs.append(spec)
     return result

@@ -27,6 +27,9 @@ import { QueueView } from "./views/queue";
 import { Drawer } from "./views/drawer";
 import { ErrorBanners } from "./views/errors";
 import { noRunsState } from "./views/empty";
+import { RequestTracker } from "./views/tracker";
+import { epochMismatch } from "./lib/epochs";
+import { specChanges } from "./lib/align";
 
 
 /** A default parameter budget: the 90th percentile of the population, 2 significant digits. */
@@ -78,6 +81,8 @@ export class App {
   /** Budgets the user set (typed or dragged), per experiment: never replaced by the default. */
   private budgetChosen = new Map<string, number | null>();
   private details = new Map<string, ModelDetail>();
+  /** Parents whose detail is being fetched for a derived change list. */
+  private readonly parentFetches = new Set<string>();
   private detailError: string | null = null;
   private detailLoading = false;
   private compare: { key: string; res: CompareResponse | null; error: string | null; loading: boolean } = { key: "", res: null, error: null, loading: false };
@@ -115,6 +120,7 @@ export class App {
   private readonly queueView: QueueView;
   private readonly drawer: Drawer;
   private readonly errors: ErrorBanners;
+  private readonly tracker: RequestTracker;
   private emptyEl: HTMLElement | null = null;
   private timers: number[] = [];
   private compareTimer = 0;
@@ -180,6 +186,7 @@ export class App {
         this.refreshMap();
         this.refreshFilters();
         this.refreshToolbar();
+        this.refreshDrawer();
       },
       () => {
         this.filtersOpen = false;
@@ -221,14 +228,16 @@ export class App {
     this.generate = new GenerateView(panel("generate"), {
       generate: (req) => this.client.generate(req),
       enqueue: (req) => this.client.enqueue(req),
-      onEnqueued: () => void this.pollQueue(),
+      onEnqueued: (ids) => this.enqueued(ids),
+      onInspect: (id) => this.showModel(id),
     });
     this.editor = new EditorView(panel("editor"), {
       validate: (req) => this.client.validate(req),
       enqueue: (req) => this.client.enqueue(req),
       loadModel: (run) => this.fetchDetail(run),
       defaultInput: () => this.defaultInput(),
-      onEnqueued: () => void this.pollQueue(),
+      onEnqueued: (ids) => this.enqueued(ids),
+      onInspect: (id) => this.showModel(id),
     });
     this.queueView = new QueueView(panel("queue"), {
       onCancel: (id) => this.queueAction(() => this.client.cancel(id), "Cancel"),
@@ -244,6 +253,12 @@ export class App {
         this.refreshToolbar();
         this.refreshSide();
       },
+    });
+    this.tracker = new RequestTracker(side, {
+      onCancel: (id) => this.queueAction(() => this.client.cancel(id), "Cancel"),
+      onInspect: (id) => this.showModel(id),
+      onOpenQueue: () => this.tabs.select("queue"),
+      hasModel: (id) => this.byId.has(id),
     });
     this.drawer = new Drawer(this.root, {
       onInspect: (id) => this.inspect(id, true),
@@ -434,6 +449,7 @@ export class App {
       const hadQueue = this.queueSig !== "";
       this.queueSig = sig;
       this.queue = q;
+      if (changed) this.tracker.update(q);
       // A request that just finished: fetch its model now, and again until it shows its final
       // state (TensorBoard may read the run's end a moment after the queue moved it).
       const until = Date.now() + this.poll.awaitForMs;
@@ -536,7 +552,8 @@ export class App {
       this.tooltip.hide();
       return;
     }
-    this.tooltip.show(m, deltaVsParent(m, this.byId), x, y, stacked);
+    const delta = deltaVsParent(m, this.byId);
+    this.tooltip.show(m, delta, x, y, stacked, delta === null ? null : epochMismatch(m, m.parent ? this.byId.get(m.parent) : null));
   }
 
   private onMapClick(id: string | null, additive: boolean): void {
@@ -550,9 +567,27 @@ export class App {
     this.inspect(id, true);
   }
 
+  /** Inspect a model named in a message (a duplicate's existing model, a tracked request) on the inspector tab. */
+  private showModel(id: string): void {
+    if (!this.byId.has(id)) return;
+    this.tabs.select("inspector", true);
+    this.inspect(id);
+  }
+
+  /** Requests were enqueued: follow them (cancel-ready at once) and poll the queue now. */
+  private enqueued(ids: string[]): void {
+    this.tracker.track(ids);
+    if (this.queue) this.tracker.update(this.queue);
+    void this.pollQueue();
+  }
+
   private inspect(id: string, showTab = false): void {
     const m = this.byId.get(id);
     if (!m) return;
+    if (this.inspected !== id) {
+      // Another model: its panels start at the top (not where the previous model's were scrolled).
+      for (const t of ["inspector", "generate"] as const) this.tabs.panels.get(t)!.scrollTop = 0;
+    }
     this.inspected = id;
     this.fresh.delete(id);
     this.detailError = null;
@@ -608,6 +643,7 @@ export class App {
     this.refreshMap();
     this.refreshToolbar();
     this.refreshSide();
+    this.refreshDrawer();
   }
 
   /** The models compared: the selection, at most 8 (the most accurate finished ones when more). */
@@ -665,6 +701,7 @@ export class App {
 
   private refreshAfterData(): void {
     if (this.inspected && !this.byId.has(this.inspected)) this.inspected = null;
+    this.tracker.update(this.queue); // a tracked request's model may have just arrived: link it
     this.scheduleCompare();
     this.refreshAll();
   }
@@ -757,7 +794,7 @@ export class App {
   }
 
   private refreshDrawer(): void {
-    this.drawer.update({ models: this.models, byId: this.byId, selected: this.selected, pinned: this.pinned, inspected: this.inspected });
+    this.drawer.update({ models: this.models, byId: this.byId, selected: this.selected, pinned: this.pinned, inspected: this.inspected, visible: this.visible, budget: this.budget });
   }
 
   private refreshQueue(): void {
@@ -781,6 +818,30 @@ export class App {
     if (this.tabs.active === "queue") this.queueView.update({ queue: this.queue, error: this.queueError, logdirHint: "LOGDIR" });
   }
 
+  /**
+   * A hand-crafted model with a parent and no recorded change list (enqueued before the
+   * editor recorded one, or by a script): its changes relative to the parent, from the
+   * comparison's alignment, once both specs are loaded (null until then, or when not needed).
+   */
+  private derivedChanges(m: ModelSummary): string[] | null {
+    if (m.origin !== "handcrafted" || !m.parent || m.changes.length) return null;
+    const parent = this.byId.get(m.parent);
+    const child = this.details.get(m.id);
+    if (!parent || !child) return null;
+    const pd = this.details.get(parent.id);
+    if (!pd) {
+      if (!this.parentFetches.has(parent.id)) {
+        this.parentFetches.add(parent.id);
+        this.fetchDetail(parent.run)
+          .then(() => this.inspected === m.id && this.refreshSide())
+          .catch(() => undefined)
+          .finally(() => this.parentFetches.delete(parent.id));
+      }
+      return null;
+    }
+    return specChanges(pd.spec.layers, child.spec.layers);
+  }
+
   private refreshSide(): void {
     const t = this.tabs.active;
     const n = this.selected.size;
@@ -791,6 +852,8 @@ export class App {
       // A delta only between finished runs (a cancelled run's accuracy is not comparable).
       const parentAccuracy = insp && parent && deltaVsParent(insp, this.byId) !== null ? parent.val_accuracy : null;
       this.inspector.update({
+        epochWarning: insp && parentAccuracy !== null ? epochMismatch(insp, parent) : null,
+        derivedChanges: insp ? this.derivedChanges(insp) : null,
         summary: insp,
         detail: insp ? this.details.get(insp.id) ?? null : null,
         loading: this.detailLoading,
@@ -820,9 +883,9 @@ export class App {
         hoverClass: this.hoverClass,
       });
     } else if (t === "generate") {
-      this.generate.update({ inspected: insp, selected: this.models.filter((m) => this.selected.has(m.id)), budget: this.budget, experiment: this.experiment });
+      this.generate.update({ inspected: insp, selected: this.models.filter((m) => this.selected.has(m.id)), budget: this.budget, experiment: this.experiment, models: this.models });
     } else if (t === "editor") {
-      this.editor.update({ inspected: insp, budget: this.budget, experiment: this.experiment });
+      this.editor.update({ inspected: insp, budget: this.budget, experiment: this.experiment, models: this.models });
     } else if (t === "queue") {
       this.refreshQueue();
     }

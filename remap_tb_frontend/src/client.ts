@@ -8,6 +8,7 @@
 import type {
   CancelResponse,
   CompareResponse,
+  DuplicateRef,
   EnqueueRequest,
   EnqueueResponse,
   ExperimentsResponse,
@@ -30,6 +31,8 @@ export class ApiError extends Error {
     message: string,
     readonly status: number,
     readonly route: string,
+    /** A refused duplicate: the existing model it duplicates (the body's `duplicate_of`). */
+    readonly duplicateOf: DuplicateRef | null = null,
   ) {
     super(message);
     this.name = "ApiError";
@@ -146,7 +149,9 @@ export class RemapClient {
         parsed && typeof parsed === "object" && typeof (parsed as { error?: unknown }).error === "string"
           ? (parsed as { error: string }).error
           : `${res.status} ${res.statusText || "error"}${text && !parsed ? ": " + text.slice(0, 200) : ""}`;
-      throw new ApiError(msg, res.status, route);
+      const dup = parsed && typeof parsed === "object" ? (parsed as { duplicate_of?: unknown }).duplicate_of : undefined;
+      const duplicateOf = typeof dup === "string" || (dup !== null && typeof dup === "object" && !Array.isArray(dup)) ? (dup as DuplicateRef) : null;
+      throw new ApiError(msg, res.status, route, duplicateOf);
     }
     if (parsed === undefined) {
       throw new ApiError(`${route}: the server sent a response that is not JSON`, res.status, route);

@@ -7,7 +7,7 @@ const CSS = `
 html, body { margin:0; height:100%; }
 body { font-family: Roboto, "Helvetica Neue", Arial, system-ui, sans-serif; font-size:13px; color:var(--rm-text);
   background:var(--rm-bg); overflow:hidden; }
-.rm-root { display:grid; grid-template-columns: minmax(360px, 1fr) 460px; grid-template-rows: auto minmax(0,1fr) 230px;
+.rm-root { display:grid; grid-template-columns: minmax(360px, 1fr) 460px; grid-template-rows: auto minmax(0,1fr) clamp(230px, 38vh, 420px);
   height:100vh; gap:0; }
 .rm-toolbar { grid-column:1 / 3; display:flex; align-items:center; gap:12px; padding:6px 12px; background:var(--rm-panel);
   border-bottom:1px solid var(--rm-border); flex-wrap:wrap; min-height:36px; }
@@ -84,7 +84,22 @@ table.rm-table tr.inspected td { background:var(--rm-accent-soft); }
 .rm-muted { color:var(--rm-muted); }
 .rm-small { font-size:11px; }
 .rm-changes { color:var(--rm-muted); font-size:11px; max-width:100%; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
-.rm-drawer .rm-changes { max-width:180px; }
+.rm-drawer .rm-changes { max-width:180px; display:inline-block; vertical-align:middle; margin-left:4px; }
+.rm-drawer table.rm-table td { padding:2px 8px; white-space:nowrap; height:18px; }
+.rm-drawer table.rm-table td svg { display:block; }
+.rm-drawer table.rm-table td input[type=checkbox] { margin:0 4px 0 0; vertical-align:middle; }
+.rm-drawer table.rm-table td .rm-btn.small { padding:0 2px; line-height:16px; vertical-align:middle; }
+.rm-drawer table.rm-table tr.rm-filtered td { color:#9e9e9e; }
+.rm-epoch-warn { color:#e65100; cursor:help; font-style:normal; }
+.rm-dup-link { color:var(--rm-sel); font-weight:500; }
+@keyframes rm-flash { 0% { background:#ffe0b2; } 100% { background:transparent; } }
+.rm-flash { animation: rm-flash 1.6s ease-out; }
+.rm-banner.rm-flash { animation: none; }
+.rm-tracker { border-top:1px solid var(--rm-border); padding:6px 12px; background:#fffaf2; font-size:12px; }
+.rm-tracker-head { display:flex; align-items:center; gap:4px; margin-bottom:2px; }
+.rm-tracker-row { display:grid; grid-template-columns: minmax(0,1fr) 70px auto auto; gap:6px; align-items:center; padding:2px 0; }
+.rm-tracker-id { overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
+.rm-tracker a { color:var(--rm-sel); cursor:pointer; }
 .rm-pos { color:var(--rm-ok); } .rm-neg { color:var(--rm-err); }
 .rm-origin { display:inline-block; padding:0 6px; border-radius:8px; font-size:11px; color:#fff; }
 .rm-state { display:inline-block; padding:0 6px; border-radius:8px; font-size:11px; background:#eeeeee; color:#424242; }

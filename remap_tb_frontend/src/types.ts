@@ -56,7 +56,15 @@ export interface Provenance {
 /** Body of every 4xx/5xx response. */
 export interface ErrorBody {
   error: string;
+  /** Issue 11: a refused duplicate names the existing model it duplicates (its id). */
+  duplicate_of?: DuplicateRef | null;
 }
+
+/**
+ * The existing model a duplicate duplicates (issue 11): its model id, or an object with
+ * the model's `id` and/or `run`. Read tolerantly by lib/duplicate.ts.
+ */
+export type DuplicateRef = string | { id?: string | null; run?: string | null };
 
 // GET experiments ---------------------------------------------------------
 export interface Experiment {
@@ -93,6 +101,11 @@ export interface ModelSummary {
   created: string; // ISO time the request was made
   wall_time: number | null; // seconds since epoch of the newest record
   /**
+   * Epochs the model trained (issue 11): its status's epoch, or the number of epochs with a
+   * validation score when that is larger. Absent from servers before issue 11.
+   */
+  epochs_trained?: number;
+  /**
    * What the run's weights started from (issue 10): the parent's trained weights for
    * `layers` of the `of` layers with parameters, or null (trained from scratch).
    * Absent from servers before weight inheritance.
@@ -110,6 +123,8 @@ export interface InitRecord {
   of: number; // layers with parameters
   mapping: [number, number][]; // spec layers only
   classifier?: boolean; // the implicit classifier was copied too (counted in `layers`)
+  exact?: boolean; // the child started with its parent's function
+  refitted?: { layer: number | "classifier"; from: number | "classifier"; error: [number, number] }[]; // least squares to the parent's outputs
 }
 
 /** The training config's weight initialisation (ModelDetail.training.init). */
@@ -280,6 +295,8 @@ export interface ValidateResponse {
   /** --remap_max_memory in bytes; a spec over it gets an error with field "memory". */
   max_memory?: number | null;
   memory?: MemoryEstimate | null;
+  /** Issue 11: the existing model this spec duplicates, when the server says so. */
+  duplicate_of?: DuplicateRef | null;
 }
 
 // POST generate ---------------------------------------------------------------
@@ -329,6 +346,8 @@ export interface Candidate {
   predicted?: Prediction | null;
   /** Picked by "suggest" (options.suggest): one of the k with the highest expected improvement. */
   suggested?: boolean;
+  /** Issue 11: the existing model this candidate duplicates (then `valid` is false). */
+  duplicate_of?: DuplicateRef | null;
 }
 
 /** A Gaussian-process prediction of a candidate's validation accuracy (fractions). */

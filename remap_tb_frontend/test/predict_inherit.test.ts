@@ -206,6 +206,9 @@ test("init default and the editor's item", () => {
 test("inspector line: initialised from the parent run, trained from scratch, or nothing", () => {
   assert.deepEqual(initSummary({ from: "init-s0-022", layers: 7, of: 9, mapping: [[0, 0]] }, "variation", "done"), { from: "init-s0-022", text: "initialised from init-s0-022: 7 of 9 layers" });
   assert.deepEqual(initSummary({ from: "p", layers: 1, of: 1, mapping: [] }, "ablation", "running"), { from: "p", text: "initialised from p: 1 of 1 layer" });
+  const refitted = [{ layer: 2, from: 2, error: [0.9, 0.1] as [number, number] }, { layer: "classifier" as const, from: "classifier" as const, error: [3, 0.2] as [number, number] }];
+  assert.deepEqual(initSummary({ from: "p", layers: 2, of: 3, mapping: [[0, 0]], refitted }, "ablation", "done"), { from: "p", text: "initialised from p: 2 of 3 layers; 2 refitted to its outputs" });
+  assert.deepEqual(initSummary({ from: "p", layers: 2, of: 3, mapping: [[0, 0]], refitted: [] }, "ablation", "done")?.text, "initialised from p: 2 of 3 layers");
   assert.deepEqual(initSummary(null, "initial", "done"), { from: null, text: "trained from scratch" });
   assert.equal(initSummary(undefined, "variation", "done"), null); // an older server
   assert.equal(initSummary(null, "external", "done"), null); // trained outside REMAP

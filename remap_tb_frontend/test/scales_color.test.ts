@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyFit, easeCubicInOut, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../src/lib/scales";
+import { applyFit, easeCubicInOut, fitLayout, invertFit, linearTicks, logTicks, makeRadiusScale, makeUnitScale, MAX_TICKS, SIZE_X_LABEL, sizeAxisLabels } from "../src/lib/scales";
 import { accuracyColor, classColor, originColor, parseHex, quantise, LEVELS } from "../src/lib/color";
 import { formatDelta, formatParams, formatPct, formatShape, tensorSize } from "../src/lib/format";
 import { mulberry32 } from "../src/lib/random";
@@ -47,6 +47,38 @@ test("log ticks", () => {
   const short = logTicks(3, 4);
   assert.equal(short.length, 4); // 1k, 2k, 5k, 10k
   assert.deepEqual(logTicks(5, 2), []);
+});
+
+test("ticks stay bounded over any range (a structural layout's +-5,000 read as size axes)", () => {
+  // The old logTicks gave one tick per decade: 10,001 gridlines and labels for +-5,000.
+  const wide = logTicks(-5000, 5000);
+  assert.ok(wide.length > 1 && wide.length <= MAX_TICKS, `${wide.length} ticks`);
+  for (let k = 1; k < wide.length; k++) assert.ok(wide[k] > wide[k - 1]);
+  assert.ok(wide.every((v) => v >= -5000 && v <= 5000 && Number.isInteger(v)));
+  assert.ok(logTicks(-1e9, 1e9).length <= MAX_TICKS);
+  assert.deepEqual(logTicks(0, 9), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // a real size range: every decade
+  const y = linearTicks(-5000, 5000);
+  assert.ok(y.ticks.length > 1 && y.ticks.length <= MAX_TICKS, `${y.ticks.length} ticks`);
+  assert.ok(linearTicks(-1e12, 1e12).ticks.length <= MAX_TICKS);
+  assert.deepEqual(linearTicks(NaN, 1).ticks, []);
+});
+
+test("accuracy ticks: 10 % steps over the full range, finer when zoomed in", () => {
+  const full = linearTicks(0, 1);
+  assert.equal(full.step, 0.1);
+  assert.equal(full.ticks.length, 11);
+  assert.ok(Math.abs(full.ticks[3] - 0.3) < 1e-12);
+  assert.equal(linearTicks(0.5, 0.8).step, 0.05);
+  assert.equal(linearTicks(0.5, 0.65).step, 0.02);
+  assert.equal(linearTicks(0.5, 0.55).step, 0.01);
+  assert.equal(linearTicks(0.5, 0.501).step, 0.01); // no finer than 1 %
+  for (const [lo, hi] of [[0, 1], [0.1, 0.35], [-0.2, 1.3], [0.9, 0.93]]) assert.ok(linearTicks(lo, hi).ticks.length <= MAX_TICKS);
+});
+
+test("the size map's x axis says parameters on a log scale", () => {
+  assert.equal(SIZE_X_LABEL, "parameters (log scale)");
+  assert.deepEqual(sizeAxisLabels({ x: "log10(parameters)", y: "validation accuracy" }), { x: "parameters (log scale)", y: "validation accuracy" });
+  assert.equal(sizeAxisLabels({ x: "", y: "" }).y, "validation accuracy");
 });
 
 test("easing is monotone from 0 to 1", () => {

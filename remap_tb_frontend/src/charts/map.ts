@@ -1,22 +1,28 @@
-// The model map: one point per model on a canvas (fluid with thousands of models).
+// The model map: one point per model on a canvas (fluid with tens of thousands of
+// models: points are filled one path per colour and mark, 20,000 in one frame).
 //
 // Encodings (REMAP): darkness = validation accuracy, radius = parameter count;
-// hue by colour-by mode. Zoom/pan (d3-zoom), hover with a quadtree, click to
-// inspect, shift-drag (or lasso mode) to lasso-select, a draggable parameter
-// budget line and the Pareto front in the accuracy-vs-size projection, optional
-// provenance edges. When positions change (projection switch, new layout) the
-// points move with a requestAnimationFrame interpolation.
+// hue by colour-by mode. Zoom/pan (d3-zoom), hover and lasso through a uniform grid
+// over the fitted (pre-zoom) positions (lib/grid_index.ts: neither scans every point,
+// and zooming needs no rebuild), click to inspect, shift-drag (or lasso mode) to
+// lasso-select, a draggable parameter budget line and the Pareto front in the
+// accuracy-vs-size projection, optional provenance edges. When positions change
+// (projection switch, new layout) the points move with a requestAnimationFrame
+// interpolation; the size axes fade with them, drawn over the size map's own fit and
+// extent (never the structural map's, whose +-5,000 once meant thousands of gridlines),
+// with a bounded number of ticks.
 //
 // The chart never fetches: the app passes everything through `update(data)`.
 
-import { quadtree, select, zoom, zoomIdentity } from "d3";
-import type { Quadtree, QuadtreeLeaf, ZoomBehavior, ZoomTransform } from "d3";
+import { select, zoom, zoomIdentity } from "d3";
+import type { ZoomBehavior, ZoomTransform } from "d3";
 import type { ModelSummary, ProjectionKind } from "../types";
 import { ACCENT, accuracyColor, classColor, ColorBy, FILTERED_COLOR, NO_VALUE_COLOR, originColor, UNTRAINED_COLOR } from "../lib/color";
 import { CROSS_COLOR, MarkStyle, markStyle, PALE_RING } from "../lib/marks";
-import { Pt, pointsInPolygon } from "../lib/lasso";
+import { Pt, pointInPolygon, polygonBounds } from "../lib/lasso";
+import { GridIndex } from "../lib/grid_index";
 import { paretoFront } from "../lib/pareto";
-import { applyFit, easeCubicInOut, FitTransform, fitLayout, invertFit, logTicks, makeRadiusScale, makeUnitScale } from "../lib/scales";
+import { applyFit, easeCubicInOut, Extent, extentOf, FitTransform, fitLayout, invertFit, linearTicks, logTicks, makeRadiusScale, makeUnitScale, sizeAxisLabels } from "../lib/scales";
 import { formatParams } from "../lib/format";
 import { chooseFromStack } from "../lib/pick";
 
@@ -70,6 +76,11 @@ interface PerfHook {
   lastHoverMs?: number;
   /** Per model id: the state and mark it was last drawn with, and when (Date.now(), ms). */
   drawn?: Record<string, { state: string; style: MarkStyle; t: number }>;
+  /** Points drawn (inside the canvas) by the latest frame. */
+  lastDrawPoints?: number;
+  /** Gridlines (ticks) of the size axes drawn by the latest frame, and the most by any frame. */
+  lastAxisTicks?: number;
+  maxAxisTicks?: number;
 }
 
 export function perfHook(): PerfHook {
@@ -93,6 +104,10 @@ export class ModelMap {
   private dpr = 1;
   private transform: ZoomTransform = zoomIdentity;
   private fit: FitTransform | null = null;
+  /** The fit and data extent of the latest size layout: the size axes are drawn over these
+   * while they fade out, not over the next map's (foreign) coordinates. */
+  private axisFit: FitTransform | null = null;
+  private axisExtent: { x: Extent; y: Extent } | null = null;
 
   // Per-point arrays (index i = ids[i]).
   private ids: string[] = [];
@@ -113,7 +128,8 @@ export class ModelMap {
   /** Points by "style|colour", so each group is one canvas path. */
   private groups = new Map<string, number[]>();
   private stampDue = false;
-  private tree: Quadtree<number> | null = null;
+  /** Visible, positioned points by their fitted (pre-zoom) position; rebuilt on layout and filter changes. */
+  private tree: GridIndex | null = null;
   private front: number[] = [];
   private lastLayoutKey = "";
   private lastKind: ProjectionKind | null = null;
@@ -158,8 +174,7 @@ export class ModelMap {
         return true;
       })
       .on("zoom", (ev: { transform: ZoomTransform }) => {
-        this.transform = ev.transform;
-        this.rebuildTree();
+        this.transform = ev.transform; // the grid is over pre-zoom positions: no rebuild
         this.scheduleDraw();
       });
     select(this.canvas).call(this.zoomBehavior).on("dblclick.zoom", null);
@@ -179,6 +194,11 @@ export class ModelMap {
       marks: () => this.marks(),
       front: () => this.front.map((i) => this.ids[i]),
       resetZoom: () => this.resetZoom(),
+      pointAt: (clientX: number, clientY: number) => this.pointAt(clientX, clientY),
+      lassoIds: (poly: Pt[]) => this.lassoIds(poly.map(([x, y]) => this.clientToLocal(x, y))),
+      drawnCount: () => perfHook().lastDrawPoints ?? 0,
+      selectedIds: () => [...(this.data?.selected ?? [])],
+      axisLabels: () => (this.data && this.axisAlpha > 0.01 ? sizeAxisLabels(this.data.axes) : null),
     };
   }
 
@@ -197,11 +217,19 @@ export class ModelMap {
       this.setPoints(data, kindChanged);
       if (kindChanged) this.resetZoom();
       this.lastKind = data.kind;
-    } else {
+    } else if (
+      !prev ||
+      prev.visible !== data.visible ||
+      prev.hoverClass !== data.hoverClass ||
+      prev.colorBy.kind !== data.colorBy.kind ||
+      (prev.colorBy.kind === "class" && data.colorBy.kind === "class" && prev.colorBy.index !== data.colorBy.index)
+    ) {
       this.recolour();
     }
-    this.computeFront();
-    this.rebuildTree();
+    // Selection, inspection, edges, lasso mode and budget change neither colours, the front nor
+    // the index: at 20,000 models a click must not redo O(n log n) work before its redraw.
+    if (layoutChanged || !prev || prev.visible !== data.visible || prev.kind !== data.kind || (prev.includeStopped ?? false) !== (data.includeStopped ?? false)) this.computeFront();
+    if (layoutChanged || !prev || prev.visible !== data.visible) this.rebuildTree();
     if (!this.anim) this.scheduleDraw();
   }
 
@@ -292,6 +320,12 @@ export class ModelMap {
     f.tx += pad.l;
     f.ty += pad.t;
     this.fit = f;
+    if (this.data?.kind === "size") {
+      this.axisFit = f;
+      const ex = extentOf(pts.map((p) => p.x)),
+        ey = extentOf(pts.map((p) => p.y));
+      this.axisExtent = ex && ey ? { x: ex, y: ey } : null;
+    }
     for (let i = 0; i < n; i++) {
       if (!this.has[i]) continue;
       const [x, y] = applyFit(f, this.dataX[i], this.dataY[i]);
@@ -341,7 +375,7 @@ export class ModelMap {
     this.front = paretoFront(items, d.includeStopped ?? false).map((id) => this.index.get(id)!);
   }
 
-  /** Quadtree over the visible, positioned points in pre-zoom coordinates. */
+  /** Grid over the visible, positioned points in pre-zoom coordinates (zoom needs no rebuild). */
   private rebuildTree(): void {
     const d = this.data;
     if (!d) return;
@@ -351,10 +385,7 @@ export class ModelMap {
       if (d.visible && !d.visible.has(this.ids[i])) continue;
       idx.push(i);
     }
-    this.tree = quadtree<number>()
-      .x((i) => this.baseX[i])
-      .y((i) => this.baseY[i])
-      .addAll(idx);
+    this.tree = new GridIndex(this.baseX, this.baseY, idx);
   }
 
   // ---------------------------------------------------------------- animation
@@ -363,6 +394,7 @@ export class ModelMap {
     if (this.anim) cancelAnimationFrame(this.anim.raf);
     const start = performance.now();
     this.anim = { start, frames: 0, raf: 0 };
+    this.canvas.dataset.animating = "1";
     const step = (now: number) => {
       if (this.disposed || !this.anim) return;
       const t = Math.min(1, (now - start) / ANIM_MS);
@@ -382,6 +414,7 @@ export class ModelMap {
         const frames = this.anim.frames;
         perfHook().lastAnimation = { frames, durationMs, fps: (frames * 1000) / durationMs };
         this.anim = null;
+        delete this.canvas.dataset.animating;
       }
     };
     this.anim.raf = requestAnimationFrame(step);
@@ -444,7 +477,8 @@ export class ModelMap {
     if (!d) return;
     const n = this.ids.length;
 
-    if (this.axisAlpha > 0.01 && this.fit) this.drawSizeAxes(ctx, d);
+    perfHook().lastAxisTicks = 0;
+    if (this.axisAlpha > 0.01 && this.axisFit && this.axisExtent) this.drawSizeAxes(ctx, d, this.axisFit, this.axisExtent);
 
     // Provenance edges parent -> child.
     if (d.showEdges) {
@@ -480,6 +514,7 @@ export class ModelMap {
     const rank = (key: string) => (key.endsWith(`|${FILTERED_COLOR}`) ? 0 : key.startsWith("filled|") ? 1 : 2);
     const order = [...this.groups.keys()].sort((a, b) => rank(a) - rank(b));
     const strokeAll = n <= 1500;
+    let drawnPoints = 0;
     for (const key of order) {
       const g = this.groups.get(key)!;
       const bar = key.indexOf("|");
@@ -492,6 +527,7 @@ export class ModelMap {
           y = this.sy(i),
           r = this.radius[i];
         if (x < -r || y < -r || x > this.width + r || y > this.height + r) continue;
+        drawnPoints++;
         ctx.moveTo(x + r, y);
         ctx.arc(x, y, r, 0, Math.PI * 2);
         if (style === "crossed") {
@@ -556,6 +592,8 @@ export class ModelMap {
     const perf = perfHook();
     perf.draws++;
     perf.lastDrawMs = performance.now() - t0;
+    perf.lastDrawPoints = drawnPoints;
+    this.canvas.dataset.points = String(drawnPoints);
     if (perf.firstDrawMs === undefined && n > 0) perf.firstDrawMs = performance.now() - (perf.renderStart ?? 0);
     if (this.stampDue) this.stampDrawn(d);
     document.body.dataset.mapDrawn = String(performance.now());
@@ -592,66 +630,67 @@ export class ModelMap {
     ctx.stroke();
   }
 
-  private drawSizeAxes(ctx: CanvasRenderingContext2D, d: MapData): void {
+  /**
+   * The accuracy-vs-size axes, gridlines and labels, at opacity `axisAlpha`, over the
+   * size layout's fit `af` and data extent `ext` (also while they fade out under the
+   * next map). At most MAX_TICKS gridlines per axis, whatever the range in view.
+   */
+  private drawSizeAxes(ctx: CanvasRenderingContext2D, d: MapData, af: FitTransform, ext: { x: Extent; y: Extent }): void {
     const a = this.axisAlpha;
     ctx.save();
     ctx.globalAlpha = a;
-    let xmin = Infinity,
-      xmax = -Infinity,
-      ymin = Infinity,
-      ymax = -Infinity;
-    for (let i = 0; i < this.ids.length; i++) {
-      if (!this.has[i]) continue;
-      xmin = Math.min(xmin, this.dataX[i]);
-      xmax = Math.max(xmax, this.dataX[i]);
-      ymin = Math.min(ymin, this.dataY[i]);
-      ymax = Math.max(ymax, this.dataY[i]);
-    }
-    if (!Number.isFinite(xmin)) {
-      ctx.restore();
-      return;
-    }
-    // Visible data range (from the screen edges, through the zoom).
+    const toScreen = (x: number, y: number): [number, number] => {
+      const [bx, by] = applyFit(af, x, y);
+      return [bx * this.transform.k + this.transform.x, by * this.transform.k + this.transform.y];
+    };
+    // Visible data range (from the screen edges, through the zoom), within the data's extent.
     const pad = this.padding();
-    const [vx0, vy1] = this.screenToData(pad.l, pad.t);
-    const [vx1, vy0] = this.screenToData(this.width - pad.r, this.height - pad.b);
+    const fromScreen = (sx: number, sy: number) => invertFit(af, (sx - this.transform.x) / this.transform.k, (sy - this.transform.y) / this.transform.k);
+    const [vx0, vy1] = fromScreen(pad.l, pad.t);
+    const [vx1, vy0] = fromScreen(this.width - pad.r, this.height - pad.b);
     ctx.font = "11px Roboto, Arial, sans-serif";
     ctx.fillStyle = "#757575";
     ctx.strokeStyle = "#eeeeee";
     ctx.lineWidth = 1;
+    let ticks = 0;
     // x: log10(params)
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (const v of logTicks(Math.max(vx0, xmin - 1), Math.min(vx1, xmax + 1))) {
-      const [x] = this.dataToScreen(v, 0);
+    for (const v of logTicks(Math.max(vx0, ext.x.min - 1), Math.min(vx1, ext.x.max + 1))) {
+      const [x] = toScreen(v, 0);
       ctx.beginPath();
       ctx.moveTo(x, pad.t);
       ctx.lineTo(x, this.height - pad.b);
       ctx.stroke();
       ctx.fillText(formatParams(Math.pow(10, v)), x, this.height - pad.b + 4);
+      ticks++;
     }
     // y: accuracy
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    const span = vy1 - vy0;
-    const step = span > 0.5 ? 0.1 : span > 0.2 ? 0.05 : span > 0.08 ? 0.02 : 0.01;
-    for (let v = Math.ceil(vy0 / step) * step; v <= vy1 + 1e-9; v += step) {
-      const [, y] = this.dataToScreen(0, v);
+    const yt = linearTicks(vy0, vy1);
+    for (const v of yt.ticks) {
+      const [, y] = toScreen(0, v);
       ctx.beginPath();
       ctx.moveTo(pad.l, y);
       ctx.lineTo(this.width - pad.r, y);
       ctx.stroke();
-      ctx.fillText(`${(v * 100).toFixed(step < 0.02 ? 1 : 0)}%`, pad.l - 4, y);
+      ctx.fillText(`${(v * 100).toFixed(yt.step < 0.02 ? 1 : 0)}%`, pad.l - 4, y);
+      ticks++;
     }
+    const perf = perfHook();
+    perf.lastAxisTicks = ticks;
+    perf.maxAxisTicks = Math.max(perf.maxAxisTicks ?? 0, ticks);
+    const labels = sizeAxisLabels(d.axes);
     ctx.fillStyle = "#424242";
     ctx.textAlign = "center";
     ctx.textBaseline = "bottom";
-    ctx.fillText(d.axes.x || "parameters (log scale)", pad.l + (this.width - pad.l - pad.r) / 2, this.height - pad.b + 32);
+    ctx.fillText(labels.x, pad.l + (this.width - pad.l - pad.r) / 2, this.height - pad.b + 32);
     ctx.save();
     ctx.translate(12, pad.t + (this.height - pad.t - pad.b) / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textBaseline = "middle";
-    ctx.fillText(d.axes.y || "validation accuracy", 0, 0);
+    ctx.fillText(labels.y, 0, 0);
     ctx.restore();
 
     // Pareto front as a staircase through the current point positions.
@@ -756,15 +795,9 @@ export class ModelMap {
       by = (sy - ty) / k;
     const R = (this.maxRadius + 6) / k;
     const hits: [number, number][] = [];
-    this.tree.visit((node, x0, y0, x1, y1) => {
-      if (!Array.isArray(node)) {
-        for (let leaf: QuadtreeLeaf<number> | undefined = node; leaf; leaf = leaf.next) {
-          const i = leaf.data;
-          const d = Math.hypot(this.baseX[i] * k + tx - sx, this.baseY[i] * k + ty - sy);
-          if (d <= this.radius[i] + 6) hits.push([d, i]);
-        }
-      }
-      return x0 > bx + R || y0 > by + R || x1 < bx - R || y1 < by - R;
+    this.tree.forEachInBox(bx - R, by - R, bx + R, by + R, (i) => {
+      const d = Math.hypot(this.baseX[i] * k + tx - sx, this.baseY[i] * k + ty - sy);
+      if (d <= this.radius[i] + 6) hits.push([d, i]);
     });
     hits.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     return hits.map((h) => h[1]);
@@ -833,14 +866,47 @@ export class ModelMap {
     for (const [x, y] of poly) span = Math.max(span, Math.abs(x - poly[0][0]) + Math.abs(y - poly[0][1]));
     if (poly.length < 3 || span < 6) return; // a click, not a lasso
     this.suppressClick = true;
-    const pts: { id: string; x: number; y: number }[] = [];
-    const d = this.data!;
-    for (let i = 0; i < this.ids.length; i++) {
-      if (!this.has[i] || (d.visible && !d.visible.has(this.ids[i]))) continue;
-      pts.push({ id: this.ids[i], x: this.sx(i), y: this.sy(i) });
-    }
-    this.cb.onLasso(pointsInPolygon(pts, poly), this.lassoAdditive);
+    this.cb.onLasso(this.lassoIds(poly), this.lassoAdditive);
   };
+
+  /**
+   * Ids of the visible points inside `poly` (canvas px), in model order. Candidates come
+   * from the grid cells under the polygon's bounding box (no scan of every point); each is
+   * tested where it is drawn. While points move (an animation) every point is tested.
+   */
+  private lassoIds(poly: Pt[]): string[] {
+    const d = this.data;
+    if (!d || poly.length < 3) return [];
+    const inside = (i: number) => pointInPolygon(this.sx(i), this.sy(i), poly);
+    const out: number[] = [];
+    if (this.anim || !this.tree) {
+      for (let i = 0; i < this.ids.length; i++) {
+        if (!this.has[i] || (d.visible && !d.visible.has(this.ids[i]))) continue;
+        if (inside(i)) out.push(i);
+      }
+    } else {
+      const b = polygonBounds(poly);
+      const { k, x: tx, y: ty } = this.transform;
+      const slack = 1 / k; // float rounding between pre-zoom and screen px
+      this.tree.forEachInBox((b.x0 - tx) / k - slack, (b.y0 - ty) / k - slack, (b.x1 - tx) / k + slack, (b.y1 - ty) / k + slack, (i) => {
+        if (inside(i)) out.push(i);
+      });
+      out.sort((p, q) => p - q);
+    }
+    return out.map((i) => this.ids[i]);
+  }
+
+  private clientToLocal(clientX: number, clientY: number): Pt {
+    const r = this.canvas.getBoundingClientRect();
+    return [clientX - r.left, clientY - r.top];
+  }
+
+  /** Test hook: the point a hover at (clientX, clientY) picks, and how many lie there. */
+  pointAt(clientX: number, clientY: number): { id: string | null; stacked: number } {
+    const [x, y] = this.clientToLocal(clientX, clientY);
+    const stack = this.pickStack(x, y);
+    return { id: stack.length ? this.ids[stack[0]] : null, stacked: stack.length };
+  }
 
   private onClickEvent = (e: MouseEvent): void => {
     if (this.suppressClick) {

@@ -155,3 +155,75 @@ export function specLayerSignature(layer: Layer, index = 0): AlignLayer {
   if (inputs) fields.push(`inputs=${inputs}`);
   return { type: layer.type, sig: `${layer.type}|${fields.join(",")}` };
 }
+
+/** `conv2d (filters 16, kernel_size 3)`: a spec layer's type and its fields (connections left out). */
+export function describeSpecLayer(layer: Layer): string {
+  const parts = Object.keys(layer)
+    .filter((k) => k !== "type" && k !== "inputs" && layer[k] !== undefined)
+    .map((k) => `${k} ${formatField(layer[k])}`);
+  return parts.length ? `${layer.type} (${parts.join(", ")})` : layer.type;
+}
+
+function formatField(v: Layer[string]): string {
+  return Array.isArray(v) ? `[${v.join(", ")}]` : String(v);
+}
+
+/**
+ * The change list of `child` relative to `parent` (issue 11: hand-crafted models), read off
+ * the same global alignment the comparison view draws (`alignPair` over `specLayerSignature`):
+ * a matched layer whose settings differ gives one "layer i type: field a → b" per field, an
+ * unmatched parent layer "removed layer i ...", an unmatched child layer "inserted ... after
+ * layer i" (or "at the start"), and a removal followed by an insertion at the same place
+ * "replaced layer i type with ...". Layer indexes are the parent's, as in the operators'
+ * change lists (`remap_tb/spec/operators.py`). Empty when the layer sequences are identical.
+ */
+export function specChanges(parent: Layer[], child: Layer[]): string[] {
+  const ref = parent.map((l, i) => specLayerSignature(l, i));
+  const other = child.map((l, i) => specLayerSignature(l, i));
+  const { match, insertsBefore } = alignPair(ref, other);
+  // The alignment as a sequence of events in layer order; a removal next to an insertion
+  // (either order) is one replacement.
+  type Ev = { kind: "ins"; j: number; at: number } | { kind: "del"; i: number } | { kind: "match"; i: number; j: number };
+  const evs: Ev[] = [];
+  for (let i = 0; i <= parent.length; i++) {
+    for (const j of insertsBefore[i]) evs.push({ kind: "ins", j, at: i });
+    if (i < parent.length) {
+      const j = match[i];
+      evs.push(j === null ? { kind: "del", i } : { kind: "match", i, j });
+    }
+  }
+  const out: string[] = [];
+  const where = (at: number) => (at === 0 ? "at the start" : `after layer ${at - 1}`);
+  for (let k = 0; k < evs.length; k++) {
+    const e = evs[k],
+      next = evs[k + 1];
+    if (next && ((e.kind === "del" && next.kind === "ins") || (e.kind === "ins" && next.kind === "del"))) {
+      const i = e.kind === "del" ? e.i : (next as { i: number }).i;
+      const j = e.kind === "ins" ? e.j : (next as { j: number }).j;
+      out.push(`replaced layer ${i} ${parent[i].type} with ${describeSpecLayer(child[j])}`);
+      k++;
+      continue;
+    }
+    if (e.kind === "ins") out.push(`inserted ${describeSpecLayer(child[e.j])} ${where(e.at)}`);
+    else if (e.kind === "del") out.push(`removed layer ${e.i} ${describeSpecLayer(parent[e.i])}`);
+    else if (ref[e.i].sig !== other[e.j].sig) {
+      const a = parent[e.i],
+        b = child[e.j];
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((x) => x !== "type" && x !== "inputs").sort();
+      for (const x of keys) {
+        if (a[x] !== undefined && b[x] !== undefined && formatField(a[x]) === formatField(b[x])) continue;
+        if (a[x] === undefined && b[x] === undefined) continue;
+        out.push(`layer ${e.i} ${a.type}: ${x} ${a[x] === undefined ? "default" : formatField(a[x])} → ${b[x] === undefined ? "default" : formatField(b[x])}`);
+      }
+      if (inputsSignature(a.inputs, e.i) !== inputsSignature(b.inputs, e.j))
+        out.push(`layer ${e.i} ${a.type}: reads ${inputsText(a.inputs, e.i)} → ${inputsText(b.inputs, e.j)}`);
+    }
+  }
+  return out;
+}
+
+/** "the previous layer", "the input + 3 back": what a layer reads, as offsets (comparable across models). */
+function inputsText(inputs: readonly number[] | undefined, index: number): string {
+  if (!inputs || (inputs.length === 1 && inputs[0] === index - 1)) return "the previous layer";
+  return inputs.map((k) => (k < 0 ? "the input" : `${index - k} back`)).join(" + ");
+}

@@ -52,7 +52,8 @@ export function handcraftedItem(spec: EnqueueItem["spec"], parent: string | null
 }
 
 /**
- * The inspector's line: "initialised from RUN: 7 of 9 layers" (with the run to link), "trained
+ * The inspector's line: "initialised from RUN: 7 of 9 layers" (with "; 2 refitted to its outputs"
+ * when layers were refitted by least squares to the parent's outputs; the run to link), "trained
  * from scratch", or null when there is nothing to say (an older server, a model not trained
  * yet, a model trained outside REMAP).
  */
@@ -66,7 +67,9 @@ export function initSummary(
     const of = Number.isFinite(init.of) ? init.of : null;
     const n = Number.isFinite(init.layers) ? init.layers : null;
     const count = n === null ? "" : of === null ? `: ${n} layer${n === 1 ? "" : "s"}` : `: ${n} of ${of} layer${of === 1 ? "" : "s"}`;
-    return { from: init.from, text: `initialised from ${init.from}${count}` };
+    const refitted = init.refitted?.length ?? 0;
+    const fitted = refitted ? `; ${refitted} refitted to its outputs` : "";
+    return { from: init.from, text: `initialised from ${init.from}${count}${fitted}` };
   }
   if (origin === "external" || state === "queued" || state === "untrained") return null;
   return { from: null, text: "trained from scratch" };

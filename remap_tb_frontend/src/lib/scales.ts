@@ -100,12 +100,23 @@ export function invertFit(t: FitTransform, sx: number, sy: number): [number, num
   return [(sx - t.tx) / t.kx, -(sy - t.ty) / t.ky];
 }
 
-/** Integer powers of ten (and 2x, 5x when the range is short) within [lo, hi] of log10 values. */
-export function logTicks(lo: number, hi: number): number[] {
+/** The most ticks an axis of the map draws, whatever the range it is asked for. */
+export const MAX_TICKS = 12;
+
+/**
+ * Powers of ten (and 2x, 5x when the range is short) within [lo, hi] of log10 values.
+ * At most `maxTicks` ticks: over a range of more decades than that, every k-th power
+ * (k = ceil(decades / maxTicks)), so the cost never follows the range (a structural
+ * layout's +-5,000 read as log10 parameters once drew 10,000 gridlines per frame).
+ */
+export function logTicks(lo: number, hi: number, maxTicks = MAX_TICKS): number[] {
   const out: number[] = [];
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi < lo) return out;
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi < lo || maxTicks < 1) return out;
   const short = hi - lo < 2.2;
-  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+  const e0 = Math.floor(lo),
+    e1 = Math.ceil(hi);
+  const every = Math.max(1, Math.ceil((e1 - e0 + 1) / maxTicks));
+  for (let e = Math.ceil(e0 / every) * every; e <= e1; e += every) {
     for (const m of short ? [1, 2, 5] : [1]) {
       const v = e + Math.log10(m);
       if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v);
@@ -114,7 +125,47 @@ export function logTicks(lo: number, hi: number): number[] {
   return out;
 }
 
+/**
+ * Ticks of a linear axis over [lo, hi]: multiples of the smallest step of the 1-2-5
+ * sequence, no finer than `minStep`, that leaves at most 10 intervals (the
+ * accuracy axis: 10 % steps over a full 0..1 range, 1 % steps when zoomed in), and
+ * never more than `maxTicks` ticks. Returns the step and the tick values.
+ */
+export function linearTicks(lo: number, hi: number, minStep = 0.01, maxTicks = MAX_TICKS): { step: number; ticks: number[] } {
+  const ticks: number[] = [];
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi < lo) return { step: minStep, ticks };
+  const span = hi - lo;
+  let step = minStep;
+  for (let mag = Math.pow(10, Math.floor(Math.log10(minStep))); ; mag *= 10) {
+    const s = [1, 2, 5].map((m) => m * mag).find((c) => c >= minStep - 1e-12 && span / c <= 10 + 1e-9);
+    if (s !== undefined) {
+      step = s;
+      break;
+    }
+    if (!Number.isFinite(mag) || mag > 1e300) return { step, ticks };
+  }
+  const first = Math.ceil(lo / step - 1e-9);
+  for (let k = first; ticks.length < maxTicks; k++) {
+    const v = k * step;
+    if (v > hi + 1e-9) break;
+    ticks.push(v);
+  }
+  return { step, ticks };
+}
+
 /** Cubic ease in-out on 0..1. */
 export function easeCubicInOut(t: number): number {
   return t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2;
+}
+
+/** The x axis title of the accuracy-vs-size map (its ticks read as parameter counts). */
+export const SIZE_X_LABEL = "parameters (log scale)";
+
+/**
+ * Axis titles of the accuracy-vs-size map. The wire's x axis name says what the
+ * coordinate is ("log10(parameters)"); the map labels its ticks with parameter counts
+ * (1k, 10k, ...) on a log scale, so its title says that instead.
+ */
+export function sizeAxisLabels(axes: { x: string; y: string }): { x: string; y: string } {
+  return { x: SIZE_X_LABEL, y: axes.y || "validation accuracy" };
 }

@@ -1,8 +1,9 @@
 // Sorting of model tables: by any column, nulls always last, stable, ties by id.
 
 import type { ModelSummary } from "../types";
+import { epochsTrained } from "./epochs";
 
-export type SortKey = "id" | "origin" | "val_accuracy" | "delta" | "train_accuracy" | "params" | "depth" | "state" | "created";
+export type SortKey = "id" | "origin" | "val_accuracy" | "delta" | "train_accuracy" | "params" | "depth" | "state" | "created" | "epochs";
 export type SortDir = "asc" | "desc";
 
 /** Accuracy change vs the parent (null when either is unknown or has not finished training). */
@@ -33,6 +34,8 @@ export function sortValue(m: ModelSummary, key: SortKey, byId: Map<string, Model
       return m.status.state;
     case "created":
       return m.created;
+    case "epochs":
+      return m.status.state === "untrained" ? null : epochsTrained(m);
   }
 }
 

@@ -39,6 +39,23 @@ export function meanPerClass(models: ModelSummary[], nClasses: number): { mean: 
   return { mean: sum.map((s, c) => (cnt[c] ? s / cnt[c] : null)), min, max };
 }
 
+/** Models with per-class accuracy (the ones the class view averages). */
+export function withPerClass(models: ModelSummary[]): ModelSummary[] {
+  return models.filter((m) => Array.isArray(m.per_class_accuracy) && m.per_class_accuracy.some((v) => v !== null && Number.isFinite(v)));
+}
+
+/**
+ * What the class view is over (issue 11): "over 24 of all 30 models (6 without per-class
+ * accuracy: not finished left out)"; only models with per-class accuracy are averaged.
+ */
+export function classesScopeText(models: ModelSummary[], scope: string): string {
+  const n = withPerClass(models).length;
+  const missing = models.length - n;
+  if (!missing) return `over ${scope}`;
+  const unfinished = models.filter((m) => !withPerClass([m]).length).every((m) => m.status.state !== "done");
+  return `over ${n} of ${scope} (${missing} without per-class accuracy${unfinished ? ": not finished" : ""} left out)`;
+}
+
 export class ClassesView {
   private readonly root: HTMLElement;
   private key = "";
@@ -60,7 +77,14 @@ export class ClassesView {
       return;
     }
     const stats = meanPerClass(d.models, d.classNames.length);
-    this.root.appendChild(h("div", { class: "rm-help" }, `Mean validation accuracy per class over ${d.scope} (the whisker spans min–max). Hover a class to colour the map by it; click to keep that colouring.`));
+    const counted = withPerClass(d.models).length;
+    this.root.appendChild(
+      h("div", { class: "rm-help" }, "Mean validation accuracy per class ", h("b", { "data-testid": "classes-scope", "data-models": counted, "data-total": d.models.length }, classesScopeText(d.models, d.scope)), " (the whisker spans min–max). Hover a class to colour the map by it; click to keep that colouring."),
+    );
+    if (!counted) {
+      this.root.appendChild(h("div", { class: "rm-empty", "data-testid": "classes-none" }, "None of these models has per-class accuracy yet: it is recorded when a run finishes training."));
+      return;
+    }
     d.classNames.forEach((name, c) => {
       const mean = stats.mean[c],
         lo = stats.min[c],

@@ -158,8 +158,21 @@ export class CompareView {
 
     // Distances.
     const dist = section("Pairwise distances");
-    dist.appendChild(h("div", { class: "rm-help" }, "Structural: OTMANN, normalised (0 = same architecture). Predictions: fraction of validation samples on which the two disagree."));
-    dist.appendChild(distanceTable("Structural (normalised)", models, d.response.structural_normalised, color, "structural-distances"));
+    dist.appendChild(
+      h(
+        "div",
+        { class: "rm-help" },
+        "Structural: the OTMANN distance (0 = same architecture), as the default structural map lays it out, beside the normalised one (divided by the two models' total mass, as the normalised map). Predictions: fraction of validation samples on which the two disagree.",
+      ),
+    );
+    dist.appendChild(
+      h(
+        "div",
+        { style: "display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start" },
+        distanceTable("Structural", models, d.response.structural, color, "structural-raw-distances", "OTMANN distance, unnormalised: what the default (structural) map embeds"),
+        distanceTable("Structural (normalised)", models, d.response.structural_normalised, color, "structural-distances", "OTMANN distance divided by the models' total mass: what the normalised structural map embeds"),
+      ),
+    );
     dist.appendChild(distanceTable("Predictions", models, d.response.prediction, color, "prediction-distances"));
     this.root.appendChild(dist);
   }
@@ -265,11 +278,11 @@ function sizeScatter(models: ModelDetail[], color: Map<string, string>): SVGSVGE
   return svg;
 }
 
-function distanceTable(title: string, models: ModelDetail[], matrix: (number | null)[][], color: Map<string, string>, testid: string): HTMLElement {
+function distanceTable(title: string, models: ModelDetail[], matrix: (number | null)[][], color: Map<string, string>, testid: string, help = ""): HTMLElement {
   let max = 0;
   for (const row of matrix) for (const v of row) if (v !== null && Number.isFinite(v)) max = Math.max(max, v);
   const t = h("table", { class: "rm-table rm-dist", "data-testid": testid, style: "width:auto;margin-bottom:8px" });
-  const head = h("tr", {}, h("th", {}, title));
+  const head = h("tr", {}, h("th", { title: help || null }, title));
   models.forEach((m) => head.appendChild(h("th", { title: m.id }, h("i", { class: "rm-swatch sq", style: `background:${color.get(m.id)}` }))));
   t.appendChild(h("thead", {}, head));
   const tb = h("tbody");

@@ -1,13 +1,16 @@
 // The model drawer: the collected models (selection and pinned) as a sortable
 // table. With nothing collected it lists the most accurate models, so there is
-// always a starting point for finding a baseline.
+// always a starting point for finding a baseline. "Top 25 finished" and "All" honour
+// the map's filters and "Top" the parameter budget too (lib/drawer.ts).
 
 import type { ModelSummary } from "../types";
 import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct } from "../lib/format";
-import { deltaVsParent, SortDir, SortKey, sortModels, topModels } from "../lib/sort";
+import { deltaVsParent, SortDir, SortKey, sortModels } from "../lib/sort";
 import { ORIGIN_COLORS } from "../lib/color";
+import { drawerRows, TOP_N, withinBudget } from "../lib/drawer";
+import { epochMismatch, epochsTrained } from "../lib/epochs";
 
 export interface DrawerData {
   models: ModelSummary[];
@@ -15,6 +18,10 @@ export interface DrawerData {
   selected: Set<string>;
   pinned: Set<string>;
   inspected: string | null;
+  /** The ids that pass the map's filters (null: no filter is active). */
+  visible: Set<string> | null;
+  /** The parameter budget (null: none). */
+  budget: number | null;
 }
 
 export interface DrawerCallbacks {
@@ -32,6 +39,7 @@ const COLUMNS: { key: SortKey | null; label: string; num?: boolean; title?: stri
   { key: "val_accuracy", label: "Val acc", num: true },
   { key: "delta", label: "Δ parent", num: true, title: "Validation accuracy change vs the parent model (finished runs only)" },
   { key: "train_accuracy", label: "Train acc", num: true },
+  { key: "epochs", label: "Epochs", num: true, title: "Epochs the model trained" },
   { key: "params", label: "Params", num: true },
   { key: "depth", label: "Depth", num: true },
   { key: "state", label: "Status" },
@@ -48,6 +56,7 @@ export class Drawer {
   private data: DrawerData | null = null;
   /** "auto": the collected models when there are any, else the top models. */
   private mode: "auto" | "collected" | "top" | "all" = "auto";
+  private lastInspected: string | null = null;
 
   constructor(container: HTMLElement, private readonly cb: DrawerCallbacks) {
     this.root = h("div", { class: "rm-drawer", "data-testid": "drawer" });
@@ -67,15 +76,17 @@ export class Drawer {
     if (!d) return;
     clear(this.head);
     clear(this.body);
-    const collected = d.models.filter((m) => d.selected.has(m.id) || d.pinned.has(m.id));
+    const collectedIds = new Set([...d.selected, ...d.pinned]);
+    const collected = d.models.filter((m) => collectedIds.has(m.id));
     const mode = this.mode === "auto" ? (collected.length ? "collected" : "top") : this.mode;
-    let rows = mode === "collected" ? collected : mode === "top" ? topModels(d.models, 25, d.byId) : d.models;
-    rows = sortModels(rows, this.sortKey, this.sortDir, d.byId);
+    const picked = drawerRows(mode, d.models, { visible: d.visible, budget: d.budget, collected: collectedIds, byId: d.byId });
+    const rows = sortModels(picked.rows, this.sortKey, this.sortDir, d.byId);
+    const allShown = d.visible === null ? d.models.length : d.models.filter((m) => d.visible!.has(m.id)).length;
     const seg = h("div", { class: "rm-seg", "data-testid": "drawer-mode" });
     for (const [m, label] of [
       ["collected", `Selected & pinned (${collected.length})`],
-      ["top", "Top 25 finished"],
-      ["all", `All (${d.models.length})`],
+      ["top", `Top ${TOP_N} finished`],
+      ["all", d.visible === null ? `All (${d.models.length})` : `All (${allShown} of ${d.models.length})`],
     ] as const) {
       const b = h("button", { class: mode === m ? "on" : "", "data-mode": m }, label);
       b.addEventListener("click", () => {
@@ -90,6 +101,11 @@ export class Drawer {
     } else {
       this.head.appendChild(h("span", {}, `${d.selected.size} selected · ${d.pinned.size} pinned`));
     }
+    const notes: string[] = [];
+    if (mode === "top" && d.budget !== null) notes.push(`within the ${formatParams(d.budget)} budget`);
+    if (picked.hiddenByFilters) notes.push(`${picked.hiddenByFilters} hidden by the filters`);
+    if (picked.overBudget) notes.push(`${picked.overBudget} over the budget left out`);
+    if (notes.length) this.head.appendChild(h("span", { "data-testid": "drawer-scope", title: "The map's filters and parameter budget decide what the drawer lists (Selected & pinned lists what you collected)" }, notes.join(" · ")));
     const clearBtn = h("button", { class: "rm-btn small", "data-testid": "clear-selection" }, "Clear selection (Esc)");
     clearBtn.addEventListener("click", () => this.cb.onClearSelection());
     if (d.selected.size) this.head.appendChild(clearBtn);
@@ -117,6 +133,9 @@ export class Drawer {
     const tbody = h("tbody");
     for (const m of rows.slice(0, MAX_ROWS)) {
       const delta = deltaVsParent(m, d.byId);
+      const mismatch = delta === null ? null : epochMismatch(m, m.parent ? d.byId.get(m.parent) : null);
+      const hidden = d.visible !== null && !d.visible.has(m.id);
+      const over = !withinBudget(m, d.budget);
       const sel = h("input", { type: "checkbox", title: "Selected (for comparison / generation)" }) as HTMLInputElement;
       sel.checked = d.selected.has(m.id);
       sel.addEventListener("click", (e) => {
@@ -132,9 +151,15 @@ export class Drawer {
       });
       const tr = h(
         "tr",
-        { class: `clickable ${d.inspected === m.id ? "inspected" : ""}`, "data-testid": "drawer-row", "data-model-id": m.id },
+        {
+          class: `clickable ${d.inspected === m.id ? "inspected" : ""} ${hidden ? "rm-filtered" : ""}`,
+          "data-testid": "drawer-row",
+          "data-model-id": m.id,
+          "data-over-budget": String(over),
+          title: hidden ? "Hidden on the map by the filters" : null,
+        },
         h("td", { style: "white-space:nowrap" }, sel, pin),
-        h("td", {}, glyphSvg(m.glyph, { height: 18, paramRow: 4, blockWidth: 7, thinWidth: 3, gap: 1 })),
+        h("td", {}, glyphSvg(m.glyph, { height: 13, paramRow: 3, blockWidth: 7, thinWidth: 3, gap: 1 })),
         h("td", {}, m.id),
         h(
           "td",
@@ -143,9 +168,15 @@ export class Drawer {
           m.changes.length ? h("div", { class: "rm-changes", title: m.changes.join("\n") }, m.changes.join("; ")) : null,
         ),
         h("td", { class: "num" }, formatPct(m.val_accuracy)),
-        h("td", { class: `num ${delta === null ? "" : delta >= 0 ? "rm-pos" : "rm-neg"}` }, formatDelta(delta)),
+        h(
+          "td",
+          { class: `num ${delta === null ? "" : delta >= 0 ? "rm-pos" : "rm-neg"}`, style: "white-space:nowrap" },
+          formatDelta(delta),
+          mismatch ? h("span", { class: "rm-epoch-warn", "data-testid": "delta-epochs-warning", title: mismatch }, " ⚠") : null,
+        ),
         h("td", { class: "num" }, formatPct(m.train_accuracy)),
-        h("td", { class: "num", title: m.params.toLocaleString() }, formatParams(m.params)),
+        h("td", { class: "num", "data-testid": "drawer-epochs" }, m.status.state === "untrained" ? "–" : String(epochsTrained(m))),
+        h("td", { class: `num ${over ? "rm-neg" : ""}`, title: m.params.toLocaleString() + (over && d.budget !== null ? ` (over the ${formatParams(d.budget)} budget)` : "") }, formatParams(m.params)),
         h("td", { class: "num" }, String(m.depth)),
         h("td", {}, h("span", { class: `rm-state ${m.status.state}` }, m.status.state)),
       );
@@ -154,9 +185,24 @@ export class Drawer {
     }
     table.appendChild(tbody);
     this.body.appendChild(table);
+    // A newly inspected model (from the map): bring its row into view, if it is listed.
+    if (d.inspected !== this.lastInspected) {
+      this.lastInspected = d.inspected;
+      const row = d.inspected ? tbody.querySelector<HTMLElement>(`tr[data-model-id="${CSS.escape(d.inspected)}"]`) : null;
+      if (row) scrollRowIntoView(this.body, row);
+    }
   }
 
   dispose(): void {
     this.root.remove();
   }
+}
+
+/** Scroll `box` just enough that `row` is visible below the sticky header. */
+function scrollRowIntoView(box: HTMLElement, row: HTMLElement): void {
+  const head = box.querySelector("thead")?.getBoundingClientRect().height ?? 0;
+  const b = box.getBoundingClientRect(),
+    r = row.getBoundingClientRect();
+  if (r.top < b.top + head) box.scrollTop -= b.top + head - r.top;
+  else if (r.bottom > b.bottom) box.scrollTop += r.bottom - b.bottom;
 }

@@ -26,11 +26,32 @@ import { MERGE_TYPES, addInput, addSkip, inputChoices, inputLabel, inputsOf, ins
 import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField } from "../lib/form";
 import { defaultInit, handcraftedItem, INIT_LABELS, parentFinished } from "../lib/inherit";
+import { specChanges } from "../lib/align";
+import { errorDuplicate, resolveDuplicate } from "../lib/duplicate";
+import { ApiError } from "../client";
+import { duplicateLink, withDuplicateLink } from "./duplicate";
 
 export interface EditorData {
   inspected: ModelSummary | null;
   budget: number | null;
   experiment: string | null;
+  /** Every model of the experiment (to name and link the model a duplicate duplicates). */
+  models?: ModelSummary[];
+}
+
+/** The server's limits on a provenance change list (remap_tb/requests.py). */
+const MAX_CHANGES = 100;
+const MAX_CHANGE_LENGTH = 300;
+
+/**
+ * The change list recorded with a hand-crafted child (issue 11): its changes relative to the
+ * parent, from the comparison's alignment (lib/align `specChanges`), within the server's limits.
+ */
+export function handcraftedChanges(parent: Spec, child: Spec): string[] {
+  const all = specChanges(parent.layers, child.layers);
+  if (JSON.stringify(parent.input) !== JSON.stringify(child.input)) all.unshift("changed the input");
+  const out = all.map((c) => (c.length > MAX_CHANGE_LENGTH ? c.slice(0, MAX_CHANGE_LENGTH - 1) + "…" : c));
+  return out.length > MAX_CHANGES ? [...out.slice(0, MAX_CHANGES - 1), `… and ${out.length - MAX_CHANGES + 1} more changes`] : out;
 }
 
 export interface EditorCallbacks {
@@ -40,6 +61,8 @@ export interface EditorCallbacks {
   /** The experiment's input (shape, classes) for a model started from empty. */
   defaultInput(): Spec["input"] | null;
   onEnqueued(ids: string[]): void;
+  /** Inspect a model (the parent, or a duplicate's existing model). */
+  onInspect?(id: string): void;
 }
 
 /** The glyph of an edited spec, from the server's validation (unknown shapes drawn flat). */
@@ -80,6 +103,8 @@ export class EditorView {
   private schema: SchemaResponse | null = null;
   private spec: Spec | null = null;
   private parent: string | null = null;
+  /** The parent's spec as loaded (the change list is relative to it). */
+  private parentSpec: Spec | null = null;
   private parentState: State | null = null; // the parent's state when it was loaded
   private readonly initSelect: HTMLSelectElement;
   private readonly initWrap: HTMLElement;
@@ -145,6 +170,7 @@ export class EditorView {
   load(detail: ModelDetail): void {
     this.spec = JSON.parse(JSON.stringify(detail.spec)) as Spec;
     this.parent = detail.id;
+    this.parentSpec = JSON.parse(JSON.stringify(detail.spec)) as Spec;
     this.parentState = detail.status.state;
     this.initSelect.value = defaultInit([detail.status.state]);
     this.activeSlot = null;
@@ -161,6 +187,7 @@ export class EditorView {
     }
     this.spec = { schema: 1, input: { shape: [...input.shape], num_classes: input.num_classes }, layers: [] };
     this.parent = null;
+    this.parentSpec = null;
     this.parentState = null;
     this.activeSlot = null;
     clear(this.messageEl);
@@ -504,6 +531,18 @@ export class EditorView {
       budget !== null ? h("div", { class: `rm-budget ${over ? "over" : ""}`, "data-testid": "editor-budget" }, h("div", { style: `width:${(frac * 100).toFixed(1)}%` })) : h("span"),
       h("div", { class: v.valid ? "rm-pos" : "rm-neg", "data-testid": "editor-validity" }, v.valid ? "✓ valid" : `✗ ${v.errors.length} problem${v.errors.length === 1 ? "" : "s"}`),
     );
+    const onInspect = (id: string) => this.cb.onInspect?.(id);
+    if (this.parent && this.parentSpec) {
+      const changes = handcraftedChanges(this.parentSpec, this.spec);
+      const parent = resolveDuplicate(this.parent, this.data?.models ?? []);
+      this.totalsEl.appendChild(
+        changes.length
+          ? h("div", { class: "rm-help", "data-testid": "editor-changes", "data-count": changes.length }, `Changes vs ${this.parent}: `, changes.join("; "))
+          : h("div", { class: "rm-banner warn", "data-testid": "editor-changes", "data-count": 0 }, "No change from the parent: this is the same model as ", parent ? duplicateLink(parent, onInspect) : this.parent, ". Change a layer to make a new model."),
+      );
+    }
+    const dup = resolveDuplicate(v.duplicate_of, this.data?.models ?? []);
+    if (dup && dup.id !== this.parent) this.totalsEl.appendChild(h("div", { class: "rm-banner warn", "data-testid": "editor-duplicate" }, "Same model as the existing ", duplicateLink(dup, onInspect), "."));
     this.enqueueBtn.disabled = !v.valid;
   }
 
@@ -517,6 +556,7 @@ export class EditorView {
     const req: EnqueueRequest = {
       items: [handcraftedItem(JSON.parse(JSON.stringify(withSchemaVersion(this.spec))) as Spec, this.parent, this.initSelect.value as InitMode, this.parentState)],
     };
+    if (this.parent && this.parentSpec) req.items[0].changes = handcraftedChanges(this.parentSpec, this.spec);
     if (ep.value !== null) req.epochs = ep.value;
     if (this.data?.experiment) req.experiment = this.data.experiment;
     req.client_key = this.history.key(req); // the same body -> the same key -> the same ids
@@ -528,7 +568,10 @@ export class EditorView {
       this.messageEl.firstElementChild?.setAttribute("data-request-ids", res.request_ids.join(","));
       if (noted.fresh.length) this.cb.onEnqueued(res.request_ids);
     } catch (e) {
-      this.showMessage("err", `Enqueue failed: ${explainServerError((e as Error).message)}`);
+      const msg = `Enqueue failed: ${explainServerError((e as Error).message)}`;
+      const dup = errorDuplicate(msg, e instanceof ApiError ? e.duplicateOf : null, this.data?.models ?? []);
+      clear(this.messageEl);
+      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "editor-enqueue-error" }, ...withDuplicateLink(msg, dup, (id) => this.cb.onInspect?.(id))));
     } finally {
       this.enqueueBtn.disabled = !this.spec || !this.validation?.valid;
     }

@@ -20,18 +20,37 @@ import { mulberry32 } from "../lib/random";
 import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField, Parsed } from "../lib/form";
 import { MAX_BUDGET } from "../lib/budget";
+import { candidateDuplicate, errorDuplicate } from "../lib/duplicate";
+import { ApiError } from "../client";
+import { withDuplicateLink } from "./duplicate";
 
 export interface GenerateData {
   inspected: ModelSummary | null;
   selected: ModelSummary[];
   budget: number | null;
   experiment: string | null;
+  /** Every model of the experiment (to name and link the model a duplicate duplicates). */
+  models?: ModelSummary[];
 }
 
 export interface GenerateCallbacks {
   generate(req: GenerateRequest): Promise<GenerateResponse>;
   enqueue(req: EnqueueRequest): Promise<EnqueueResponse>;
   onEnqueued(ids: string[]): void;
+  /** Inspect a model (a duplicate's existing model). */
+  onInspect?(id: string): void;
+}
+
+/**
+ * The note when the panel's target (the parents) changes under it, e.g. a click on the map
+ * while the panel is open (issue 11: never silently). Null when nothing changed or there
+ * was no target before.
+ */
+export function targetChangeNote(before: string[], now: string[], candidatesShown: number): string | null {
+  if (!before.length || !now.length || before.join(",") === now.join(",")) return null;
+  const name = (ids: string[]) => (ids.length === 1 ? ids[0] : `${ids.length} models (${ids.slice(0, 3).join(", ")}${ids.length > 3 ? "…" : ""})`);
+  const was = candidatesShown ? ` The ${candidatesShown} candidate${candidatesShown === 1 ? "" : "s"} below were made around ${name(before)}: preview again for the new target.` : "";
+  return `Target changed to ${name(now)} (was ${name(before)}).${was}`;
 }
 
 /** Every variation change type, in the form's order. */
@@ -187,6 +206,9 @@ export class GenerateView {
   private readonly history = new EnqueueHistory();
   private readonly rng = mulberry32(Date.now() & 0xffffffff);
   private parentKey = "";
+  /** The ids of the parents the panel shows (to tell the user when they change). */
+  private targetIds: string[] = [];
+  private readonly targetNote: HTMLElement;
   private busy = false;
   private lastMax: number | null | undefined = undefined;
   private previewBudget: number | null = null; // the maximum the candidates were checked against
@@ -227,6 +249,8 @@ export class GenerateView {
     container.appendChild(this.root);
     this.parentsEl = h("div", { class: "rm-section", "data-testid": "generate-parents" });
     this.root.appendChild(this.parentsEl);
+    this.targetNote = h("div", { "data-testid": "generate-target-note" });
+    this.root.appendChild(this.targetNote);
 
     const form = h("div", { "data-testid": "generate-form" });
     this.root.appendChild(form);
@@ -410,14 +434,33 @@ export class GenerateView {
     const key = `${this.source}|${parents.map((p) => p.id).join(",")}|${d.inspected?.id}|${d.selected.length}`;
     if (key !== this.parentKey) {
       this.parentKey = key;
+      const before = this.targetIds;
+      this.targetIds = parents.map((p) => p.id);
       this.renderParents(parents);
       this.renderSkipControls();
+      this.showTargetChange(targetChangeNote(before, this.targetIds, this.candidates.length));
     }
     this.previewBtn.disabled = parents.length === 0 || this.busy;
     this.suggestBtn.disabled = parents.length === 0 || this.busy;
     if (!this.initTouched) this.initSelect.value = defaultInit(parents.map((p) => p.status.state));
     this.renderInitHint();
     this.maxChanged();
+  }
+
+  /** Say that the target changed (and flash the header); clear the note when `note` is null and the target is empty. */
+  private showTargetChange(note: string | null): void {
+    if (!note) {
+      if (!this.targetIds.length) clear(this.targetNote);
+      return;
+    }
+    clear(this.targetNote);
+    const ok = h("button", { class: "rm-btn small", "data-testid": "generate-target-ok", title: "Hide this note" }, "OK");
+    ok.addEventListener("click", () => clear(this.targetNote));
+    this.targetNote.appendChild(h("div", { class: "rm-banner warn rm-flash", "data-testid": "generate-target-changed", role: "status" }, note, " ", ok));
+    // Restart the header's flash animation.
+    this.parentsEl.classList.remove("rm-flash");
+    void this.parentsEl.offsetWidth;
+    this.parentsEl.classList.add("rm-flash");
   }
 
   /** What "start from the parent's weights" means for the parents at hand. */
@@ -440,7 +483,14 @@ export class GenerateView {
   private renderParents(parents: ModelSummary[]): void {
     const d = this.data!;
     clear(this.parentsEl);
-    this.parentsEl.appendChild(h("h3", {}, "Around"));
+    this.parentsEl.appendChild(
+      h(
+        "h3",
+        { "data-testid": "generate-target" },
+        parents.length ? "Around · target: " : "Around",
+        parents.length ? h("span", { style: "text-transform:none;color:var(--rm-text)" }, parents.length === 1 ? parents[0].id : `${parents.length} models`) : null,
+      ),
+    );
     if (d.inspected && d.selected.length >= 2) {
       const seg = h("div", { class: "rm-seg", style: "margin-bottom:6px" });
       for (const [src, label] of [
@@ -546,7 +596,7 @@ export class GenerateView {
       this.candidates = [];
       this.surrogate = null;
       clear(this.resultEl);
-      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "generate-error" }, `${suggest ? "Suggest" : "Generate"} failed: ${explainServerError((e as Error).message)}`));
+      this.messageEl.appendChild(this.errorBanner("generate-error", `${suggest ? "Suggest" : "Generate"} failed: `, e));
     } finally {
       this.busy = false;
       this.previewBtn.disabled = false;
@@ -626,7 +676,7 @@ export class GenerateView {
           h("span", { class: "rm-small", style: "text-align:right", title: c.params === null ? "" : c.params.toLocaleString() }, `${formatParams(c.params)} params`),
           this.surrogate || c.predicted !== undefined ? predictionEl(c, domain, best) : null,
           h("div", { class: "chg" }, c.suggested ? h("span", { class: "rm-suggested", "data-testid": "candidate-suggested", title: "Picked by Suggest: among the highest expected improvement" }, "suggested") : null, `from ${c.parent}: ${c.changes.join("; ") || "no change"}`),
-          problem ? h("div", { class: "reason", "data-testid": "candidate-reason" }, problem) : null,
+          problem ? h("div", { class: "reason", "data-testid": "candidate-reason" }, ...this.reasonParts(c, problem)) : null,
         ),
       );
     }
@@ -634,6 +684,19 @@ export class GenerateView {
     btn.addEventListener("click", () => void this.enqueueTicked(btn));
     this.resultEl.appendChild(h("div", { class: "rm-sticky-bottom" }, btn, h("span", { class: "rm-muted rm-small", "data-testid": "enqueue-count" })));
     this.updateEnqueueButton();
+  }
+
+  /** A candidate's problem, with a link to the existing model when it is a duplicate. */
+  private reasonParts(c: Candidate, problem: string): (string | HTMLElement)[] {
+    const dup = c.reason === problem || !c.valid ? candidateDuplicate(c, this.data?.models ?? []) : null;
+    return withDuplicateLink(problem, dup, (id) => this.cb.onInspect?.(id));
+  }
+
+  /** An error banner; a refused duplicate names the existing model and links to it. */
+  private errorBanner(testid: string, prefix: string, e: unknown): HTMLElement {
+    const msg = explainServerError((e as Error).message);
+    const dup = errorDuplicate(msg, e instanceof ApiError ? e.duplicateOf : null, this.data?.models ?? []);
+    return h("div", { class: "rm-banner err", "data-testid": testid }, ...withDuplicateLink(`${prefix}${msg}`, dup, (id) => this.cb.onInspect?.(id)));
   }
 
   private updateEnqueueButton(): void {
@@ -674,7 +737,7 @@ export class GenerateView {
       clear(this.resultEl);
       if (noted.fresh.length) this.cb.onEnqueued(res.request_ids);
     } catch (e) {
-      this.messageEl.appendChild(h("div", { class: "rm-banner err", "data-testid": "enqueue-error" }, `Enqueue failed: ${explainServerError((e as Error).message)}`));
+      this.messageEl.appendChild(this.errorBanner("enqueue-error", "Enqueue failed: ", e));
       btn.disabled = false;
       this.updateEnqueueButton();
     }

@@ -14,6 +14,7 @@ import { inputLabel, readsPrevious } from "../lib/graph";
 import { ORIGIN_COLORS } from "../lib/color";
 import { exportLinks, missingResultText } from "../lib/status";
 import { initSummary } from "../lib/inherit";
+import { epochsText } from "../lib/epochs";
 
 export interface InspectorData {
   summary: ModelSummary | null; // from the models list (shown at once)
@@ -24,6 +25,13 @@ export interface InspectorData {
   pinned: boolean;
   hoverClass: number | null;
   parentAccuracy: number | null;
+  /** Why Δ parent is not like for like: parent and model trained for different epochs. */
+  epochWarning?: string | null;
+  /**
+   * A hand-crafted model's changes relative to its parent, from the comparison's alignment
+   * (lib/align `specChanges`), when its record has none (null: not known yet / not needed).
+   */
+  derivedChanges?: string[] | null;
 }
 
 export interface InspectorCallbacks {
@@ -45,7 +53,7 @@ export class Inspector {
   }
 
   update(d: InspectorData): void {
-    const key = `${d.summary?.id}|${d.detail?.id}|${JSON.stringify((d.detail ?? d.summary)?.init ?? null)}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.detail?.status.state}|${d.summary?.status.state}|${d.parentAccuracy}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
+    const key = `${d.summary?.id}|${d.detail?.id}|${JSON.stringify((d.detail ?? d.summary)?.init ?? null)}|${d.detail?.wall_time}|${d.summary?.wall_time}|${d.detail?.status.state}|${d.summary?.status.state}|${d.parentAccuracy}|${d.epochWarning ?? ""}|${JSON.stringify(d.derivedChanges ?? null)}|${d.loading}|${d.error}|${d.pinned}|${d.hoverClass}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
     clear(this.root);
@@ -89,7 +97,16 @@ export class Inspector {
       ),
     );
     if (m.status.reason) this.root.appendChild(h("div", { class: "rm-banner err", style: "margin-top:6px" }, m.status.reason));
-    if (m.changes.length) this.root.appendChild(h("div", { class: "rm-help" }, "Changes: " + m.changes.join("; ")));
+    if (m.changes.length) this.root.appendChild(h("div", { class: "rm-help", "data-testid": "inspector-changes" }, "Changes: " + m.changes.join("; ")));
+    else if (d.derivedChanges && m.parent)
+      this.root.appendChild(
+        h(
+          "div",
+          { class: "rm-help", "data-testid": "inspector-changes", "data-derived": "true", title: "Worked out from the layer alignment of this model and its parent (as in Compare): the model was made by hand, so no change list was recorded" },
+          `Changes vs ${m.parent}: `,
+          d.derivedChanges.length ? d.derivedChanges.join("; ") : "none (the same layers)",
+        ),
+      );
     const init = initSummary(m.init, m.origin, m.status.state);
     if (init) {
       const el = h("div", { class: "rm-init", "data-testid": "inspector-init", "data-init": init.from ? "parent" : "scratch", title: init.from ? "The layers the change left alone (or changed without changing their parameter shapes) started from the parent's trained weights; the others started fresh" : "" });
@@ -110,10 +127,11 @@ export class Inspector {
       h(
         "div",
         { class: "rm-kv" },
-        kv("Val accuracy", formatPct(m.val_accuracy), delta !== null ? formatDelta(delta) : null),
+        kv("Val accuracy", formatPct(m.val_accuracy), delta !== null ? formatDelta(delta) + " vs parent" : null, delta !== null && d.epochWarning ? d.epochWarning : null),
         kv("Train accuracy", formatPct(m.train_accuracy)),
         kv("Parameters", formatParams(m.params), m.params.toLocaleString()),
         kv("Depth", String(m.depth)),
+        kv("Trained", epochsText(m)),
         kv("Val loss", formatNumber(m.val_loss)),
         kv("Test accuracy", formatPct(testAcc)),
       ),
@@ -230,8 +248,14 @@ export class Inspector {
   }
 }
 
-function kv(label: string, value: string, sub: string | null = null): HTMLElement {
-  return h("div", {}, h("span", {}, label), h("b", {}, value), sub ? h("span", { style: "text-transform:none" }, sub) : null);
+function kv(label: string, value: string, sub: string | null = null, warn: string | null = null): HTMLElement {
+  return h(
+    "div",
+    { "data-kv": label },
+    h("span", {}, label),
+    h("b", {}, value),
+    sub ? h("span", { style: "text-transform:none" }, sub, warn ? h("i", { class: "rm-epoch-warn", "data-testid": "inspector-epochs-warning", title: warn }, " ⚠ other epochs") : null) : null,
+  );
 }
 
 export function section(title: string): HTMLElement {

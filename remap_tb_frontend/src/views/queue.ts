@@ -139,7 +139,7 @@ export class QueueView {
       let stateCell: HTMLElement;
       if (r.state === "running") {
         const frac = r.epochs > 0 ? r.epoch / r.epochs : 0;
-        stateCell = h("span", {}, h("span", { class: "rm-progress" }, h("div", { style: `width:${(frac * 100).toFixed(0)}%` })), h("span", { class: "rm-state running" }, `epoch ${r.epoch} of ${r.epochs}`));
+        stateCell = h("span", {}, h("span", { class: "rm-progress" }, h("div", { style: `width:${(frac * 100).toFixed(0)}%` })), h("span", { class: "rm-state running", title: r.epoch > 0 ? "" : "Claimed by a worker, before the end of the first epoch: Cancel stops it" }, r.epoch > 0 ? `epoch ${r.epoch} of ${r.epochs}` : `starting (0 of ${r.epochs})`));
       } else {
         stateCell = h("span", { class: `rm-state ${r.state}` }, r.state + (r.state === "pending" ? ` #${pos.get(r.id)! + 1}` : ""));
       }

@@ -5,6 +5,7 @@ import { glyphSvg } from "../charts/glyph";
 import { h, clear } from "../lib/dom";
 import { formatDelta, formatParams, formatPct } from "../lib/format";
 import { ORIGIN_COLORS } from "../lib/color";
+import { epochsText } from "../lib/epochs";
 
 export class Tooltip {
   private readonly el: HTMLElement;
@@ -16,7 +17,8 @@ export class Tooltip {
     container.appendChild(this.el);
   }
 
-  show(m: ModelSummary, delta: number | null, clientX: number, clientY: number, stacked = 1): void {
+  /** `epochWarning`: why Δ parent is not like for like (lib/epochs `epochMismatch`). */
+  show(m: ModelSummary, delta: number | null, clientX: number, clientY: number, stacked = 1, epochWarning: string | null = null): void {
     if (this.currentId !== m.id) {
       this.currentId = m.id;
       clear(this.el);
@@ -37,13 +39,21 @@ export class Tooltip {
           "div",
           { class: "tt-grid" },
           h("span", {}, "val accuracy"),
-          h("span", {}, h("b", {}, formatPct(m.val_accuracy)), delta !== null ? ` (${formatDelta(delta)} vs parent)` : ""),
+          h(
+            "span",
+            {},
+            h("b", {}, formatPct(m.val_accuracy)),
+            delta !== null ? ` (${formatDelta(delta)} vs parent)` : "",
+            delta !== null && epochWarning ? h("span", { class: "rm-epoch-warn", "data-testid": "tooltip-epochs-warning", title: epochWarning }, " ⚠ other epochs") : null,
+          ),
           h("span", {}, "train accuracy"),
           h("span", {}, formatPct(m.train_accuracy)),
           h("span", {}, "parameters"),
           h("span", {}, formatParams(m.params), ` (${m.params.toLocaleString()})`),
           h("span", {}, "depth"),
           h("span", {}, String(m.depth)),
+          h("span", {}, "trained"),
+          h("span", { "data-testid": "tooltip-epochs" }, epochsText(m)),
           h("span", {}, "status"),
           h("span", {}, st === "running" || st === "queued" ? `${st} (epoch ${m.status.epoch} of ${m.status.epochs})` : st, m.status.reason ? `: ${m.status.reason}` : ""),
         ),

@@ -1,0 +1,180 @@
+"""Route cost at scale (issue 13): what a warm request does not redo.
+
+* The reader asks the file system (``reader.LogdirProbe``) before listing every run's
+  series through the data provider: once the logdir's event files and the provider's
+  answer have stayed the same for the settle time, a request lists nothing; a new run
+  (or any event file that grows) is listed and read on the next request; and the
+  provider is listed anyway every ``LIST_AT_LEAST_EVERY`` seconds.
+* A refresh that parses many runs (a logdir's load) freezes what is alive
+  (``gc.freeze``), so later full collections skip it.
+* The projection route keeps the encoded body of a finished layout.
+
+On the real Python loader (``MultiplexerDataProvider``) over runs the trainer wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import time
+from unittest import mock
+
+import pytest
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+from tensorboard.plugins import base_plugin
+from werkzeug.test import Client
+
+from remap_tb import metadata, reader, views
+from remap_tb.plugin import RemapPlugin
+
+ROOT = "/data/plugin/remap/"
+
+
+def make_app(logdir: str):
+    multiplexer = pem.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    flags = argparse.Namespace(remap_workers=0, remap_max_params=50_000_000, reload_interval=1.0,
+                               samples_per_plugin={metadata.PLUGIN_NAME: 0})
+    plugin = RemapPlugin(base_plugin.TBContext(logdir=logdir, data_provider=provider, flags=flags))
+    return Client(application.TensorBoardWSGI([plugin], data_provider=provider)), plugin, multiplexer
+
+
+def runs_of(client: Client, experiment: str) -> set[str]:
+    response = client.get(ROOT + f"models?experiment={experiment}")
+    assert response.status_code == 200, response.data[:300]
+    return {m["run"] for m in response.json["models"]}
+
+
+@pytest.fixture
+def logdir(tmp_path, remap_logdir):
+    out = tmp_path / "logdir"
+    for run in ("m-base", "m-child"):
+        shutil.copytree(f"{remap_logdir.path}/{run}", out / run)
+    return out
+
+
+def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
+    client, plugin, multiplexer = make_app(str(logdir))
+    rdr = plugin._reader
+    now = [0.0]
+    rdr._clock = lambda: now[0]
+    settle = rdr._settle
+    assert settle >= reader.SETTLE_AFTER_CHANGE
+    provider = rdr._provider
+    fid = remap_logdir.fingerprint_id
+    try:
+        with mock.patch.object(provider, "list_tensors", wraps=provider.list_tensors) as listed:
+            assert runs_of(client, fid) == {"m-base", "m-child"}
+            assert listed.call_count == 1
+            now[0] += reader.MAX_SNAPSHOT_AGE  # the probe's first look: listed (nothing to compare with)
+            runs_of(client, fid)
+            assert listed.call_count == 2
+            now[0] += settle + reader.MAX_SNAPSHOT_AGE  # unchanged for the settle time: not listed
+            assert runs_of(client, fid) == {"m-base", "m-child"}
+            assert listed.call_count == 2
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            runs_of(client, fid)
+            assert listed.call_count == 2
+            with mock.patch.object(rdr._probe, "top", wraps=rdr._probe.top) as looked:
+                now[0] += reader.PROBED_MAX_AGE / 2  # a probed snapshot is reused a short while
+                runs_of(client, fid)
+                assert looked.call_count == 0
+                now[0] += reader.PROBED_MAX_AGE  # then the probe looks again (and lists nothing)
+                runs_of(client, fid)
+                assert looked.call_count == 1 and listed.call_count == 2
+
+            shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "m-dense")  # a new run
+            multiplexer.AddRunsFromDirectory(str(logdir))
+            multiplexer.Reload()
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            assert runs_of(client, fid) == {"m-base", "m-child", "m-dense"}
+            assert listed.call_count == 3
+            now[0] += reader.MAX_SNAPSHOT_AGE  # within the settle time after a change: listed again
+            runs_of(client, fid)
+            assert listed.call_count == 4
+
+            now[0] += settle + reader.MAX_SNAPSHOT_AGE
+            runs_of(client, fid)
+            assert listed.call_count == 4
+            now[0] += reader.LIST_AT_LEAST_EVERY  # listed anyway now and then
+            runs_of(client, fid)
+            assert listed.call_count == 5
+    finally:
+        plugin.close()
+
+
+def test_the_probe_sees_an_event_file_grow_and_runs_come_and_go(logdir):
+    probe = reader.LogdirProbe(str(logdir))
+    top, before = probe.top(), probe.run_signature("m-base")
+    assert probe.folders() == {"m-base", "m-child"}
+    assert probe.run_signature("m-base") == before
+    event = next((logdir / "m-base").glob("*tfevents*"))
+    with open(event, "ab") as f:
+        f.write(b"\0")
+    assert probe.run_signature("m-base") != before
+    shutil.rmtree(logdir / "m-child")
+    assert probe.run_signature("m-child") is None and probe.folders() == {"m-base"}
+    assert probe.top() != top
+
+
+def test_a_targeted_listing_asks_for_the_changed_runs_alone(logdir, remap_logdir):
+    client, plugin, multiplexer = make_app(str(logdir))
+    rdr = plugin._reader
+    now = [0.0]
+    rdr._clock = lambda: now[0]
+    provider = rdr._provider
+    fid = remap_logdir.fingerprint_id
+    try:
+        runs_of(client, fid)
+        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
+        runs_of(client, fid)  # settled
+        shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "m-dense")
+        multiplexer.AddRunsFromDirectory(str(logdir))
+        multiplexer.Reload()
+        now[0] += reader.MAX_SNAPSHOT_AGE
+        with mock.patch.object(provider, "list_tensors", wraps=provider.list_tensors) as listed, \
+                mock.patch.object(provider, "list_runs", wraps=provider.list_runs) as all_runs:
+            assert runs_of(client, fid) == {"m-base", "m-child", "m-dense"}
+            assert listed.call_args.kwargs["run_tag_filter"].runs == frozenset({"m-dense"})
+            assert all_runs.call_count == 0
+    finally:
+        plugin.close()
+
+
+def test_parsing_many_runs_freezes_what_is_alive(logdir, remap_logdir, monkeypatch):
+    monkeypatch.setattr(reader, "FREEZE_AFTER_RUNS", 2)
+    gc.unfreeze()
+    client, plugin, _ = make_app(str(logdir))
+    try:
+        assert gc.get_freeze_count() == 0
+        assert runs_of(client, remap_logdir.fingerprint_id) == {"m-base", "m-child"}
+        assert gc.get_freeze_count() > 0
+    finally:
+        plugin.close()
+        gc.unfreeze()
+
+
+def test_the_projection_body_is_encoded_once_per_layout(logdir, remap_logdir):
+    client, plugin, _ = make_app(str(logdir))
+    url = ROOT + f"projection?experiment={remap_logdir.fingerprint_id}&kind=structural"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            body = client.get(url).json
+            if not body["computing"] and len(body["points"]) == 2:
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(0.1)
+        with mock.patch.object(views, "mds_projection", wraps=views.mds_projection) as built:
+            first = client.get(url)
+            second = client.get(url)
+            assert first.data == second.data
+            assert {p["id"] for p in first.json["points"]} == {"m-base", "m-child"}
+            assert built.call_count <= 1
+    finally:
+        plugin.close()
