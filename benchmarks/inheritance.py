@@ -3,9 +3,11 @@
 On a copy of ``demo_logs/`` (digits), the 3 models with the best validation
 accuracy are parents; 10 children (ablations and variations from
 ``remap_tb.spec.operators``, drawn at random, parents in turn) are each trained
-twice with the parent's training config (10 epochs): from scratch
-(``training.init = "scratch"``) and from the parent (the default: the trainer
-finds ``LOGDIR/<parent>/weights.pt``). For each child:
+with the parent's training config (10 epochs): from scratch
+(``training.init = "scratch"``), from the parent (the default: the trainer
+finds ``LOGDIR/<parent>/weights.pt``, copies and morphs what maps and refits the
+rest by least squares, ``trainer.refit``), and from the parent without the refit
+(what the refit adds). For each child:
 
 - target = its own from-scratch validation accuracy after 10 epochs;
 - epochs to target = the first epoch whose validation accuracy is within 0.5 pp
@@ -110,7 +112,7 @@ def children(parents: list[tuple[str, float, dict]], count: int, seed: int, max_
     return out
 
 
-def initial_accuracy(request: dict, logdir: str, data) -> float:
+def initial_accuracy(request: dict, logdir: str, data, refit: bool = True) -> float:
     """Validation accuracy of the model as ``train`` initialises it (epoch 0)."""
     torch.manual_seed(request["training"]["seed"])
     model = build_model(request["spec"])
@@ -118,27 +120,27 @@ def initial_accuracy(request: dict, logdir: str, data) -> float:
     if source is not None and source.usable:
         seed = request["training"]["seed"]
         initialise(model, request["spec"], request["provenance"]["changes"], source,
-                   sample_images(data.x_train, seed), seed)
+                   sample_images(data.x_train, seed) if refit else None, seed)
     _, accuracy, _ = evaluate(model, nn.CrossEntropyLoss(), data.x_val, data.y_val)
     return accuracy
 
 
 def run_child(logdir: str, candidate: dict, parent_request: dict, init: str, epochs: int, index: int,
-              cache: DatasetCache) -> dict:
+              cache: DatasetCache, refit: bool = True) -> dict:
     training = {**parent_request["training"], "epochs": epochs, "init": init}
     request = make_request(candidate["spec"], parent_request["dataset"], training,
                            {"parent": candidate["parent"], "origin": candidate["kind"], "changes": candidate["changes"]},
-                           request_id=f"bench-{index:02d}-{init}")
+                           request_id=f"bench-{index:02d}-{init}{'' if refit else '-norefit'}")
     curve: list[float] = []
     data = cache.get(request["dataset"], torch.device("cpu"))
-    curve.append(initial_accuracy(request, logdir, data))
+    curve.append(initial_accuracy(request, logdir, data, refit))
 
     def on_epoch(epoch: int, total: int, metrics: dict) -> bool:
         curve.append(metrics["val_accuracy"])
         return False
 
     started = time.perf_counter()
-    result = train(request, logdir, device="cpu", on_epoch=on_epoch, datasets=cache)
+    result = train(request, logdir, device="cpu", on_epoch=on_epoch, datasets=cache, refit=refit)
     return {"curve": curve, "final": curve[-1], "init": result.init, "seconds": time.perf_counter() - started}
 
 
@@ -170,11 +172,14 @@ def main(argv=None) -> int:
             parent_request = by_run[candidate["parent"]]
             scratch = run_child(logdir, candidate, parent_request, "scratch", args.epochs, i, cache)
             inherit = run_child(logdir, candidate, parent_request, "parent", args.epochs, i, cache)
+            copy_only = run_child(logdir, candidate, parent_request, "parent", args.epochs, i, cache, refit=False)
             target = scratch["final"]
             rows.append({"i": i, "parent": candidate["parent"], "changes": "; ".join(candidate["changes"]),
                          "init": inherit["init"], "target": target,
                          "scratch_epochs": epochs_to(scratch["curve"], target),
                          "inherit_epochs": epochs_to(inherit["curve"], target),
+                         "copy_epochs": epochs_to(copy_only["curve"], target), "copy_start": copy_only["curve"][0],
+                         "copy_final": copy_only["final"],
                          "scratch_final": scratch["final"], "inherit_final": inherit["final"],
                          "inherit_start": inherit["curve"][0]})
         seconds = time.perf_counter() - started
@@ -182,14 +187,17 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     never = args.epochs + 1
-    print(f"\n{'#':>2} {'parent':<12} {'inherited':>9} {'start':>6} {'ep scratch':>10} {'ep parent':>9} "
-          f"{'final scratch':>13} {'final parent':>12}  changes")
+    print(f"\n{'#':>2} {'parent':<12} {'inherited':>9} {'refit':>5} {'start':>6} {'copy start':>10} "
+          f"{'ep scratch':>10} {'ep parent':>9} {'ep copy':>7} {'final scratch':>13} {'final parent':>12} "
+          f"{'final copy':>10}  changes")
     for r in rows:
         init = f"{r['init']['layers']}/{r['init']['of']}" if r["init"] else "-"
+        refitted = len(r["init"].get("refitted", [])) if r["init"] else 0
         fmt = lambda e: str(e) if e is not None else f">{args.epochs}"  # noqa: E731
-        print(f"{r['i']:>2} {r['parent']:<12} {init:>9} {r['inherit_start']:>6.3f} {fmt(r['scratch_epochs']):>10} "
-              f"{fmt(r['inherit_epochs']):>9} {r['scratch_final']:>13.4f} {r['inherit_final']:>12.4f}  "
-              f"{r['changes'][:90]}")
+        print(f"{r['i']:>2} {r['parent']:<12} {init:>9} {refitted:>5} {r['inherit_start']:>6.3f} "
+              f"{r['copy_start']:>10.3f} {fmt(r['scratch_epochs']):>10} {fmt(r['inherit_epochs']):>9} "
+              f"{fmt(r['copy_epochs']):>7} {r['scratch_final']:>13.4f} {r['inherit_final']:>12.4f} "
+              f"{r['copy_final']:>10.4f}  {r['changes'][:70]}")
     med_scratch = statistics.median(r["scratch_epochs"] if r["scratch_epochs"] is not None else never for r in rows)
     med_inherit = statistics.median(r["inherit_epochs"] if r["inherit_epochs"] is not None else never for r in rows)
     final_scratch = statistics.median(r["scratch_final"] for r in rows)
@@ -201,7 +209,10 @@ def main(argv=None) -> int:
     print(f"median final val accuracy: scratch {final_scratch:.4f}, from parent {final_inherit:.4f} "
           f"(difference {100 * (final_inherit - final_scratch):+.2f} pp; target >= -0.50 pp): "
           f"{'met' if final_ok else 'NOT met'}")
-    print(f"{len(rows)} children x 2 trainings of {args.epochs} epochs in {seconds:.1f} s")
+    med_copy = statistics.median(r["copy_epochs"] if r["copy_epochs"] is not None else never for r in rows)
+    print(f"same run, copy and morph without the least-squares refit: median epochs {med_copy:g}, "
+          f"median final {statistics.median(r['copy_final'] for r in rows):.4f}")
+    print(f"{len(rows)} children x 3 trainings of {args.epochs} epochs in {seconds:.1f} s")
     return 0 if epochs_ok and final_ok else 1
 
 

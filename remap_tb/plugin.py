@@ -39,6 +39,8 @@ RELOAD_AGAIN_AFTER = 2.0
 # Seconds the projection route waits for a layout that must be recomputed (a new model on a
 # small map takes milliseconds); longer computations answer ``computing: true`` as before.
 PROJECTION_WAIT = 0.5
+# A snapshot with at least this many models without a summary has them built in the background.
+WARM_SUMMARIES_FROM = 200
 
 
 class RemapPlugin(base_plugin.TBPlugin):
@@ -64,6 +66,7 @@ class RemapPlugin(base_plugin.TBPlugin):
         self._workers = None
         self._queue_obj = None
         self._canonical_memo: dict[str, str] = {}  # spec hash -> canonical hash (validate's duplicate check)
+        self._warmed = -1  # the snapshot generation whose summaries were last warmed
         self._projection_bodies: dict[tuple[str, str], tuple[tuple, bytes]] = {}  # (experiment, kind) -> (layout key, body)
 
     # -- TBPlugin ------------------------------------------------------------------------
@@ -193,8 +196,28 @@ class RemapPlugin(base_plugin.TBPlugin):
     # -- helpers -------------------------------------------------------------------------
 
     def _snapshot(self, request: wrappers.Request):
-        return self._reader.snapshot(plugin_util.context(request.environ),
+        snap = self._reader.snapshot(plugin_util.context(request.environ),
                                      plugin_util.experiment_id(request.environ))
+        self._warm_summaries(snap)
+        return snap
+
+    def _warm_summaries(self, snap) -> None:
+        """Build the models' summaries (glyph, analysis: ~0.5 ms each) in a background thread
+        when a snapshot brings many new ones (a logdir's load), so that the dashboard's first
+        ``models`` is not the one that pays for them (seconds at 5,000 runs)."""
+        with self._lock:
+            if snap.generation == self._warmed:
+                return
+            self._warmed = snap.generation
+        cold = [data for data in snap.models.values() if "summary" not in data.derived]
+        if len(cold) < WARM_SUMMARIES_FROM:
+            return
+
+        def warm() -> None:
+            for data in cold:
+                views.summary(data)
+
+        threading.Thread(target=warm, name="remap-warm-summaries", daemon=True).start()
 
     def _current_snapshot(self, request: wrappers.Request):
         """The snapshot, brought up to date for runs the queue finished but it shows unfinished.

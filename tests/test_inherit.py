@@ -172,23 +172,14 @@ def parent_logdir(tmp_path_factory):
     return logdir
 
 
-def _child(logdir: str, run: str, child: dict, changes: list[str], epochs: int = 0, seed_images: bool = True,
+def _child(logdir: str, run: str, child: dict, changes: list[str], epochs: int = 0, refit: bool = True,
            **training):
-    from trainer import train as training_module
     from trainer.train import train
-
-    if not seed_images:  # the copy and morph alone: no images to refit on
-        real = training_module.sample_images
-        training_module.sample_images = lambda x, seed: None
-        try:
-            return _child(logdir, run, child, changes, epochs, True, **training)
-        finally:
-            training_module.sample_images = real
 
     request = make_request(child, training={"epochs": epochs, "batch_size": 128, "seed": 7, **training},
                            provenance={"origin": "variation", "parent": "parent", "changes": changes},
                            request_id=run)
-    return train(request, logdir)
+    return train(request, logdir, refit=refit)
 
 
 def _predictions(logdir: str, run: str) -> np.ndarray:
@@ -232,7 +223,7 @@ def test_a_removed_pool_is_bridged_by_the_refit_before_any_step(parent_logdir):
     assert model_record(parent_logdir, "nopool")["init"]["refitted"] == init["refitted"]
     assert result.metrics["val_accuracy"] > max(0.5, PARENT_ACCURACY["parent"] - 0.25)
     copy_only = _child(parent_logdir, "nopool-copy", child, ["removed layer 2 maxpool2d (pool_size 2)"],
-                       seed_images=False)
+                       refit=False)
     assert "refitted" not in copy_only.init and copy_only.metrics["val_accuracy"] < 0.4
 
 

@@ -7,7 +7,8 @@
   provider is listed anyway every ``LIST_AT_LEAST_EVERY`` seconds.
 * A refresh that parses many runs (a logdir's load) freezes what is alive
   (``gc.freeze``), so later full collections skip it.
-* The projection route keeps the encoded body of a finished layout.
+* The projection route keeps the encoded body of a finished layout, and a load has the
+  models' summaries built in the background (the first `models` does not pay for them).
 
 On the real Python loader (``MultiplexerDataProvider``) over runs the trainer wrote.
 """
@@ -176,5 +177,22 @@ def test_the_projection_body_is_encoded_once_per_layout(logdir, remap_logdir):
             assert first.data == second.data
             assert {p["id"] for p in first.json["points"]} == {"m-base", "m-child"}
             assert built.call_count <= 1
+    finally:
+        plugin.close()
+
+
+def test_a_load_warms_the_summaries_in_the_background(logdir, remap_logdir, monkeypatch):
+    from remap_tb import plugin as plugin_module
+
+    monkeypatch.setattr(plugin_module, "WARM_SUMMARIES_FROM", 2)
+    client, plugin, _ = make_app(str(logdir))
+    try:
+        assert client.get(ROOT + "experiments").status_code == 200  # no models route asked
+        snap = plugin._reader.snapshot()
+        deadline = time.monotonic() + 30
+        while not all("summary" in d.derived for d in snap.models.values()):
+            assert time.monotonic() < deadline, "summaries were not built"
+            time.sleep(0.05)
+        assert {d.derived["summary"]["run"] for d in snap.models.values()} == {"m-base", "m-child"}
     finally:
         plugin.close()

@@ -145,7 +145,7 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
           progress: bool = False, on_epoch: EpochCallback | None = None,
           datasets: DatasetCache | None = None, should_stop: StopCheck | None = None,
           may_write: WriteCheck | None = None, max_seconds: float | None = None,
-          init_from: "str | ParentRun | bool | None" = None) -> TrainResult:
+          init_from: "str | ParentRun | bool | None" = None, refit: bool = True) -> TrainResult:
     """Train ``request`` and write its run under ``logdir``; see the module docstring.
 
     The model starts from its parent's trained weights where its layers map
@@ -153,6 +153,8 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     directory, or a ``ParentRun`` already read), else the provenance parent's run
     ``<logdir>/<parent>``. The model record says what was inherited (``init``) or
     why nothing was (``init_reason``); a parent that cannot be used is never an error.
+    ``refit`` False: the copy and morph only, no least-squares refit (``trainer.refit``;
+    the benchmark's comparison arm).
 
     Raises ``RequestError``/``SpecError`` (invalid request, nothing written),
     ``DatasetError`` (missing data, nothing written), ``TrainingError`` and
@@ -177,7 +179,7 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     torch.manual_seed(training["seed"])
     model = build_model(request["spec"]).to(torch_device)
     params = count_parameters(model)
-    init, init_reason = _inherit(model, request, logdir, init_from, data.x_train)
+    init, init_reason = _inherit(model, request, logdir, init_from, data.x_train if refit else None)
 
     with _Guarded(run_dir, may_write) as writer:
         record = metadata.model_record(
@@ -210,7 +212,7 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
 
 
 def _inherit(model: nn.Module, request: dict, logdir: str, init_from: "str | ParentRun | bool | None",
-             x_train: torch.Tensor) -> tuple[dict | None, str | None]:
+             x_train: torch.Tensor | None) -> tuple[dict | None, str | None]:
     """Start ``model`` from its parent's weights where the layers map (``trainer.inherit``),
     then refit what does not reproduce the parent on a sample of ``x_train`` (``trainer.refit``).
 
@@ -226,7 +228,7 @@ def _inherit(model: nn.Module, request: dict, logdir: str, init_from: "str | Par
     try:
         seed = request["training"]["seed"]
         return initialise(model, request["spec"], request["provenance"].get("changes"), source,
-                          sample_images(x_train, seed), seed), None
+                          None if x_train is None else sample_images(x_train, seed), seed), None
     except (ValueError, KeyError, TypeError) as e:
         return None, f"trained from scratch: {e}"[:500]
 

@@ -56,8 +56,10 @@ export interface Provenance {
 /** Body of every 4xx/5xx response. */
 export interface ErrorBody {
   error: string;
-  /** Issue 11: a refused duplicate names the existing model it duplicates (its id). */
+  /** Issue 11: enqueue's 409 (an item is an existing model once no-ops are removed) names that model (its run or request id). */
   duplicate_of?: DuplicateRef | null;
+  /** With `duplicate_of`: the index of the refused item in `items`. */
+  item?: number;
 }
 
 /**
@@ -371,6 +373,8 @@ export interface GenerateResponse {
   wanted: number;
   summary: string;
   surrogate?: SurrogateInfo;
+  /** Issue 11: variation draws left out because they were an existing model (or a queued request), per model. */
+  duplicates?: { duplicate_of: string; count: number }[];
 }
 
 // POST enqueue ------------------------------------------------------------------
@@ -394,6 +398,8 @@ export interface EnqueueRequest {
 
 export interface EnqueueResponse {
   request_ids: string[]; // each is also the model id and run name of the model it trains
+  /** Issue 11: items queued although their spec is an existing model's (or a queued request's). */
+  duplicates?: { item: number; duplicate_of: string | null }[];
 }
 
 // GET queue -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { drawerRows, TOP_N, withinBudget } from "../src/lib/drawer";
 import { epochMismatch, epochsText, epochsTrained } from "../src/lib/epochs";
 import { alignPair, specChanges, specLayerSignature } from "../src/lib/align";
-import { candidateDuplicate, duplicateId, errorDuplicate, resolveDuplicate, saysDuplicate } from "../src/lib/duplicate";
+import { candidateDuplicate, duplicateId, errorDuplicate, groupDuplicates, resolveDuplicate, saysDuplicate } from "../src/lib/duplicate";
 import { emptyFilters, filterIds } from "../src/lib/filters";
 import { sortModels } from "../src/lib/sort";
 import { classesScopeText, meanPerClass, withPerClass } from "../src/views/classes";
@@ -15,7 +15,7 @@ import { targetChangeNote } from "../src/views/generate";
 import { handcraftedChanges } from "../src/views/editor";
 import { cancellable, trackedText } from "../src/views/tracker";
 import { ApiError, RemapClient } from "../src/client";
-import type { Candidate, Layer, ModelSummary, QueueRequest, Spec, State } from "../src/types";
+import type { Candidate, EnqueueResponse, Layer, ModelSummary, QueueRequest, Spec, State } from "../src/types";
 
 function model(id: string, over: Partial<ModelSummary> = {}): ModelSummary {
   return {
@@ -137,7 +137,7 @@ test("a duplicate candidate names the existing model: duplicate_of, the parent, 
   assert.ok(saysDuplicate("duplicate of an existing model") && !saysDuplicate("layer 3: bad shape"));
 });
 
-test("a refused duplicate (400) names the existing model from duplicate_of or the message", async () => {
+test("a refused duplicate (enqueue's 409) names the existing model from duplicate_of or the message", async () => {
   const models = [model("init-s0-003"), model("init-s0-0031")];
   assert.equal(errorDuplicate("x", "init-s0-003", models)?.id, "init-s0-003");
   assert.equal(errorDuplicate("item 0: same model as init-s0-003 (a relu after a relu changes nothing)", null, models)?.id, "init-s0-003");
@@ -146,10 +146,23 @@ test("a refused duplicate (400) names the existing model from duplicate_of or th
   assert.equal(resolveDuplicate("gone", models), null);
   assert.equal(duplicateId({ id: "gone" }), "gone");
   // The client keeps the body's duplicate_of on the thrown error.
-  const client = new RemapClient(async () => new Response(JSON.stringify({ error: "duplicate of init-s0-003", duplicate_of: "init-s0-003" }), { status: 400 }));
-  await assert.rejects(client.enqueue({ items: [] }), (e: unknown) => e instanceof ApiError && e.duplicateOf === "init-s0-003" && e.status === 400);
+  // The body the plugin sends (remap_tb/search_routes.py DuplicateError): a 409.
+  const error = "items[0]: the same model as init-s0-003 once no-ops are removed (layer 3 activation relu removed: its input (layer 2 activation relu) is never negative), so training it would repeat that model. Change the model, or enqueue init-s0-003's own spec to train it again.";
+  const client = new RemapClient(async () => new Response(JSON.stringify({ error, duplicate_of: "init-s0-003", item: 0 }), { status: 409 }));
+  await assert.rejects(client.enqueue({ items: [] }), (e: unknown) => e instanceof ApiError && e.duplicateOf === "init-s0-003" && e.status === 409 && errorDuplicate(e.message, e.duplicateOf, models)?.id === "init-s0-003");
+  assert.equal(errorDuplicate(error, null, models)?.id, "init-s0-003", "the message alone names it too");
   const plain = new RemapClient(async () => new Response(JSON.stringify({ error: "bad" }), { status: 400 }));
   await assert.rejects(plain.enqueue({ items: [] }), (e: unknown) => e instanceof ApiError && e.duplicateOf === null);
+});
+
+test("duplicates lists (enqueue per item, generate with a count) are summed per model", () => {
+  const enqueued: EnqueueResponse["duplicates"] = [{ item: 0, duplicate_of: "v-1" }, { item: 1, duplicate_of: null }, { item: 2, duplicate_of: "v-2" }, { item: 3, duplicate_of: "v-1" }];
+  assert.deepEqual(groupDuplicates(enqueued), [
+    { id: "v-1", count: 2 },
+    { id: "v-2", count: 1 },
+  ]);
+  assert.deepEqual(groupDuplicates([{ duplicate_of: "p", count: 3 }]), [{ id: "p", count: 3 }]);
+  assert.deepEqual(groupDuplicates(undefined), [], "servers before issue 11 send no duplicates");
 });
 
 // ---------------------------------------------------------------- classes

@@ -1,6 +1,8 @@
 // Duplicates name the existing model (issue 11). A duplicate is reported by the server in
-// three places: a generated candidate (`valid: false` with a reason, and `duplicate_of`),
-// a refused request (a 400 whose body has `duplicate_of`), or a validation. Servers before
+// five places: a generated candidate (`valid: false` with a reason, and `duplicate_of`),
+// generate's `duplicates` (variation draws left out, per model), a refused enqueue (a 409
+// whose body has `duplicate_of`: the same model once no-ops are removed), enqueue's
+// `duplicates` (exact repeats, queued anyway), or a validation. Servers before
 // `duplicate_of` only say it in words ("same model as the parent", "same model as an
 // existing model"), so the model is also found by the candidate's key (its spec hash,
 // equal to the model's `spec_hash`) or by a model id named in the message.
@@ -67,4 +69,15 @@ function fromText(text: string, models: ModelSummary[]): ModelSummary | null {
     }
   }
   return best;
+}
+
+/** `duplicates` entries (enqueue's per item, generate's with a count) summed per model, first seen first. */
+export function groupDuplicates(entries: readonly { duplicate_of: string | null; count?: number }[] | null | undefined): { id: string; count: number }[] {
+  const out = new Map<string, number>();
+  for (const e of entries ?? []) {
+    if (!e || typeof e.duplicate_of !== "string" || !e.duplicate_of) continue;
+    const n = typeof e.count === "number" && e.count > 0 ? e.count : 1;
+    out.set(e.duplicate_of, (out.get(e.duplicate_of) ?? 0) + n);
+  }
+  return [...out].map(([id, count]) => ({ id, count }));
 }

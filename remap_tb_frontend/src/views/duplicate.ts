@@ -4,6 +4,7 @@
 
 import type { ModelSummary } from "../types";
 import { h } from "../lib/dom";
+import { groupDuplicates, resolveDuplicate } from "../lib/duplicate";
 
 /** A link to the model a duplicate duplicates: "same model as v-12 (inspect)". */
 export function duplicateLink(model: ModelSummary, onInspect: (id: string) => void): HTMLElement {
@@ -21,4 +22,33 @@ export function withDuplicateLink(text: string, model: ModelSummary | null, onIn
   if (!model) return [text];
   const named = text.includes(model.id);
   return [text.replace(/[.\s]+$/, ""), named ? " — inspect " : " — the existing model: ", duplicateLink(model, onInspect)];
+}
+
+/** A model a duplicate names: a link when it is loaded here, else its id (e.g. a queued request). */
+export function duplicateRef(id: string, models: ModelSummary[], onInspect: (id: string) => void): HTMLElement {
+  const m = resolveDuplicate(id, models);
+  return m ? duplicateLink(m, onInspect) : h("b", { "data-testid": "duplicate-id", title: "A queued request, not on the map yet" }, id);
+}
+
+/**
+ * A note for the `duplicates` of an answer, null when there are none: enqueue's exact repeats
+ * ("1 item is the same model as v-3 (queued anyway)") or generate's left-out variation draws
+ * ("2 draws were the same model as v-3 and were left out"), each model linked.
+ */
+export function duplicatesNote(
+  entries: readonly { duplicate_of: string | null; count?: number }[] | null | undefined,
+  kind: "enqueue" | "generate",
+  models: ModelSummary[],
+  onInspect: (id: string) => void,
+  testid: string,
+): HTMLElement | null {
+  const groups = groupDuplicates(entries);
+  if (!groups.length) return null;
+  const parts: (string | HTMLElement)[] = [];
+  for (const g of groups) {
+    const one = g.count === 1;
+    if (kind === "enqueue") parts.push(`${g.count} item${one ? " is" : "s are"} the same model as `, duplicateRef(g.id, models, onInspect), " (queued anyway: training a model again is allowed). ");
+    else parts.push(`${g.count} draw${one ? " was" : "s were"} the same model as `, duplicateRef(g.id, models, onInspect), " and left out. ");
+  }
+  return h("div", { class: "rm-banner warn", "data-testid": testid, "data-duplicate-of": groups.map((g) => g.id).join(",") }, ...parts);
 }

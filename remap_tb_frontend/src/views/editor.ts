@@ -27,9 +27,9 @@ import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField } from "../lib/form";
 import { defaultInit, handcraftedItem, INIT_LABELS, parentFinished } from "../lib/inherit";
 import { specChanges } from "../lib/align";
-import { errorDuplicate, resolveDuplicate } from "../lib/duplicate";
+import { duplicateId, errorDuplicate, resolveDuplicate } from "../lib/duplicate";
 import { ApiError } from "../client";
-import { duplicateLink, withDuplicateLink } from "./duplicate";
+import { duplicateLink, duplicateRef, duplicatesNote, withDuplicateLink } from "./duplicate";
 
 export interface EditorData {
   inspected: ModelSummary | null;
@@ -532,8 +532,10 @@ export class EditorView {
       h("div", { class: v.valid ? "rm-pos" : "rm-neg", "data-testid": "editor-validity" }, v.valid ? "✓ valid" : `✗ ${v.errors.length} problem${v.errors.length === 1 ? "" : "s"}`),
     );
     const onInspect = (id: string) => this.cb.onInspect?.(id);
+    let saidSame = false; // the change list already says "same model as the parent"
     if (this.parent && this.parentSpec) {
       const changes = handcraftedChanges(this.parentSpec, this.spec);
+      saidSame = !changes.length;
       const parent = resolveDuplicate(this.parent, this.data?.models ?? []);
       this.totalsEl.appendChild(
         changes.length
@@ -541,8 +543,14 @@ export class EditorView {
           : h("div", { class: "rm-banner warn", "data-testid": "editor-changes", "data-count": 0 }, "No change from the parent: this is the same model as ", parent ? duplicateLink(parent, onInspect) : this.parent, ". Change a layer to make a new model."),
       );
     }
+    // The server's canonical comparison: also a changed spec whose changes do nothing (a relu
+    // right after a relu), even when the model it equals is the parent.
+    const dupId = duplicateId(v.duplicate_of);
     const dup = resolveDuplicate(v.duplicate_of, this.data?.models ?? []);
-    if (dup && dup.id !== this.parent) this.totalsEl.appendChild(h("div", { class: "rm-banner warn", "data-testid": "editor-duplicate" }, "Same model as the existing ", duplicateLink(dup, onInspect), "."));
+    if (dupId && (dup?.id ?? dupId) !== this.parent)
+      this.totalsEl.appendChild(
+        h("div", { class: "rm-banner warn", "data-testid": "editor-duplicate", "data-duplicate-of": dup?.id ?? dupId }, "Same model as the existing ", duplicateRef(dupId, this.data?.models ?? [], onInspect), " (equal once layers that do nothing are removed), so training it would repeat that model."),
+      );
     this.enqueueBtn.disabled = !v.valid;
   }
 
@@ -566,6 +574,8 @@ export class EditorView {
       const noted = this.history.note(res.request_ids);
       this.showMessage(noted.fresh.length ? "ok" : "warn", enqueueMessage(res.request_ids, noted));
       this.messageEl.firstElementChild?.setAttribute("data-request-ids", res.request_ids.join(","));
+      const note = duplicatesNote(res.duplicates, "enqueue", this.data?.models ?? [], (id) => this.cb.onInspect?.(id), "editor-enqueue-duplicates");
+      if (note) this.messageEl.appendChild(note);
       if (noted.fresh.length) this.cb.onEnqueued(res.request_ids);
     } catch (e) {
       const msg = `Enqueue failed: ${explainServerError((e as Error).message)}`;

@@ -22,7 +22,7 @@ import { explainServerError, intField, Parsed } from "../lib/form";
 import { MAX_BUDGET } from "../lib/budget";
 import { candidateDuplicate, errorDuplicate } from "../lib/duplicate";
 import { ApiError } from "../client";
-import { withDuplicateLink } from "./duplicate";
+import { duplicatesNote, withDuplicateLink } from "./duplicate";
 
 export interface GenerateData {
   inspected: ModelSummary | null;
@@ -621,6 +621,8 @@ export class GenerateView {
         ? `Suggested ${suggested || res.candidates.length} by expected improvement${res.summary ? ` (${res.summary.replace(/\.$/, "")})` : ""}.`
         : res.summary || `${res.made} of ${res.wanted} candidates made.`;
       this.messageEl.appendChild(h("div", { class: `rm-banner ${res.made < res.wanted && !this.suggestedRun ? "warn" : "ok"}`, "data-testid": "generate-summary" }, text));
+      const dups = duplicatesNote(res.duplicates, "generate", this.data?.models ?? [], (id) => this.cb.onInspect?.(id), "generate-duplicates");
+      if (dups) this.messageEl.appendChild(dups);
     }
     const note = surrogateNote(this.surrogate);
     if (note)
@@ -732,6 +734,8 @@ export class GenerateView {
       const noted = this.history.note(res.request_ids);
       clear(this.messageEl);
       this.messageEl.appendChild(h("div", { class: `rm-banner ${noted.fresh.length ? "ok" : "warn"}`, "data-testid": "enqueue-result", "data-request-ids": res.request_ids.join(",") }, enqueueMessage(res.request_ids, noted)));
+      const dups = duplicatesNote(res.duplicates, "enqueue", this.data?.models ?? [], (id) => this.cb.onInspect?.(id), "enqueue-duplicates");
+      if (dups) this.messageEl.appendChild(dups);
       this.candidates = [];
       this.ticked.clear();
       clear(this.resultEl);
