@@ -11,7 +11,11 @@
 * ``write_runs`` / ``make_app``: a logdir of n runs in the trainer's real event format
   (the records a 1-epoch training writes, without training) and TensorBoard's WSGI app
   over it, as in ``tests/test_plugin_http.py``.
-* ``timed``, ``best_of``, ``table``, ``sklearn_mds``: small timing and printing helpers.
+* ``scale_history`` / ``write_history_run`` / ``scale_logdir`` / ``write_one_run``: a
+  realistic search history of thousands of runs (variations of good parents, inherited
+  accuracies and validation answers, curves, failed and diverged runs) written with the
+  trainer's writer in parallel processes and cached (``scale.py``, ``dashboard_perf.py``).
+* ``timed``, ``best_of``, ``table``, ``sklearn_mds``, ``pct``: small timing and printing helpers.
 
 Not a script; the benchmarks import it (``python benchmarks/<script>.py`` puts this
 folder on ``sys.path``).

@@ -11,7 +11,8 @@ after its first layer). In Debian's Chromium:
   and the link opens R in the Inspector;
 - (b) enqueueing it anyway: the plugin answers 409, the message names R with a link, and
   nothing is queued;
-- (c) an ablation of R: the child without the relu is P again, named and linked.
+- (c) an ablation of R: the child without the relu is P again, named and linked;
+- R's own spec enqueued again is queued, with a note naming R and a link to it.
 """
 
 from __future__ import annotations
@@ -165,4 +166,27 @@ def test_ablation_of_the_relu_names_and_links_the_model_it_came_from(dash):
     assert info["parent"] in linked[0].inner_text()
     linked[0].locator("[data-testid=duplicate-link]").click()
     wait_inspected(dash, info["parent"])
+    no_errors(dash)
+
+
+def test_enqueueing_the_same_spec_again_queues_it_and_says_which_model_it_repeats(dash):
+    info = dash.tensorboard.duplicates
+    relu = info["relu"]
+    inspect_row(dash, relu)
+    dash.testid("tab-editor").click()
+    dash.testid("editor-load-inspected").click()
+    same = dash.testid("editor-changes")
+    same.wait_for(timeout=15000)
+    assert same.get_attribute("data-count") == "0"
+    before = queue_ids(dash.tensorboard)
+    dash.frame.wait_for_function("() => !document.querySelector('[data-testid=editor-enqueue]').disabled", timeout=15000)
+    dash.testid("editor-enqueue").click()
+    note = dash.testid("editor-enqueue-duplicates")
+    note.wait_for(timeout=15000)
+    assert note.get_attribute("data-duplicate-of") == relu
+    assert "1 item is the same model as" in note.inner_text() and "queued anyway" in note.inner_text()
+    assert note.locator("[data-testid=duplicate-link]").get_attribute("data-model-id") == relu
+    assert len(queue_ids(dash.tensorboard) - before) == 1  # training a model again is allowed
+    note.locator("[data-testid=duplicate-link]").click()
+    wait_inspected(dash, relu)
     no_errors(dash)

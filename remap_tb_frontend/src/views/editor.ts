@@ -547,7 +547,7 @@ export class EditorView {
     // right after a relu), even when the model it equals is the parent.
     const dupId = duplicateId(v.duplicate_of);
     const dup = resolveDuplicate(v.duplicate_of, this.data?.models ?? []);
-    if (dupId && (dup?.id ?? dupId) !== this.parent)
+    if (dupId && !(saidSame && (dup?.id ?? dupId) === this.parent))
       this.totalsEl.appendChild(
         h("div", { class: "rm-banner warn", "data-testid": "editor-duplicate", "data-duplicate-of": dup?.id ?? dupId }, "Same model as the existing ", duplicateRef(dupId, this.data?.models ?? [], onInspect), " (equal once layers that do nothing are removed), so training it would repeat that model."),
       );
