@@ -338,10 +338,23 @@ class RemapPlugin(base_plugin.TBPlugin):
         return {"/" + name.lstrip("/"): handler for name, handler in routes.items()}
 
     def _finished_models(self, runs: list[str]) -> list[dict]:
-        """The finished models of the experiment of ``runs`` (generate's predicted accuracy)."""
+        """The finished models of the experiment of ``runs`` (generate's predicted accuracy);
+        above ``surrogate.POOL_SIZE``, the pool around the runs (``surrogate.local_pool``)."""
         from remap_tb import surrogate
 
-        return surrogate.finished_models(self._reader.snapshot(), runs)[1]
+        snap = self._reader.snapshot()
+        experiment, models = surrogate.finished_models(snap, runs)
+        if len(models) <= surrogate.POOL_SIZE:
+            return models
+        positions: dict[str, tuple[float, float]] = {}
+        try:
+            items = views.projection_items(snap, experiment, "structural")
+            layout = self._projection_service().layout(experiment, "structural", items)
+            positions = {p["id"]: (p["x"], p["y"]) for p in layout.get("points") or ()}
+        except Exception:  # no map yet: the pool falls back to a sample
+            logger.exception("remap: no structural layout for the surrogate's pool")
+        parents = [snap.models[run].id for run in runs if run in snap.models]
+        return surrogate.local_pool(models, parents, positions)
 
     def _model_distances(self, models: list[dict]):
         """Their normalised OTMANN matrix, from the structural map's distance cache."""

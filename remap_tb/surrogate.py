@@ -92,7 +92,7 @@ import numpy as np
 from scipy import linalg, optimize, stats
 
 __all__ = [
-    "FIT_SIZE", "MIN_MODELS", "NEIGHBOURS", "Hyperparameters", "NormalScores", "OtmannGP",
+    "FIT_SIZE", "MIN_MODELS", "NEIGHBOURS", "POOL_SIZE", "Hyperparameters", "NormalScores", "OtmannGP",
     "expected_improvement", "finished_models", "fit_hyperparameters", "log_marginal_likelihood",
     "otmann_kernel", "predict_candidates",
 ]
@@ -103,6 +103,8 @@ MIN_MODELS = 8
 NEIGHBOURS = 64
 #: models the hyperparameters are fitted on when the experiment has more (seeded subset)
 FIT_SIZE = 150
+#: finished models a generate request draws on when the experiment has more (:func:`local_pool`)
+POOL_SIZE = 1_000
 BETA_BOUNDS = (0.1, 1000.0)  # outer clamp of the data-scaled bounds (beta_bounds_for)
 #: lambda = noise variance / signal variance; the floor 1e-2 keeps the GP from interpolating
 RATIO_BOUNDS = (1e-2, 10.0)
@@ -678,6 +680,40 @@ def _predict_candidates(models, candidates, model_distances, min_params, max_par
         for k, m_, s_, e_ in zip(ks, mean, std, ei):
             predicted[scored[k]] = {"accuracy": float(m_), "std": float(s_), "ei": float(e_)}
     return predicted, info
+
+
+def local_pool(models: Sequence[dict], parents: Sequence[str], positions: dict[str, tuple[float, float]],
+               size: int = POOL_SIZE, best_share: float = 0.1, seed: int = 0) -> list[dict]:
+    """At most ``size`` of ``models``: what a request about ``parents`` needs from a large experiment.
+
+    The surrogate conditions each candidate on the finished models nearest to its
+    parent (:data:`NEIGHBOURS`) and needs the best ones for the incumbent of EI; the
+    model-model OTMANN matrix of all n (what :func:`predict_candidates` asks for) is
+    what a large experiment cannot afford (the map keeps exact distances only up to
+    a few thousand models). So the pool is the ``best_share`` most accurate models,
+    then the models nearest to any parent on the structural map (``positions``:
+    model id -> (x, y), the map's MDS coordinates; ``parents`` by model id), then, when
+    the map has no positions yet, a seeded random sample. Order is kept.
+    """
+    if len(models) <= size:
+        return list(models)
+    chosen: dict[int, None] = {}
+    by_accuracy = sorted(range(len(models)), key=lambda i: -float(models[i]["accuracy"]))
+    for i in by_accuracy[:max(1, int(size * best_share))]:
+        chosen[i] = None
+    anchors = np.array([positions[p] for p in parents if p in positions], dtype=np.float64).reshape(-1, 2)
+    placed = [i for i in range(len(models)) if models[i]["id"] in positions]
+    if len(anchors) and placed:
+        xy = np.array([positions[models[i]["id"]] for i in placed], dtype=np.float64)
+        gap = np.min(((xy[:, None, :] - anchors[None, :, :]) ** 2).sum(axis=2), axis=1)
+        for j in np.argsort(gap, kind="stable"):
+            if len(chosen) >= size:
+                break
+            chosen.setdefault(placed[j], None)
+    rest = [i for i in np.random.RandomState(seed).permutation(len(models)) if i not in chosen]
+    for i in rest[:max(0, size - len(chosen))]:
+        chosen[int(i)] = None
+    return [models[i] for i in sorted(chosen)]
 
 
 def finished_models(snapshot: Any, runs: Sequence[str]) -> tuple[str | None, list[dict]]:

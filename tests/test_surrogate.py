@@ -223,3 +223,27 @@ def test_without_finished_models_the_server_says_why(tmp_path):
     result = generate_impl(body(), records.get, lambda: list(records.values()), Queue(str(tmp_path)))
     assert all(c["predicted"] is None for c in result["candidates"])
     assert result["surrogate"]["ready"] is False and result["surrogate"]["reason"]
+
+
+def test_local_pool_keeps_the_best_and_the_parents_neighbours_within_its_size():
+    from remap_tb.surrogate import local_pool
+
+    rng = np.random.RandomState(0)
+    n = 3000
+    models = [{"id": f"m{i}", "accuracy": float(rng.uniform(0.1, 0.9)), "spec": None} for i in range(n)]
+    models[2999]["accuracy"] = 0.99  # the best, far from the parent
+    positions = {f"m{i}": (float(i % 100), float(i // 100)) for i in range(n)}
+    pool = local_pool(models, ["m1550"], positions, size=400, best_share=0.1)
+    ids = [m["id"] for m in pool]
+    assert len(pool) == 400 and len(set(ids)) == 400
+    assert "m2999" in ids and "m1550" in ids  # the incumbent and the parent
+    best = sorted(models, key=lambda m: -m["accuracy"])[:40]
+    assert all(m["id"] in ids for m in best)
+    near = [f"m{50 + dx + 100 * (15 + dy)}" for dx in range(-3, 4) for dy in range(-3, 4)]  # around (50, 15)
+    assert all(i in ids for i in near)
+    assert ids == sorted(ids, key=lambda i: int(i[1:]))  # order kept
+    # no map yet: the best and a seeded sample, the same every time
+    again = local_pool(models, ["m1550"], {}, size=400)
+    assert len(again) == 400 and again == local_pool(models, ["m1550"], {}, size=400)
+    assert all(m["id"] in [a["id"] for a in again] for m in best)
+    assert local_pool(models[:300], ["m1"], positions, size=400) == models[:300]
