@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -245,7 +246,8 @@ def test_the_worker_refuses_requests_over_its_limits_and_stops_a_run_past_the_wa
         assert not (tmp_path / rid).exists()  # refused before training: nothing written
     q = entry(queue, "slow")
     assert queue.state_of("slow") == FAILED and q["attempts"] == 1
-    assert q["reason"].startswith("stopped in epoch 1 of 5: over the wall-clock limit of 3 s per request")
+    # stopped inside an epoch before the last (which epoch depends on the machine's speed)
+    assert re.match(r"stopped in epoch [1-4] of 5: over the wall-clock limit of 3 s per request", q["reason"]), q["reason"]
     final = status_records(tmp_path / "slow")[-1]
     assert final["state"] == metadata.FAILED and final["reason"] == q["reason"]
     assert not (tmp_path / "slow" / metadata.WEIGHTS_FILE).exists()

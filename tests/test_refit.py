@@ -94,3 +94,26 @@ def test_sample_images_is_seeded_and_bounded():
     assert torch.equal(a, b) and len(a) == 100 and len(set(a.flatten().tolist())) == 100
     assert not torch.equal(a, sample_images(x, 4, 100))
     assert sample_images(x[:50], 3, 100) is not None and len(sample_images(x[:50], 3, 100)) == 50
+
+
+def test_a_classifier_wider_than_the_sample_is_fitted_in_the_dual_form():
+    """4,096 features, 300 images: more unknowns than rows; the dual solve still moves the child's
+    predictions onto the parent's (a copied conv, a fresh classifier)."""
+    import trainer.refit as refit_module
+
+    parent = spec(conv(64, 3, padding="same"), RELU)
+    teacher, student = models(parent, parent)
+    student.load_state_dict({k: v for k, v in teacher.state_dict().items() if not k.startswith("classifier")},
+                            strict=False)
+    x, test = torch.randn(300, 1, 8, 8), torch.randn(200, 1, 8, 8)
+    assert student.classifier.in_features > len(x)
+
+    def agreement() -> float:
+        with torch.no_grad():
+            return (student(test).argmax(1) == teacher(test).argmax(1)).float().mean().item()
+
+    start = agreement()
+    done = refit(student, teacher, [("0", "0"), ("classifier", "classifier")], x)
+    assert [r.layer for r in done] == ["classifier"] and done[0].after < 0.5 * done[0].before
+    assert agreement() > max(0.6, start + 0.3)
+    assert refit_module.MAX_ENTRIES >= 4096 * 300  # all 300 images were used (no cap hit here)

@@ -33,9 +33,14 @@ error drops below ``ACCEPT`` times the error of the weights it already has, so
 a copied layer that already reproduces its parent (an exact morph) is left as
 it is, and a refit never makes the sample fit worse.
 
-Skipped: layers without a paired parent layer of the same output shape, inputs
-wider than ``MAX_FEATURES`` (the Gram matrix would be too costly), and any layer
-whose patch layout does not reproduce the module's own output (a self-check).
+A layer whose input is wider than it has rows (a dense layer or classifier over a
+large flattened map: one row per image) is solved in the dual form,
+W* = X^T (X X^T + lambda I)^-1 Y, whose matrix is rows x rows; such a layer uses
+fewer images when X would exceed ``MAX_ENTRIES`` entries. Skipped: layers without a
+paired parent layer of the same output shape, convolutions wider than
+``MAX_FEATURES`` (C_in k^2; their Gram matrix and patches would be too costly), and
+any convolution whose patch layout does not reproduce the module's own output (a
+self-check).
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ from remap_tb.spec.inherit import CLASSIFIER
 
 SAMPLE = 1024  # training images used
 MAX_ROWS = 24_000  # rows of X per half (convolutions: random output positions)
-MAX_FEATURES = 4_608  # widest input (C_in * k * k) refitted
+MAX_FEATURES = 4_608  # widest convolution input (C_in * k * k) refitted (a d x d Gram matrix)
+MAX_ENTRIES = 1 << 24  # entries of X per layer: wide dense layers use fewer images (dual form)
+PATCH_ENTRIES = 1 << 23  # entries of one unfolded batch of patches
 ACCEPT = 0.9  # refit only when the held-out error falls below this fraction of the current one
 RIDGE_GRID = (1e-9, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # lambda / mean eigenvalue of X^T X
 
@@ -94,14 +101,19 @@ def refit(child: nn.Module, parent: nn.Module, pairs: list[tuple[str, str]], ima
     parent.eval()
     done: list[Refit] = []
     try:
-        half = len(images) // 2
-        if half < 8:
+        if len(images) < 16:
             return done
         for c_name, p_name in pairs:
             module, source = modules.get(c_name), theirs.get(p_name)
             if not isinstance(module, (nn.Linear, nn.Conv2d)) or type(source) is not type(module):
                 continue
-            rows = _collect(child, module, parent, source, images, generator)
+            if isinstance(module, nn.Conv2d) and module.in_channels * math.prod(module.kernel_size) > MAX_FEATURES:
+                continue
+            use = images
+            if isinstance(module, nn.Linear) and module.in_features * len(images) > MAX_ENTRIES:
+                use = images[:max(16, MAX_ENTRIES // module.in_features)]
+            half = len(use) // 2
+            rows = _collect(child, module, parent, source, use, generator)
             if rows is None:
                 continue
             x, y, current, per_image = rows
@@ -182,20 +194,20 @@ def _rows(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor, target:
     if isinstance(module, nn.Linear):
         x, y, now = inputs.flatten(1), target.flatten(1), output.flatten(1)
     else:
-        patches = F.unfold(_pad(module, inputs), module.kernel_size, stride=module.stride)  # N, C*k*k, L
-        n, d, length = patches.shape
+        padded = _pad(module, inputs)
+        n, d, length = len(inputs), module.in_channels * math.prod(module.kernel_size), output.shape[2] * output.shape[3]
         index = torch.stack([torch.randperm(length, generator=generator)[:keep] for _ in range(n)]).to(inputs.device)
-        pick = lambda t: torch.gather(t, 2, index.unsqueeze(1).expand(-1, t.shape[1], -1))  # noqa: E731
-        x = pick(patches).permute(0, 2, 1).reshape(-1, d)
-        y = pick(target.flatten(2)).permute(0, 2, 1).reshape(-1, target.shape[1])
-        now = pick(output.flatten(2)).permute(0, 2, 1).reshape(-1, output.shape[1])
+        pick = lambda t, rows: torch.gather(t, 2, rows.unsqueeze(1).expand(-1, t.shape[1], -1))  # noqa: E731
+        step = max(1, PATCH_ENTRIES // max(1, d * length))  # images unfolded at once
+        x = torch.cat([pick(F.unfold(padded[i:i + step], module.kernel_size, stride=module.stride), index[i:i + step])
+                       for i in range(0, n, step)]).permute(0, 2, 1).reshape(-1, d)
+        y = pick(target.flatten(2), index).permute(0, 2, 1).reshape(-1, target.shape[1])
+        now = pick(output.flatten(2), index).permute(0, 2, 1).reshape(-1, output.shape[1])
         # self-check: the patches times the module's weights must give its output
         weight = module.weight.detach().flatten(1)
         again = x @ weight.T + (module.bias.detach() if module.bias is not None else 0)
         if not torch.allclose(again, now, rtol=1e-3, atol=1e-4 * (1 + now.abs().max().item())):
             return None
-    if x.shape[1] > MAX_FEATURES:
-        return None
     return (x.detach().cpu().double().numpy(), y.detach().cpu().double().numpy(),
             now.detach().cpu().double().numpy())
 
@@ -219,11 +231,18 @@ def _ridge(x: np.ndarray, y: np.ndarray, current: np.ndarray, half_rows: int, ce
         return None
     mean = (lambda t: t.mean(0)) if centre else (lambda t: np.zeros(t.shape[1]))  # noqa: E731
     mx, my = mean(xa), mean(ya)
-    values, vectors = np.linalg.eigh((xa - mx).T @ (xa - mx))
+    xa_c, ya_c = xa - mx, ya - my
+    dual = x.shape[1] > len(x)  # wider than the rows: solve in the (rows x rows) dual form
+    if dual:
+        values, vectors = np.linalg.eigh(xa_c @ xa_c.T)
+        q = vectors.T @ ya_c
+        p = ((xb - mx) @ xa_c.T) @ vectors
+    else:
+        values, vectors = np.linalg.eigh(xa_c.T @ xa_c)
+        q = vectors.T @ (xa_c.T @ ya_c)
+        p = (xb - mx) @ vectors
     values = np.clip(values, 0, None)
     scale = max(float(values.mean()), 1e-12)
-    q = vectors.T @ ((xa - mx).T @ (ya - my))
-    p = (xb - mx) @ vectors
     best = None
     for factor in RIDGE_GRID:
         error = _relative_error(p @ (q / (values + factor * scale)[:, None]) + my, yb)
@@ -233,9 +252,16 @@ def _ridge(x: np.ndarray, y: np.ndarray, current: np.ndarray, half_rows: int, ce
         return None
     factor, after = best
     mx, my = mean(x), mean(y)
-    gram = (x - mx).T @ (x - mx)
-    gram[np.diag_indices_from(gram)] += factor * scale * len(x) / len(xa)
-    weight = np.linalg.solve(gram, (x - mx).T @ (y - my))
+    x_c, y_c = x - mx, y - my
+    ridge = factor * scale * len(x) / len(xa)
+    if dual:  # W = X^T (X X^T + lambda I)^-1 Y
+        gram = x_c @ x_c.T
+        gram[np.diag_indices_from(gram)] += ridge
+        weight = x_c.T @ np.linalg.solve(gram, y_c)
+    else:  # W = (X^T X + lambda I)^-1 X^T Y
+        gram = x_c.T @ x_c
+        gram[np.diag_indices_from(gram)] += ridge
+        weight = np.linalg.solve(gram, x_c.T @ y_c)
     return weight, my - mx @ weight, before, after
 
 
