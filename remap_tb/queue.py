@@ -820,15 +820,15 @@ class Queue:
         if len(self._cache) > 4 * 4096:
             self._cache = {p: v for p, v in self._cache.items() if os.path.exists(p)}
 
-    def specs(self, states: Iterable[str] = (PENDING, RUNNING)) -> list[dict]:
-        """The specs of the requests in ``states`` (for duplicate checks)."""
+    def specs(self, states: Iterable[str] = (PENDING, RUNNING)) -> list[tuple[str, dict]]:
+        """(request id, spec) of the requests in ``states`` (for duplicate checks)."""
         specs = []
         for state in states:
             for rid in self._names(state):
                 entry = self._cached(self._path(state, rid))
                 request = entry.get("request") if isinstance(entry, dict) else None
                 if isinstance(request, dict) and isinstance(request.get("spec"), dict):
-                    specs.append(request["spec"])
+                    specs.append((rid, request["spec"]))
         return specs
 
     def counts(self) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from remap_tb import metadata
 from remap_tb.atomic import read_json
 from remap_tb.http_util import HttpError, json_response, json_route, read_json_body
-from remap_tb.queue import PENDING, RUNNING, Queue, QueueError
+from remap_tb.queue import Queue, QueueError
 from remap_tb.requests import (ENQUEUE_ORIGINS, INIT_MODES, MAX_EPOCHS, RequestError, dataset_config,
                                is_valid_id, make_request, training_config)
 from remap_tb.run_limits import RunLimits, memory_problem, request_problems
@@ -244,21 +244,9 @@ def _existing_hashes(models: list[dict], queue: Queue | None, memo: dict[str, st
         digest = record.get("spec_hash") if isinstance(record.get("spec_hash"), str) else None
         if isinstance(record.get("spec"), dict) or digest:
             known.add_model(record.get("spec"), owner, digest, memo)
-    for rid, spec in _queued_specs(queue) if queue is not None else ():
+    for rid, spec in queue.specs() if queue is not None else ():
         known.add_model(spec, rid, memo=memo)
     return known
-
-
-def _queued_specs(queue: Queue) -> list[tuple[str, dict]]:
-    """(request id, spec) of every pending or running request."""
-    out = []
-    for state in (PENDING, RUNNING):
-        for rid in queue._names(state):  # noqa: SLF001 -- Queue.specs without the ids
-            entry = queue._cached(queue._path(state, rid))  # noqa: SLF001
-            request = entry.get("request") if isinstance(entry, dict) else None
-            if isinstance(request, dict) and isinstance(request.get("spec"), dict):
-                out.append((rid, request["spec"]))
-    return out
 
 
 def duplicate_json(body: Any, list_models: ListModels, queue: Queue | None,

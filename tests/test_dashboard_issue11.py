@@ -22,7 +22,6 @@ Every browser test fails on a console or page error.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 

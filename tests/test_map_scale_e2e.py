@@ -21,7 +21,6 @@ No assertion is on time (the machine is shared); ``benchmarks/map_scale.py`` mea
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 
