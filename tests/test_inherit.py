@@ -227,6 +227,22 @@ def test_a_removed_pool_is_bridged_by_the_refit_before_any_step(parent_logdir):
     assert "refitted" not in copy_only.init and copy_only.metrics["val_accuracy"] < 0.4
 
 
+def test_a_refit_that_fails_keeps_the_copied_weights_and_says_why(parent_logdir):
+    """Images the model cannot take (the wrong channel count): the refit stops, the run would not."""
+    import torch
+
+    from trainer.inherit import initialise, read_parent
+    from trainer.model import build_model
+
+    child = spec([CONV, RELU, DROP, DENSE, RELU])
+    model = build_model(child)
+    init = initialise(model, child, ["removed layer 2 maxpool2d (pool_size 2)"],
+                      read_parent(os.path.join(parent_logdir, "parent")), torch.zeros(64, 3, 8, 8))
+    assert init["refitted"] == [] and init["refit_error"].startswith("RuntimeError")
+    parent_weights = torch.load(os.path.join(parent_logdir, "parent", "weights.pt"), weights_only=True)
+    assert torch.equal(model.state_dict()["0.weight"], parent_weights["0.weight"])
+
+
 def test_scratch_when_asked(parent_logdir):
     rate = spec([CONV, RELU, POOL, {"type": "dropout", "rate": 0.375}, DENSE, RELU])
     result = _child(parent_logdir, "scratch", rate, ["layer 3 dropout: rate 0.25 → 0.375"], init="scratch")

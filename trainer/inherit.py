@@ -189,6 +189,8 @@ def _refitted(model, child_spec: dict, parent: ParentRun, state: dict, found, im
         return record
     if record.get("exact"):  # the child already computes its parent's function
         return {**record, "refitted": []}
+    import numpy as np
+
     from trainer.model import build_model
     from trainer.refit import refit
 
@@ -199,7 +201,10 @@ def _refitted(model, child_spec: dict, parent: ParentRun, state: dict, found, im
         return {**record, "refitted": []}
     teacher.to(images.device)
     pairs = [(str(c), str(p)) for c, p in enumerate(found.mapping) if p is not None] + [(CLASSIFIER, CLASSIFIER)]
-    done = refit(model, teacher, pairs, images, seed)
+    try:
+        done = refit(model, teacher, pairs, images, seed)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError) as e:  # never fail a run over the refit
+        return {**record, "refitted": [], "refit_error": f"{type(e).__name__}: {e}"[:300]}
     return {**record, "refitted": [r.to_json() for r in done]}
 
 
