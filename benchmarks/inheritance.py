@@ -47,6 +47,7 @@ from remap_tb.spec.operators import generate  # noqa: E402
 from trainer.inherit import initialise, parent_source  # noqa: E402
 from trainer.model import build_model  # noqa: E402
 from trainer.refit import sample_images  # noqa: E402
+from trainer.summaries import read_records  # noqa: E402
 from trainer.train import DatasetCache, evaluate, train  # noqa: E402
 
 TOLERANCE = 0.005  # 0.5 percentage points
@@ -54,19 +55,10 @@ TOLERANCE = 0.005  # 0.5 percentage points
 
 def final_accuracy(run_dir: str) -> float | None:
     """The validation accuracy of a run's final status record."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.util import tensor_util
-
     best = None
-    for name in sorted(os.listdir(run_dir)):
-        if "tfevents" not in name:
-            continue
-        for event in EventFileLoader(os.path.join(run_dir, name)).Load():
-            for value in event.summary.value:
-                if value.tag == metadata.STATUS_TAG:
-                    record = metadata.decode_json(tensor_util.make_ndarray(value.tensor).reshape(()).item())
-                    if record.get("state") == metadata.DONE:
-                        best = record.get("metrics", {}).get("val_accuracy")
+    for _, record in read_records(run_dir, metadata.STATUS_TAG):
+        if record.get("state") == metadata.DONE:
+            best = record.get("metrics", {}).get("val_accuracy")
     return best
 
 

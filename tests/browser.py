@@ -248,6 +248,25 @@ class Dashboard:
     def points(self) -> list[dict]:
         return self.frame.evaluate("window.__remapMap.points()")
 
+    def point_of(self, model_id: str) -> dict:
+        """The map point of ``model_id``, once it is drawn."""
+        self.frame.wait_for_function("id => window.__remapMap && window.__remapMap.points().some(p => p.id === id)",
+                                     arg=model_id, timeout=30000)
+        return next(p for p in self.points() if p["id"] == model_id)
+
+    def wait_inspected(self, model_id: str) -> None:
+        """Wait until the inspector shows ``model_id`` with its layer table."""
+        self.frame.wait_for_function(
+            "id => { const el = document.querySelector('[data-testid=inspector]');"
+            " return el && el.dataset.modelId === id && document.querySelector('[data-testid=spec-table]'); }",
+            arg=model_id, timeout=15000)
+
+    def inspect(self, model_id: str) -> None:
+        """Open the Inspector tab (a click on the map does not leave the editor) and inspect ``model_id``."""
+        self.testid("tab-inspector").click()
+        self.click(self.point_of(model_id))
+        self.wait_inspected(model_id)
+
     def free_points(self) -> list[dict]:
         """Points not covered by another element (legend, banners), in the frame's coordinates."""
         return self.frame.evaluate("""window.__remapMap.points().filter(p =>
@@ -371,6 +390,18 @@ def no_errors(dash: "Dashboard") -> None:
     assert not dash.errors, f"console/page errors: {dash.errors}"
     banner = dash.testid("error-banner")
     assert banner.count() == 0 or not banner.first.is_visible(), banner.first.inner_text()
+
+
+def wait_models(server: TensorBoardProcess, ok, timeout: float = 180) -> list[dict]:
+    """The ``models`` answer once ``ok(models)`` holds (polled every 0.5 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        models = models_json(server)
+        if ok(models):
+            return models
+        if time.monotonic() > deadline:
+            raise AssertionError(f"models never got there: {[(m['id'], m['status']) for m in models]}\n{server.log()}")
+        time.sleep(0.5)
 
 
 def models_json(server: TensorBoardProcess) -> list[dict]:

@@ -28,21 +28,10 @@ import time
 import pytest
 
 from tests.browser import (REPO, Dashboard, TensorBoardProcess, TRAIN_MODELS, copy_logdir, models_json, no_errors,
-                           shot)
+                           shot, wait_models)
 
 WIDTH, HEIGHT = 1440, 900
 CHILD_EPOCHS = 2  # the shared logdir's models trained 1 epoch
-
-
-def wait_models(server: TensorBoardProcess, ok, timeout: float = 180) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        models = models_json(server)
-        if ok(models):
-            return models
-        if time.monotonic() > deadline:
-            raise AssertionError(f"models never got there: {[(m['id'], m['status']) for m in models]}\n{server.log()}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +71,6 @@ def dash(chromium, tensorboard):
 # ---------------------------------------------------------------- helpers
 
 
-def point_of(dash: Dashboard, model_id: str) -> dict:
-    dash.frame.wait_for_function("id => window.__remapMap && window.__remapMap.points().some(p => p.id === id)",
-                                 arg=model_id, timeout=30000)
-    return next(p for p in dash.points() if p["id"] == model_id)
-
-
-def wait_inspected(dash: Dashboard, model_id: str) -> None:
-    dash.frame.wait_for_function(
-        "id => { const el = document.querySelector('[data-testid=inspector]');"
-        " return el && el.dataset.modelId === id && document.querySelector('[data-testid=spec-table]'); }",
-        arg=model_id, timeout=15000)
-
-
 def drawer_mode(dash: Dashboard, mode: str) -> None:
     dash.frame.locator(f'[data-testid=drawer-mode] button[data-mode="{mode}"]').click()
 
@@ -104,7 +80,7 @@ def inspect_row(dash: Dashboard, model_id: str) -> None:
     dash.testid("tab-inspector").click()
     drawer_mode(dash, "all")
     dash.frame.locator(f'[data-testid=drawer-row][data-model-id="{model_id}"]').click()
-    wait_inspected(dash, model_id)
+    dash.wait_inspected(model_id)
 
 
 def drawer_ids(dash: Dashboard) -> list[str]:
@@ -138,7 +114,7 @@ def test_models_route_reports_epochs_trained(tensorboard):
 def test_epochs_in_tooltip_inspector_and_drawer_with_a_delta_warning(dash):
     info = dash.tensorboard.issue11
     child, parent = info["child"], info["parent"]
-    dash.hover(point_of(dash, child))
+    dash.hover(dash.point_of(child))
     tip = dash.testid("tooltip")
     dash.frame.wait_for_function("id => document.querySelector('[data-testid=tooltip]').dataset.modelId === id",
                                  arg=child, timeout=10000)
@@ -224,7 +200,7 @@ def test_editor_records_changes_says_when_nothing_changed_and_links_the_parent(d
     link = same.locator("[data-testid=duplicate-link]")
     assert link.get_attribute("data-model-id") == info["parent"]
     link.click()  # the duplicate's existing model: inspected
-    wait_inspected(dash, info["parent"])
+    dash.wait_inspected(info["parent"])
     assert dash.frame.locator("[data-testid=tab-inspector]").get_attribute("aria-selected") == "true"
     # Edit one field: the change list follows, and the enqueue body carries it.
     dash.testid("budget-input").fill("")  # no budget: a wider layer stays valid
@@ -273,7 +249,7 @@ def test_duplicate_candidate_names_and_links_the_existing_model(dash):
     assert link.get_attribute("data-model-id") == info["child"], reason.inner_text()
     assert info["child"] in reason.inner_text()
     link.click()
-    wait_inspected(dash, info["child"])
+    dash.wait_inspected(info["child"])
     no_errors(dash)
 
 
@@ -331,7 +307,7 @@ def test_drawer_shows_ten_rows_and_panels_reset_their_scroll(dash):
     scrolled = dash.frame.evaluate(f"() => {{ const p = document.querySelector('{panel}'); p.scrollTop = 10000; return p.scrollTop; }}")
     assert scrolled > 100  # the inspector is long enough to scroll
     dash.frame.locator(f'[data-testid=drawer-row][data-model-id="{second}"]').click()
-    wait_inspected(dash, second)
+    dash.wait_inspected(second)
     assert dash.frame.evaluate(f"() => document.querySelector('{panel}').scrollTop") == 0
 
 
@@ -341,7 +317,7 @@ def test_click_on_the_map_with_generate_open_changes_the_target_visibly(dash):
     first, second = list(points)[:2]
     dash.testid("tab-inspector").click()
     dash.click(points[first])
-    wait_inspected(dash, first)
+    dash.wait_inspected(first)
     dash.testid("tab-generate").click()
     assert f"target: {first}" in dash.testid("generate-target").text_content()
     dash.testid("generate-preview").click()

@@ -82,24 +82,6 @@ def tensorboard(tmp_path_factory):
         server.stop()
 
 
-
-
-
-def point_of(dash: Dashboard, model_id: str) -> dict:
-    dash.frame.wait_for_function("id => window.__remapMap && window.__remapMap.points().some(p => p.id === id)",
-                                 arg=model_id, timeout=30000)
-    return next(p for p in dash.points() if p["id"] == model_id)
-
-
-def inspect(dash: Dashboard, model_id: str) -> None:
-    dash.testid("tab-inspector").click()  # a click on the map does not leave the editor
-    dash.click(point_of(dash, model_id))
-    dash.frame.wait_for_function(
-        "id => { const el = document.querySelector('[data-testid=inspector]');"
-        " return el && el.dataset.modelId === id && document.querySelector('[data-testid=spec-table]'); }",
-        arg=model_id, timeout=15000)
-
-
 def editor_layer(dash: Dashboard, index: int, layer_type: str | None = None):
     sel = f"[data-testid=editor-layer][data-index='{index}']" + (f"[data-type={layer_type}]" if layer_type else "")
     return dash.frame.locator(sel)
@@ -131,7 +113,7 @@ def test_the_inspector_glyph_draws_the_skip_connection_and_the_comparison_keeps_
     assert not any("inputs" in g for g in glyphs["chain"])  # chain glyphs are as before
 
     dash.wait_drawn(len(MODELS))
-    inspect(dash, "residual")
+    dash.inspect("residual")
     glyph = dash.frame.locator("[data-testid=inspector] svg[data-testid=glyph]").first
     assert glyph.get_attribute("data-arcs") == "1"
     arcs = glyph.locator("[data-testid=glyph-arc]")
@@ -153,12 +135,12 @@ def test_the_inspector_glyph_draws_the_skip_connection_and_the_comparison_keeps_
     shot(dash, "s2_01_inspector_residual")
 
     # The chain model draws no arc; the comparison aligns the two and keeps the residual's arc.
-    inspect(dash, "chain")
+    dash.inspect("chain")
     chain_glyph = dash.frame.locator("[data-testid=inspector] svg[data-testid=glyph]").first
     assert chain_glyph.get_attribute("data-arcs") is None
     assert chain_glyph.locator("[data-testid=glyph-arc]").count() == 0
-    dash.click(point_of(dash, "residual"), shift=True)
-    dash.click(point_of(dash, "chain"), shift=True)
+    dash.click(dash.point_of("residual"), shift=True)
+    dash.click(dash.point_of("chain"), shift=True)
     rows = dash.testid("compare-glyphs")
     rows.wait_for(state="visible", timeout=15000)
     residual_row = rows.locator("svg[data-model-id=residual]")
@@ -237,7 +219,7 @@ def test_the_editor_flags_a_second_input_on_a_conv_then_adds_a_skip_and_enqueues
     assert sorted(model["glyph"][3]["inputs"]) == [0, 2]
     spec = json.loads(dash.fetch(f"./export?run={urllib.parse.quote(request_id)}&format=json")["body"])
     assert spec["schema"] == 2 and spec["layers"][3]["type"] == "add" and sorted(spec["layers"][3]["inputs"]) == [0, 2]
-    inspect(dash, request_id)
+    dash.inspect(request_id)
     glyph = dash.frame.locator("[data-testid=inspector] svg[data-testid=glyph]").first
     assert glyph.get_attribute("data-arcs") == "1"
     shot(dash, "s2_05_trained_residual")
@@ -245,7 +227,7 @@ def test_the_editor_flags_a_second_input_on_a_conv_then_adds_a_skip_and_enqueues
 
 
 def open_generate(dash: Dashboard, model_id: str, kind: str) -> None:
-    inspect(dash, model_id)
+    dash.inspect(model_id)
     dash.testid("tab-generate").click()
     parents = dash.testid("generate-parents")
     parents.wait_for(state="visible", timeout=10000)
@@ -311,7 +293,7 @@ def test_generate_ablates_a_whole_residual_block_and_the_child_trains_onto_the_m
     assert model["origin"] == "ablation" and model["parent"] == "residual", model
     assert [g["type"] for g in model["glyph"]] == ["conv2d", "activation", "activation", "maxpool2d", "classifier"]
     assert any("removed residual block" in c for c in model["changes"]), model["changes"]
-    inspect(dash, ids[0])
+    dash.inspect(ids[0])
     no_errors(dash)
 
 

@@ -21,22 +21,11 @@ import time
 
 import pytest
 
-from tests.browser import Dashboard, TensorBoardProcess, TRAIN_MODELS, copy_logdir, models_json, no_errors, shot
+from tests.browser import Dashboard, TensorBoardProcess, TRAIN_MODELS, copy_logdir, models_json, no_errors, wait_models, shot
 
 WIDTH, HEIGHT = 1440, 900
 # Chromium logs a refused fetch as a console error; only the enqueue's 409 is expected here.
 REFUSED_ENQUEUE = r"status of 409 .*\benqueue\b|/enqueue.*409|409.*Conflict"
-
-
-def wait_models(server: TensorBoardProcess, ok, timeout: float = 180) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        models = models_json(server)
-        if ok(models):
-            return models
-        if time.monotonic() > deadline:
-            raise AssertionError(f"models never got there: {[(m['id'], m['status']) for m in models]}\n{server.log()}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +69,12 @@ def dash(chromium, tensorboard):
     assert not errors, f"console/page errors: {errors}"
 
 
-def wait_inspected(dash: Dashboard, model_id: str) -> None:
-    dash.frame.wait_for_function(
-        "id => { const el = document.querySelector('[data-testid=inspector]');"
-        " return el && el.dataset.modelId === id && document.querySelector('[data-testid=spec-table]'); }",
-        arg=model_id, timeout=15000)
-
-
 def inspect_row(dash: Dashboard, model_id: str) -> None:
     """Inspect a model by its drawer row (the "All" list)."""
     dash.testid("tab-inspector").click()
     dash.frame.locator('[data-testid=drawer-mode] button[data-mode="all"]').click()
     dash.frame.locator(f'[data-testid=drawer-row][data-model-id="{model_id}"]').click()
-    wait_inspected(dash, model_id)
+    dash.wait_inspected(model_id)
 
 
 def queue_ids(server: TensorBoardProcess) -> set[str]:
@@ -126,7 +108,7 @@ def test_relu_after_relu_names_the_model_links_it_and_is_refused_on_enqueue(dash
     assert link.get_attribute("data-model-id") == relu
     shot(dash, "duplicates-editor")
     link.click()
-    wait_inspected(dash, relu)
+    dash.wait_inspected(relu)
     assert dash.frame.locator("[data-testid=tab-inspector]").get_attribute("aria-selected") == "true"
 
     # (b) Enqueue it anyway: a 409 that names R, a link to it, and nothing queued.
@@ -147,7 +129,7 @@ def test_relu_after_relu_names_the_model_links_it_and_is_refused_on_enqueue(dash
     assert queue_ids(dash.tensorboard) == before
     shot(dash, "duplicates-enqueue-refused")
     link.click()
-    wait_inspected(dash, relu)
+    dash.wait_inspected(relu)
     assert all("409" in e for e in dash.ignored), dash.ignored  # only the refused enqueue was let through
     no_errors(dash)
 
@@ -165,7 +147,7 @@ def test_ablation_of_the_relu_names_and_links_the_model_it_came_from(dash):
     assert linked, [r.inner_text() for r in reasons.all()]  # removing the relu gives P back
     assert info["parent"] in linked[0].inner_text()
     linked[0].locator("[data-testid=duplicate-link]").click()
-    wait_inspected(dash, info["parent"])
+    dash.wait_inspected(info["parent"])
     no_errors(dash)
 
 
@@ -188,5 +170,5 @@ def test_enqueueing_the_same_spec_again_queues_it_and_says_which_model_it_repeat
     assert note.locator("[data-testid=duplicate-link]").get_attribute("data-model-id") == relu
     assert len(queue_ids(dash.tensorboard) - before) == 1  # training a model again is allowed
     note.locator("[data-testid=duplicate-link]").click()
-    wait_inspected(dash, relu)
+    dash.wait_inspected(relu)
     no_errors(dash)

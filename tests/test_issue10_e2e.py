@@ -43,30 +43,8 @@ def tensorboard(tmp_path_factory):
         server.stop()
 
 
-
-
-
-def point_of(dash: Dashboard, model_id: str) -> dict:
-    dash.frame.wait_for_function("id => window.__remapMap && window.__remapMap.points().some(p => p.id === id)",
-                                 arg=model_id, timeout=30000)
-    return next(p for p in dash.points() if p["id"] == model_id)
-
-
-def wait_inspected(dash: Dashboard, model_id: str) -> None:
-    dash.frame.wait_for_function(
-        "id => { const el = document.querySelector('[data-testid=inspector]');"
-        " return el && el.dataset.modelId === id && document.querySelector('[data-testid=spec-table]'); }",
-        arg=model_id, timeout=15000)
-
-
-def inspect(dash: Dashboard, model_id: str) -> None:
-    dash.testid("tab-inspector").click()
-    dash.click(point_of(dash, model_id))
-    wait_inspected(dash, model_id)
-
-
 def open_variations(dash: Dashboard, model_id: str) -> None:
-    inspect(dash, model_id)
+    dash.inspect(model_id)
     dash.testid("tab-generate").click()
     dash.frame.wait_for_function(
         "id => { const el = document.querySelector('[data-testid=generate-parents]'); return el && el.textContent.includes(id); }",
@@ -181,7 +159,7 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
 
     # The inspector says so, and the parent run is a link that inspects the parent.
     child = by_id[max(started_from_parent, key=lambda rid: inits[rid]["layers"])]
-    inspect(dash, child["id"])
+    dash.inspect(child["id"])
     line = dash.testid("inspector-init")
     line.wait_for(state="visible", timeout=10000)
     text = line.inner_text()
@@ -189,7 +167,7 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
     assert line.get_attribute("data-init") == "parent"
     shot(dash, "issue10_03_inspector_initialised_from")
     dash.testid("inspector-init-parent").click()
-    wait_inspected(dash, best["id"])
+    dash.wait_inspected(best["id"])
     assert dash.testid("inspector-init").inner_text() == "trained from scratch"  # an initial model
 
     # The editor: a hand-crafted child of the (finished) parent offers the same choice.

@@ -112,25 +112,13 @@ def _parent_spec(run_dir: str) -> dict | None:
     if os.path.isfile(request_path):
         with open(request_path, encoding="utf-8") as handle:
             return json.load(handle)["spec"]
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.util import tensor_util
+    from trainer.summaries import read_records
 
     best = None
-    for name in sorted(os.listdir(run_dir)):
-        if "tfevents" not in name:
-            continue
-        for event in EventFileLoader(os.path.join(run_dir, name)).Load():
-            for value in event.summary.value:
-                if value.tag != metadata.MODEL_TAG or not value.HasField("tensor"):
-                    continue
-                raw = tensor_util.make_ndarray(value.tensor).reshape(()).item()
-                try:
-                    record = metadata.decode_json(raw)
-                except metadata.RecordError:
-                    continue
-                key = (int(record.get("attempt", 1) or 1), event.wall_time)
-                if isinstance(record.get("spec"), dict) and (best is None or key >= best[0]):
-                    best = (key, record["spec"])
+    for wall_time, record in read_records(run_dir, metadata.MODEL_TAG):
+        key = (int(record.get("attempt", 1) or 1), wall_time)
+        if isinstance(record.get("spec"), dict) and (best is None or key >= best[0]):
+            best = (key, record["spec"])
     return best[1] if best is not None else None
 
 

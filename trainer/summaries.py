@@ -7,11 +7,14 @@ methods that write them. Tags and record content come from
 
 from __future__ import annotations
 
+import os
 import time
+from typing import Iterator
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+from remap_tb import metadata
 from remap_tb.summary import hparams_pb, json_pb, predictions_pb, scalar_pb
 
 # The builders live in ``remap_tb.summary`` (torch-free), shared with the public API that
@@ -59,6 +62,27 @@ class RunWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def read_records(run_dir: str, tag: str) -> Iterator[tuple[float, dict]]:
+    """(wall time, record) of every readable JSON record ``tag`` in the event files of
+    ``run_dir``, in file then write order (records that do not decode are skipped)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    for name in sorted(os.listdir(run_dir)):
+        if "tfevents" not in name:
+            continue
+        for event in EventFileLoader(os.path.join(run_dir, name)).Load():
+            for value in event.summary.value:
+                if value.tag != tag or not value.HasField("tensor"):
+                    continue
+                raw = tensor_util.make_ndarray(value.tensor).reshape(()).item()
+                try:
+                    record = metadata.decode_json(raw)
+                except metadata.RecordError:
+                    continue
+                yield event.wall_time, record
 
 
 def _event(summary: summary_pb2.Summary, step: int) -> event_pb2.Event:

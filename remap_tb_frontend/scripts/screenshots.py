@@ -78,8 +78,6 @@ def scroll_to_section(dash: Dashboard, testid: str) -> None:
         (el.closest('.rm-section') || el).scrollIntoView({block: 'start'}); }""", testid)
 
 
-def point_of(dash: Dashboard, model_id: str) -> dict:
-    return next(p for p in dash.points() if p["id"] == model_id)
 
 
 def spread_points(dash: Dashboard) -> list[dict]:
@@ -141,7 +139,7 @@ def main_views(sh: Shooter, browser, logdir: Path, tmp: Path) -> None:
         dash.testid("projection-structural").click()
         dash.wait_drawn(MODELS)
         dash.page.wait_for_timeout(900)
-        dash.click(point_of(dash, target["id"]))
+        dash.click(dash.point_of(target["id"]))
         away(dash)
         dash.testid("tab-generate").click()
         dash.testid("generate-kind-ablation").click()
@@ -269,7 +267,7 @@ def residual_views(sh: Shooter, browser, logdir: Path, tmp: Path) -> None:
                                      timeout=60000, polling=500)
         wait_layout(dash)
         dash.page.wait_for_timeout(900)
-        dash.click(point_of(dash, rid))
+        dash.click(dash.point_of(rid))
         dash.testid("spec-table").wait_for()
         away(dash)
         sh.shot(dash, "17_inspector_residual")
