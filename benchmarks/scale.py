@@ -251,17 +251,21 @@ def new_model_latency(tb: TensorBoardProcess, logdir: Path, experiment: str, his
                       timeout: float = 60) -> list[dict[str, float]]:
     """Write ``count`` finished runs one after the other; for each, seconds from its event
     file being closed to it being in ``models`` (done) and on each map, every route polled
-    every 50 ms by its own thread (as the dashboard's polls run side by side)."""
+    every 50 ms by its own thread (as the dashboard's polls run side by side). ``models`` is
+    asked as the dashboard asks it: with ``since`` the version of the list it holds, so
+    that each poll carries only what changed."""
     from concurrent.futures import ThreadPoolExecutor
 
     q = urllib.parse.quote(experiment)
 
-    def poll(route: str, run: str, closed: float) -> float:
+    def poll(route: str, run: str, closed: float, version: str | None) -> float:
         while time.time() - closed < timeout:
-            status, body, _ = get(tb, plugin(route))
+            since = f"&since={urllib.parse.quote(version)}" if version and route.startswith("models") else ""
+            status, body, _ = get(tb, plugin(route + since))
             if status == 200:
                 answer = json.loads(body)
                 if route.startswith("models"):
+                    version = answer.get("version")  # as the dashboard does: only what changed since
                     if any(m["run"] == run and m["status"]["state"] == "done" for m in answer["models"]):
                         return time.time() - closed
                 elif not answer["computing"] and any(p["id"] == run for p in answer["points"]):
@@ -274,8 +278,10 @@ def new_model_latency(tb: TensorBoardProcess, logdir: Path, experiment: str, his
     with ThreadPoolExecutor(len(routes)) as pool:
         for k in range(count):
             run = f"new-{k:02d}-{time.time_ns()}"
+            _, body, _ = get(tb, plugin(routes["models"]))  # the list a dashboard holds
+            version = json.loads(body).get("version")
             closed = write_one_run(str(logdir), run, history, seed=1000 + k)
-            futures = {key: pool.submit(poll, route, run, closed) for key, route in routes.items()}
+            futures = {key: pool.submit(poll, route, run, closed, version) for key, route in routes.items()}
             out.append({key: f.result() for key, f in futures.items()})
             time.sleep(1.0)
     return out

@@ -30,8 +30,13 @@ class HttpError(Exception):
         self.message = message
 
 
+def json_bytes(value: Any) -> bytes:
+    """The compact JSON encoding every route answers with (NaN and inf as null)."""
+    return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
 def json_response(value: Any, status: int = 200) -> wrappers.Response:
-    body = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+    body = json_bytes(value)
     response = wrappers.Response(body, status=status, content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

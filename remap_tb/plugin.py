@@ -25,7 +25,7 @@ from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers, wsgi
 
-from remap_tb import assets, export, host_guard, metadata, reader, run_limits, run_states, views
+from remap_tb import assets, export, host_guard, metadata, models_versions, reader, run_limits, run_states, views
 from remap_tb.http_util import HttpError, error_response, json_response, json_route, query_arg, read_json_body
 from remap_tb.reader import RunReader
 from remap_tb.spec.schema import DEFAULT_LIMITS, Limits
@@ -60,14 +60,18 @@ class RemapPlugin(base_plugin.TBPlugin):
         reload = getattr(flags, "reload_interval", None)
         settle = max(reader.SETTLE_AFTER_CHANGE, 3 * float(reload)) if isinstance(reload, (int, float)) \
             else reader.SETTLE_AFTER_CHANGE
+        # Under the Rust data server (no multiplexer) a run whose files just changed is read
+        # from them at once, ahead of the server's next reload (``event_files``).
         self._reader = RunReader(context.data_provider, logdir=self._local_logdir(), settle=settle,
-                                 on_change=self._reload_runs)
+                                 on_change=self._reload_runs,
+                                 read_ahead=getattr(context, "multiplexer", None) is None)
         self._projections = None
         self._workers = None
         self._queue_obj = None
         self._canonical_memo: dict[str, str] = {}  # spec hash -> canonical hash (validate's duplicate check)
         self._warmed = -1  # the snapshot generation whose summaries were last warmed
         self._projection_bodies: dict[tuple[str, str], tuple[tuple, bytes]] = {}  # (experiment, kind) -> (layout key, body)
+        self._models_versions = models_versions.ModelsVersions()
 
     # -- TBPlugin ------------------------------------------------------------------------
 
@@ -122,7 +126,19 @@ class RemapPlugin(base_plugin.TBPlugin):
         stale = self._still_silent(views.stale_runs(group)) - frozenset(statuses)
         key = ("models", experiment, stale,
                tuple(sorted((run, s["state"], s["epoch"], s["reason"]) for run, s in statuses.items())))
-        return _cached_json(snap.memo, key, lambda: views.models_impl(snap, experiment, stale, statuses))
+        overlaid = stale | frozenset(statuses)
+        version = self._models_versions.version(experiment, (snap.generation, *key), group, overlaid)
+        since = request.args.get("since") or None
+        if since == version.token:
+            delta = models_versions.Delta([], [])  # nothing changed
+        else:
+            delta = self._models_versions.since(experiment, since, group, overlaid) if since else None
+        memo_key = (*key, version.token, since if delta is not None else None)
+        body = snap.memo.get(memo_key)
+        if body is None:
+            body = snap.memo[memo_key] = views.models_body(snap, experiment, stale, statuses, version.token,
+                                                           since, delta)
+        return _body_response(body)
 
     def _projection_route(self, request: wrappers.Request) -> Any:
         experiment = query_arg(request, "experiment")
@@ -202,7 +218,7 @@ class RemapPlugin(base_plugin.TBPlugin):
         return snap
 
     def _warm_summaries(self, snap) -> None:
-        """Build the models' summaries (glyph, analysis: ~0.5 ms each) in a background thread
+        """Build the models' encoded summaries (glyph, analysis: ~0.5 ms each) in a background thread
         when a snapshot brings many new ones (a logdir's load), so that the dashboard's first
         ``models`` is not the one that pays for them (seconds at 5,000 runs)."""
         with self._lock:
@@ -215,7 +231,7 @@ class RemapPlugin(base_plugin.TBPlugin):
 
         def warm() -> None:
             for data in cold:
-                views.summary(data)
+                views.encoded_summary(data)
 
         threading.Thread(target=warm, name="remap-warm-summaries", daemon=True).start()
 

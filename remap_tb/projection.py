@@ -634,6 +634,8 @@ class ProjectionService:
         self._caches: dict[str, Any] = {}
         self._key_of: dict[tuple[str, str], str] = {}   # (kind, model id) -> content key
         self._graphs: dict[str, Any] = {}                # spec hash -> OtmannGraph
+        self._unsaved: dict[tuple[str, str], tuple] = {}  # (experiment, kind) -> (layout, ids) to write
+        self._frames: dict[str, tuple] = {}  # kind -> (landmarks and their positions, (frame, R, t))
 
     # -- public API -------------------------------------------------------------------
     def layout(self, experiment_id: str, kind: str, items: Sequence[tuple[str, Any]],
@@ -718,10 +720,10 @@ class ProjectionService:
         return ids, D[np.ix_(order, order)]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is scheduled or running; False on timeout."""
+        """Wait until nothing is scheduled, running or waiting to be written; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while (self._pending or any(s.running_ids is not None for s in self._slots.values())) \
+            while (self._pending or self._unsaved or any(s.running_ids is not None for s in self._slots.values())) \
                     and not (self._closed and not self.running):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -796,8 +798,13 @@ class ProjectionService:
                         job = (key, slot, ids, items, previous)
                 if job is not None:
                     self._do(*job)
+                with self._cond:
+                    idle = self._next_key(lane) is None
+                if idle:  # a layout waiting for the map of another kind is not held up by a write
+                    self._save_layouts(lane)
                 self._save_caches(force=False, lane=lane)
         finally:
+            self._save_layouts(lane)
             self._save_caches(force=True, lane=lane)
             with self._cond:
                 for key, slot in self._slots.items():   # whatever was wanted is asked again later
@@ -807,6 +814,20 @@ class ProjectionService:
                 for key in [k for k in self._pending if _lane(k[1]) == lane]:
                     self._pending.remove(key)
                 self._cond.notify_all()
+
+    def _save_layouts(self, lane: str) -> None:
+        """Write the lane's finished layouts that are not on disk yet (newest of each map)."""
+        with self._cond:
+            due = [(key, self._unsaved[key]) for key in self._unsaved if _lane(key[1]) == lane]
+        if not due:
+            return
+        for key, (lay, ids) in due:
+            self._save_layout(key, lay, ids)
+        with self._cond:
+            for key, (lay, _) in due:
+                if key in self._unsaved and self._unsaved[key][0] is lay:
+                    del self._unsaved[key]
+            self._cond.notify_all()
 
     def _lane_caches(self, lane: str | None) -> list:
         return [c for name, c in list(self._caches.items())
@@ -843,8 +864,8 @@ class ProjectionService:
             slot.finished_ids = ids
             slot.running_ids = None
             self._cond.notify_all()
-        if self.state_dir is not None and lay.error is None:
-            self._save_layout(key, lay, ids)
+            if self.state_dir is not None and lay.error is None:
+                self._unsaved[key] = (lay, ids)  # written once the lane has nothing waiting
 
     def _cache(self, kind: str):
         """The distance cache of ``kind``; both structural kinds share the unnormalised one."""
@@ -1033,15 +1054,23 @@ class ProjectionService:
                 k = len(lm_keys)
                 subset = lm_keys + [uniq[i] for i in new]
                 f = self._pair_function(kind, subset, content)
-                li, lj = np.triu_indices(k, 1)
-                D_ll = np.zeros((k, k))
-                D_ll[li, lj] = D_ll[lj, li] = landmark_mds.pairs_in_chunks(f, li, lj, self._stopping)
+                where = {u: i for i, u in enumerate(uniq)}
+                positions = X[[where[u] for u in lm_keys]]
+                # The landmarks' frame depends only on them and their positions, which stay put
+                # while models are added one by one: kept per map kind.
+                memo_key = (tuple(lm_keys), positions.tobytes())
+                memo = self._frames.get(kind)
+                if memo is not None and memo[0] == memo_key:
+                    frame, R, t = memo[1]
+                else:
+                    li, lj = np.triu_indices(k, 1)
+                    D_ll = np.zeros((k, k))
+                    D_ll[li, lj] = D_ll[lj, li] = landmark_mds.pairs_in_chunks(f, li, lj, self._stopping)
+                    frame, R, t = landmark_mds.frame_onto(D_ll, positions)
+                    self._frames[kind] = (memo_key, (frame, R, t))
                 rows = np.repeat(np.arange(k), len(new))
                 cols = k + np.tile(np.arange(len(new)), k)
                 D_lx = landmark_mds.pairs_in_chunks(f, rows, cols, self._stopping).reshape(k, len(new))
-                where = {u: i for i, u in enumerate(uniq)}
-                positions = X[[where[u] for u in lm_keys]]
-                frame, R, t = landmark_mds.frame_onto(D_ll, positions)
                 X[new] = landmark_mds.place_on_landmarks(frame, R, t, positions, D_lx)
                 if kind not in STRUCTURAL_KINDS:
                     # the new models only, against random partners among a fixed sample of the old

@@ -14,7 +14,11 @@ the runs whose key changed (one batched ``read_tensors`` / ``read_scalars`` call
 for all of them), so a warm request over 1,000 runs costs two list calls and no
 parsing. With a local logdir even those are skipped: ``LogdirProbe`` stats the logdir
 and the unfinished runs' files, and only runs whose files changed are listed (every run
-is still listed while TensorBoard loads and once a minute; see ``_probed_refresh``).
+is still listed while TensorBoard loads, and once a minute on a background thread; see
+``_probed_refresh``). Under the Rust data server (``read_ahead``), a run whose files just
+changed is read from its own event files when the provider has not caught up yet
+(``event_files``): the one exception to "only through the data provider", and only until
+the provider's next reload.
 
 Retries (``metadata`` docstring): only the records of the highest ``attempt``
 count. JSON records carry their attempt; the predictions tensor's step is the
@@ -33,6 +37,9 @@ import copy
 import dataclasses
 import functools
 import gc
+import itertools
+import json
+import logging
 import math
 import os
 import threading
@@ -48,6 +55,8 @@ from remap_tb.requests import check_provenance
 from remap_tb.spec import Analysis, analyse
 from remap_tb.spec.schema import Limits
 
+logger = logging.getLogger(__name__)
+
 # How long a snapshot is reused before the data provider is asked again (seconds).
 MAX_SNAPSHOT_AGE = 1.0
 # With a local logdir (``LogdirProbe``): how long after a run's files last changed it is
@@ -58,10 +67,12 @@ SETTLE_AFTER_CHANGE = 12.0
 LIST_AT_LEAST_EVERY = 60.0
 # A snapshot the probe answered for is reused this long at most (the probe is cheap, and
 # a new run should not wait a whole ``MAX_SNAPSHOT_AGE`` more). Seconds.
-PROBED_MAX_AGE = 0.25
+PROBED_MAX_AGE = 0.1
 # After a refresh that parsed this many runs (a logdir's load), the objects it made are
 # collected once and frozen (``gc.freeze``): Python's full collections then skip them.
 FREEZE_AFTER_RUNS = 256
+# Runs the reader reads from their event files at once, ahead of the provider (``read_ahead``).
+MAX_READ_AHEAD = 16
 FREEZE_AT_MOST_EVERY = 10.0
 # Enough to keep every point of every series (``downsample=0`` returns nothing).
 DOWNSAMPLE = 10**6
@@ -81,6 +92,9 @@ class Unreadable:
         return {"run": self.run, "reason": self.reason}
 
 
+_SERIALS = itertools.count(1)
+
+
 @dataclasses.dataclass(eq=False)
 class RunData:
     """One model: the newest attempt's records of one run, parsed."""
@@ -95,6 +109,9 @@ class RunData:
     curves: list[dict[str, Any]]  # one dict per step: step, train_loss, ... (None where absent)
     wall_time: float | None  # of the newest point in the run
     notes: tuple[str, ...] = ()  # records skipped while reading, and why
+    # Increases with every parse: a run read again is a new RunData with a higher serial
+    # (``models_versions`` tells a dashboard which summaries changed by it).
+    serial: int = dataclasses.field(default_factory=lambda: next(_SERIALS), init=False, compare=False)
     # What views derive from this run (it lives as long as the run is unchanged).
     derived: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
@@ -154,8 +171,16 @@ class Snapshot:
         user's own loop (``remap_tb.summary``) the matching trainer experiment's
         (``metadata.group_experiments``)."""
         runs = sorted(self.models)
-        ids = metadata.group_experiments([self.models[run].model["fingerprint"] for run in runs])
-        return dict(zip(runs, ids))
+        # Grouped over distinct fingerprints (a few per logdir, however many runs): equal
+        # fingerprints always land in the same experiment. Each run's canonical JSON is
+        # kept on its data, so a new snapshot encodes only its new runs'.
+        texts = [_fingerprint_text(self.models[run]) for run in runs]
+        first: dict[str, str] = {}  # fingerprint text -> the first run with it
+        for run, text in zip(runs, texts):
+            first.setdefault(text, run)
+        ids = dict(zip(first, metadata.group_experiments([self.models[run].model["fingerprint"]
+                                                          for run in first.values()])))
+        return {run: ids[text] for run, text in zip(runs, texts)}
 
     @functools.cached_property
     def experiments(self) -> dict[str, list[RunData]]:
@@ -172,10 +197,20 @@ class Snapshot:
         return {}
 
 
+def _fingerprint_text(data: RunData) -> str:
+    text = data.derived.get("fingerprint_text")
+    if text is None:
+        text = data.derived["fingerprint_text"] = json.dumps(data.model["fingerprint"], sort_keys=True)
+    return text
+
+
 @dataclasses.dataclass
 class _Entry:
     key: tuple
     value: RunData | Unreadable | None  # None: not a remap run (e.g. only foreign scalars)
+    # Read from the event files ahead of the provider (``event_files``): the newest wall
+    # time read; the entry stands until the provider's series reach it.
+    ahead_of_provider: float | None = None
 
 
 class RunReader:
@@ -188,19 +223,26 @@ class RunReader:
     def __init__(self, data_provider: provider.DataProvider, downsample: int = DOWNSAMPLE,
                  max_age: float = MAX_SNAPSHOT_AGE, clock: Callable[[], float] = time.monotonic,
                  logdir: str | None = None, settle: float = SETTLE_AFTER_CHANGE,
-                 on_change: Callable[[list[str]], None] | None = None):
+                 on_change: Callable[[list[str]], None] | None = None, read_ahead: bool = False):
         """``logdir``: the local folder the provider reads (None: a remote or unknown one), so
         that a refresh can first ask the file system whether anything changed
         (``LogdirProbe``); ``settle``: seconds after a change during which the provider is
         listed on every refresh anyway (at least two of its reload intervals); ``on_change``:
         called with the runs whose files the probe just saw change, before they are listed
-        (the plugin makes the Python loader read them now)."""
+        (the plugin makes the Python loader read them now); ``read_ahead``: read those runs'
+        event files directly when the provider has not caught up with them yet (the plugin
+        asks for it under the Rust data server, which has no per-run reload; see
+        ``event_files``). Needs ``logdir``."""
         self._provider = data_provider
         self._probe = LogdirProbe(logdir) if logdir else None
         self._settle = settle
         self._on_change = on_change
+        self._read_ahead = read_ahead and logdir is not None
+        self._logdir = logdir
         self._watch: dict[str, _Watch] = {}  # experiment id -> what the probe saw
         self._listed: dict[str, float] = {}  # experiment id -> when every run was last listed
+        self._listing: set[str] = set()  # experiments being listed in the background
+        self._listing_threads: list[threading.Thread] = []
         self._frozen_at = -math.inf
         self._probed: set[str] = set()  # experiments whose last refresh the probe answered
         self._downsample = downsample
@@ -240,12 +282,13 @@ class RunReader:
                     return snap
             self._probed.discard(experiment_id)
             now = self._clock()
+            watch = self._watch.get(experiment_id)
+            looked = self._look(experiment_id, watch, now) if self._read_ahead and watch is not None else None
             top = self._probe.top() if self._probe is not None else None
             before = self._snapshots.get(experiment_id)
-            snap = self._refresh(ctx, experiment_id)
+            snap = self._refresh(ctx, experiment_id, ahead=looked[0] if looked else ())
             self._listed[experiment_id] = now
             self._refreshed[experiment_id] = self._clock()
-            watch = self._watch.get(experiment_id)
             if watch is None or watch.top != top:
                 watch = self._watch[experiment_id] = _Watch(top, now)
             if snap is not before:  # the provider is (still) reading something new: list it all again
@@ -265,16 +308,68 @@ class RunReader:
         """
         watch = self._watch.get(eid)
         now = self._clock()
-        if watch is None or now - self._listed.get(eid, -math.inf) >= LIST_AT_LEAST_EVERY \
-                or now - watch.listing_changed < self._settle:
+        if watch is None or now - watch.listing_changed < self._settle:
             return None
+        if now - self._listed.get(eid, -math.inf) >= LIST_AT_LEAST_EVERY:
+            self._listed[eid] = now
+            self._list_in_background(ctx, eid)
+        looked = self._look(eid, watch, now)
+        if looked is None:
+            return None  # a run was removed
+        just, hot = looked
+        if just and self._on_change is not None:
+            self._on_change(sorted(just))
+        if not hot:
+            return self._snapshots[eid]
+        return self._refresh(ctx, eid, only=hot, ahead=just if self._read_ahead else ())
+
+    def _list_in_background(self, ctx: RequestContext, eid: str) -> None:
+        """The periodic listing of every run (``LIST_AT_LEAST_EVERY``), on a thread of its own:
+        over 20,000 runs it takes seconds, which the request that happened to be due for it
+        used to wait. The provider is listed without the lock; the entries are then updated
+        under it like a targeted refresh of every listed run (a run the listing lacks keeps
+        its entry: removals are the probe's to find, which then asks for a full listing)."""
+        if eid in self._listing:
+            return
+        self._listing.add(eid)
+
+        def run() -> None:
+            try:
+                targets = sorted(self.run_names(ctx, eid))
+                tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
+                with self._lock:
+                    before = self._snapshots.get(eid)
+                    snap = self._refresh(ctx, eid, listing=(targets, tensors))
+                    watch = self._watch.get(eid)
+                    if snap is not before and watch is not None:
+                        watch.listing_changed = self._clock()
+            except Exception:  # the next listing tries again; a read route never fails for it
+                logger.exception("remap: the periodic listing of the runs failed")
+            finally:
+                with self._lock:
+                    self._listing.discard(eid)
+
+        thread = threading.Thread(target=run, name="remap-list-runs", daemon=True)
+        self._listing_threads.append(thread)
+        self._listing_threads = [t for t in self._listing_threads if t.is_alive() or t is thread]
+        thread.start()
+
+    def wait_listing(self, timeout: float = 60.0) -> None:
+        """Wait for background listings to finish (tests, shutdown)."""
+        for thread in list(self._listing_threads):
+            thread.join(timeout)
+
+    def _look(self, eid: str, watch: _Watch, now: float) -> tuple[list[str], list[str]] | None:
+        """Ask the probe what changed since it last looked (kept in ``watch``): the runs whose
+        files just changed, and those that changed within ``settle`` seconds (a new run
+        folder counts); None when a run folder was removed."""
         probe = self._probe
         entries = self._entries.get(eid, {})
         top = probe.top()
         if top != watch.top:
             folders = probe.folders()
             if any("/" not in run and run != "." and run not in folders for run in entries):
-                return None  # a run was removed
+                return None
             for run in folders - set(entries):
                 watch.changed.setdefault(run, now)
             watch.top = top
@@ -287,14 +382,10 @@ class RunReader:
                 watch.signatures[run] = signature
                 watch.changed[run] = now
                 just.append(run)
-        if just and self._on_change is not None:
-            self._on_change(sorted(just))
         hot = sorted(run for run, t in watch.changed.items() if now - t < self._settle)
         for run in [run for run, t in watch.changed.items() if now - t >= self._settle]:
             del watch.changed[run]
-        if not hot:
-            return self._snapshots[eid]
-        return self._refresh(ctx, eid, only=hot)
+        return sorted(just), hot
 
     def run_names(self, ctx: RequestContext | None = None, experiment_id: str = "") -> set[str]:
         """Names of all runs the data provider knows, remap or not."""
@@ -313,12 +404,19 @@ class RunReader:
 
     # -- refresh -------------------------------------------------------------------------
 
-    def _refresh(self, ctx: RequestContext, eid: str, only: list[str] | None = None) -> Snapshot:
+    def _refresh(self, ctx: RequestContext, eid: str, only: list[str] | None = None,
+                 ahead: Iterable[str] = (), listing: tuple[list[str], dict] | None = None) -> Snapshot:
         """List the provider's runs and re-read those whose series changed; ``only``: list
         just these runs (the others keep their entries; one not yet known to the provider
-        is left out)."""
+        is left out); ``listing``: (runs, their remap tensors' listing) already asked for,
+        used like ``only`` (``_list_in_background``); ``ahead``: runs whose files just
+        changed, read from their event files where that finds newer data than the provider
+        has (``_read_ahead_of_provider``)."""
         old = self._entries.get(eid, {})
-        if only is None:
+        if listing is not None:
+            targets, tensors = listing
+            runs = sorted({*old, *targets})
+        elif only is None:
             runs = sorted(self.run_names(ctx, eid))
             tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
             targets = runs
@@ -345,14 +443,22 @@ class RunReader:
             key = _series_key(tensors.get(run, {})) + ("|",) + _series_key(scalars.get(run, {}))
             keys[run] = key
             entry = old.get(run)
-            if entry is not None and entry.key == key:
-                new[run] = entry
+            if entry is not None and (entry.key == key or (
+                    entry.ahead_of_provider is not None
+                    and _newest(tensors.get(run, {})) < entry.ahead_of_provider)):
+                new[run] = entry  # unchanged, or read ahead of a provider that has not caught up
             else:
                 stale.append(run)
         if stale:
             new.update(self._read_runs(ctx, eid, stale, keys, tensors, scalars))
             self._maybe_freeze(len(stale))
-        changed = bool(stale) or set(old) != set(new)
+        for run, entry in old.items():
+            if run not in new and entry.ahead_of_provider is not None \
+                    and os.path.isdir(os.path.join(self._logdir, run)):
+                new[run] = entry  # read ahead of a provider that does not list the run yet
+        read_ahead = self._read_ahead_of_provider(ahead, new, tensors)
+        new.update(read_ahead)
+        changed = bool(stale) or bool(read_ahead) or set(old) != set(new)
         self._entries[eid] = new
         snap = self._snapshots.get(eid)
         if snap is None or changed:
@@ -362,6 +468,30 @@ class RunReader:
             snap = Snapshot(self._generation, models, unreadable)
             self._snapshots[eid] = snap
         return snap
+
+    def _read_ahead_of_provider(self, runs: Iterable[str], entries: dict[str, _Entry],
+                                tensors: dict) -> dict[str, _Entry]:
+        """Entries for ``runs`` read from their own event files, where the files hold newer
+        remap data than the provider listed (``tensors``) and than ``entries`` hold; at
+        most ``MAX_READ_AHEAD`` runs (more at once is a load, which the provider reads)."""
+        runs = sorted(runs)
+        if not runs or len(runs) > MAX_READ_AHEAD:
+            return {}
+        from remap_tb import event_files
+
+        out: dict[str, _Entry] = {}
+        for run in runs:
+            folder = os.path.normpath(os.path.join(self._logdir, run))
+            series = event_files.read_run(folder, metadata.PLUGIN_NAME, SCALARS_PLUGIN, metadata.SCALAR_TAGS)
+            entry = entries.get(run)
+            if series is None or series.newest <= max(
+                    _newest(tensors.get(run, {})),
+                    entry.ahead_of_provider if entry is not None and entry.ahead_of_provider else -math.inf):
+                continue
+            value = parse_run(run, series.tensors, series.scalars)
+            if isinstance(value, RunData):  # anything else is left to the provider's reading
+                out[run] = _Entry(("ahead", series.newest), value, series.newest)
+        return out
 
     def _read_runs(self, ctx: RequestContext, eid: str, runs: list[str], keys: dict[str, tuple],
                    tensors: dict, scalars: dict) -> dict[str, _Entry]:
@@ -463,6 +593,11 @@ class LogdirProbe:
             except OSError:
                 files.append(None)
         return (mtime, tuple(files))
+
+
+def _newest(series: dict) -> float:
+    """The newest wall time of a run's listed series (-inf without any)."""
+    return max((ts.max_wall_time for ts in series.values()), default=-math.inf)
 
 
 def _series_key(series: dict) -> tuple:

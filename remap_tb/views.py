@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from remap_tb import metadata
-from remap_tb.http_util import HttpError
+from remap_tb.http_util import HttpError, json_bytes
 from remap_tb.reader import RunData, Snapshot
 from remap_tb.requests import RequestError, training_config
 from remap_tb.run_limits import RunLimits, memory_problem
@@ -82,14 +82,56 @@ def schema_impl(max_params: int | None, run_limits: RunLimits | None = None) -> 
 
 
 def models_impl(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None,
-                statuses: dict[str, dict] | None = None) -> dict[str, Any]:
+                statuses: dict[str, dict] | None = None, version: str | None = None,
+                since: str | None = None, delta: Any = None) -> dict[str, Any]:
     """``stale``: runs to mark as silent (default: computed now, see ``stale_runs``);
-    ``statuses``: the true status of runs whose log lags behind the queue (``run_states``)."""
+    ``statuses``: the true status of runs whose log lags behind the queue (``run_states``);
+    ``version``: the body's version (``models_versions``); with ``delta`` (a
+    ``models_versions.Delta`` since the version ``since``) only the changed summaries and the
+    runs that left."""
+    group, stale, statuses = _models_of(snap, experiment, stale, statuses)
+    return {**_models_head(group, experiment, version, since, delta),
+            "models": [summary(data, data.run in stale, statuses.get(data.run))
+                       for data in (delta.changed if delta is not None else group)]}
+
+
+def models_body(snap: Snapshot, experiment: str, stale: frozenset[str] | None = None,
+                statuses: dict[str, dict] | None = None, version: str | None = None,
+                since: str | None = None, delta: Any = None) -> bytes:
+    """``models_impl`` encoded, byte for byte ``json_bytes(models_impl(...))``, joined from
+    each model's encoded summary (``encoded_summary``, kept on the model): a snapshot that
+    brings one new model encodes that one, not all of them (encoding 5,000 summaries
+    takes about 0.2 s)."""
+    group, stale, statuses = _models_of(snap, experiment, stale, statuses)
+    parts = [json_bytes(summary(data, data.run in stale, statuses.get(data.run)))
+             if data.run in stale or data.run in statuses else encoded_summary(data)
+             for data in (delta.changed if delta is not None else group)]
+    head = json_bytes(_models_head(group, experiment, version, since, delta))
+    return head[:-1] + b',"models":[' + b",".join(parts) + b"]}"
+
+
+def _models_of(snap: Snapshot, experiment: str, stale: frozenset[str] | None, statuses: dict[str, dict] | None):
     group = experiment_models(snap, experiment)
-    stale = stale_runs(group) if stale is None else stale
-    statuses = statuses or {}
-    return {"experiment": experiment, "class_names": list(group[0].model["class_names"]),
-            "models": [summary(data, data.run in stale, statuses.get(data.run)) for data in group]}
+    return group, stale_runs(group) if stale is None else stale, statuses or {}
+
+
+def _models_head(group: list[RunData], experiment: str, version: str | None, since: str | None,
+                 delta: Any) -> dict[str, Any]:
+    head: dict[str, Any] = {"experiment": experiment, "class_names": list(group[0].model["class_names"])}
+    if version is not None:
+        head["version"] = version
+    if delta is not None:
+        head["since"] = since
+        head["removed"] = list(delta.removed)
+    return head
+
+
+def encoded_summary(data: RunData) -> bytes:
+    """``json_bytes(summary(data))``, cached on ``data``."""
+    encoded = data.derived.get("summary_json")
+    if encoded is None:
+        encoded = data.derived["summary_json"] = json_bytes(summary(data))
+    return encoded
 
 
 def stale_runs(group: list[RunData], now: float | None = None) -> frozenset[str]:

@@ -156,6 +156,32 @@ def test_service_uses_landmarks_above_the_threshold_and_places_new_models(tmp_pa
         assert svc._slots[("e", "structural")].layout.landmarks == tuple(rec["landmarks"])
 
 
+def test_models_placed_one_by_one_reuse_the_landmark_frame_and_land_where_a_fresh_service_puts_them(tmp_path):
+    import shutil
+    from unittest import mock
+
+    from remap_tb.spec.sampler import sample_specs
+
+    specs = sample_specs(62, (1, 8, 8), 10, 6).specs
+    items = [(f"run{i}", s) for i, s in enumerate(specs)]
+    state = tmp_path / "a"
+    with ProjectionService(str(state), exact_max=40, n_landmarks=15) as svc:
+        svc.layout("e", "structural", items[:60], wait=60)
+        svc.layout("e", "structural", items[:61], wait=60)   # computes the frame of the landmarks
+        assert svc.wait_idle(60)
+        shutil.copytree(state, tmp_path / "b")
+        with mock.patch.object(lm, "frame_onto", wraps=lm.frame_onto) as framed:
+            reused = coords(svc.layout("e", "structural", items, wait=60))
+        assert framed.call_count == 0
+    with ProjectionService(str(tmp_path / "b"), exact_max=40, n_landmarks=15) as fresh:
+        with mock.patch.object(lm, "frame_onto", wraps=lm.frame_onto) as framed:
+            computed = coords(fresh.layout("e", "structural", items, wait=60))
+        assert framed.call_count == 1
+    assert reused.keys() == computed.keys()
+    for k in reused:
+        np.testing.assert_allclose(reused[k], computed[k], atol=1e-9)
+
+
 def test_service_posthoc_landmark_map_follows_the_hamming_distances():
     rng = np.random.default_rng(7)
     truth = rng.integers(0, 10, 400)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import time
 from unittest import mock
@@ -102,9 +103,51 @@ def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
             now[0] += settle + reader.MAX_SNAPSHOT_AGE
             runs_of(client, fid)
             assert listed.call_count == 4
-            now[0] += reader.LIST_AT_LEAST_EVERY  # listed anyway now and then
+            now[0] += reader.LIST_AT_LEAST_EVERY  # listed anyway now and then (in the background)
             runs_of(client, fid)
+            rdr.wait_listing()
             assert listed.call_count == 5
+    finally:
+        plugin.close()
+
+
+def test_the_periodic_listing_runs_in_the_background_and_finds_what_the_probe_does_not(logdir, remap_logdir):
+    import threading
+
+    client, plugin, multiplexer = make_app(str(logdir))
+    rdr = plugin._reader
+    now = [0.0]
+    rdr._clock = lambda: now[0]
+    provider = rdr._provider
+    fid = remap_logdir.fingerprint_id
+    try:
+        runs_of(client, fid)
+        now[0] += reader.MAX_SNAPSHOT_AGE
+        runs_of(client, fid)
+        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
+        runs_of(client, fid)  # settled: the probe answers
+        shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "deeper" / "m-dense")  # a run the probe does not watch
+        multiplexer.AddRunsFromDirectory(str(logdir))
+        multiplexer.Reload()
+        gate = threading.Event()
+        real = provider.list_tensors
+
+        def slow_listing(*args, **kwargs):
+            if kwargs.get("run_tag_filter") is None:
+                assert gate.wait(30)
+            return real(*args, **kwargs)
+
+        with mock.patch.object(provider, "list_tensors", side_effect=slow_listing):
+            now[0] += reader.PROBED_MAX_AGE
+            assert runs_of(client, fid) == {"m-base", "m-child"}
+            now[0] += reader.LIST_AT_LEAST_EVERY
+            started = time.monotonic()
+            assert runs_of(client, fid) == {"m-base", "m-child"}  # answered while the listing waits
+            assert time.monotonic() - started < 5 and not gate.is_set()
+            gate.set()
+            rdr.wait_listing()
+        now[0] += reader.PROBED_MAX_AGE
+        assert runs_of(client, fid) == {"m-base", "m-child", "deeper/m-dense"}
     finally:
         plugin.close()
 
@@ -190,9 +233,38 @@ def test_a_load_warms_the_summaries_in_the_background(logdir, remap_logdir, monk
         assert client.get(ROOT + "experiments").status_code == 200  # no models route asked
         snap = plugin._reader.snapshot()
         deadline = time.monotonic() + 30
-        while not all("summary" in d.derived for d in snap.models.values()):
+        while not all("summary_json" in d.derived for d in snap.models.values()):
             assert time.monotonic() < deadline, "summaries were not built"
             time.sleep(0.05)
         assert {d.derived["summary"]["run"] for d in snap.models.values()} == {"m-base", "m-child"}
     finally:
         plugin.close()
+
+
+def test_the_models_body_is_joined_from_each_models_encoded_summary(remap_logdir):
+    """Byte for byte the encoding of ``models_impl`` (a stale mark and a queue status
+    included), and a second body re-encodes only the models with an overlay."""
+    from remap_tb.http_util import json_bytes
+    from tests.fixtures_runs import GOOD_RUNS
+
+    multiplexer = pem.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(remap_logdir.path)
+    multiplexer.Reload()
+    snap = reader.RunReader(data_provider.MultiplexerDataProvider(multiplexer, remap_logdir.path)).snapshot()
+    fid = remap_logdir.fingerprint_id
+    assert {d.run for d in views.experiment_models(snap, fid)} >= set(GOOD_RUNS)
+    stale = frozenset({"m-child"})
+    statuses = {"m-dense": {"state": "failed", "epoch": 1, "epochs": 1, "reason": "worker gone"}}
+    from remap_tb.models_versions import Delta
+
+    delta = Delta([snap.models["m-dense"], snap.models["m-base"]], ["gone"])
+    for args in ((stale, statuses, "v2", "v1", delta), (frozenset(), {}, "v2"), (stale, statuses)):
+        body = views.models_body(snap, fid, *args)
+        assert body == json_bytes(views.models_impl(snap, fid, *args))
+    by_run = {m["run"]: m for m in json.loads(body)["models"]}
+    assert by_run["m-dense"]["status"]["reason"] == "worker gone"
+    assert by_run["m-child"]["status"]["reason"] == views.STALE_REASON
+    assert by_run["m-base"]["status"]["reason"] is None
+    with mock.patch.object(views, "json_bytes", wraps=json_bytes) as encoded:
+        assert views.models_body(snap, fid, stale, statuses) == body
+    assert encoded.call_count == 1 + 2  # the head, and the two models with an overlay

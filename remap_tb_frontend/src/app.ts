@@ -30,6 +30,7 @@ import { noRunsState } from "./views/empty";
 import { RequestTracker } from "./views/tracker";
 import { epochMismatch } from "./lib/epochs";
 import { specChanges } from "./lib/align";
+import { applyModels } from "./lib/models_delta";
 
 
 /** A default parameter budget: the 90th percentile of the population, 2 significant digits. */
@@ -62,6 +63,8 @@ export class App {
   private models: ModelSummary[] = [];
   private byId = new Map<string, ModelSummary>();
   private modelsSig = "";
+  /** The `version` of `models` as the server last answered it (sent back as `since`). */
+  private modelsVersion: string | null = null;
   private knownIds: Set<string> | null = null;
   private fresh = new Set<string>();
   private kind: ProjectionKind = "structural";
@@ -356,6 +359,7 @@ export class App {
     this.models = [];
     this.byId = new Map();
     this.modelsSig = "";
+    this.modelsVersion = null;
     this.knownIds = null;
     this.fresh.clear();
     this.selected.clear();
@@ -372,22 +376,26 @@ export class App {
     const exp = this.experiment;
     if (!exp) return false;
     try {
-      const res = await this.client.models(exp);
-      if (exp !== this.experiment || this.disposed) return false;
-      const sig = modelsSignature(res.models);
+      const held = this.modelsVersion;
+      const res = await this.client.models(exp, held ?? undefined);
+      if (exp !== this.experiment || this.disposed || held !== this.modelsVersion) return false;
+      this.modelsVersion = res.version ?? null;
+      const models = applyModels(this.models, held, res);
+      if (models === null) return false;
+      const sig = modelsSignature(models);
       if (sig === this.modelsSig) return false;
       this.modelsSig = sig;
-      this.models = res.models;
-      this.byId = new Map(res.models.map((m) => [m.id, m]));
+      this.models = models;
+      this.byId = new Map(models.map((m) => [m.id, m]));
       if (res.class_names.length) this.classNames = res.class_names;
       if (this.knownIds) {
-        for (const m of res.models) if (!this.knownIds.has(m.id)) this.fresh.add(m.id);
+        for (const m of models) if (!this.knownIds.has(m.id)) this.fresh.add(m.id);
       }
-      this.knownIds = new Set(res.models.map((m) => m.id));
+      this.knownIds = new Set(models.map((m) => m.id));
       this.visible = isFilterActive(this.filters) ? filterIds(this.models, this.filters) : null;
-      this.budget = budgetAfterLoad(this.budget, this.budgetChosen.has(exp), res.models.map((m) => m.params));
+      this.budget = budgetAfterLoad(this.budget, this.budgetChosen.has(exp), models.map((m) => m.params));
       for (const id of [...this.selected]) if (!this.byId.has(id)) this.selected.delete(id);
-      if (res.models.length) this.hideEmpty();
+      if (models.length) this.hideEmpty();
       else this.showEmpty();
       return true;
     } catch (e) {

@@ -62,8 +62,9 @@ export class RemapClient {
     return this.get("experiments");
   }
 
-  models(experiment: string): Promise<ModelsResponse> {
-    return this.get("models", { experiment });
+  /** With `since` (a `version` it answered before), only what changed since then. */
+  models(experiment: string, since?: string): Promise<ModelsResponse> {
+    return this.get("models", { experiment, since });
   }
 
   projection(experiment: string, kind: ProjectionKind): Promise<ProjectionResponse> {

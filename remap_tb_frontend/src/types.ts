@@ -137,6 +137,12 @@ export interface TrainingInit {
 export interface ModelsResponse {
   experiment: string;
   class_names: string[];
+  /** Sent back as `since` to get only what changed (absent from servers before issue 13). */
+  version?: string;
+  /** Present when the body is a delta since this version: `models` are the changed summaries. */
+  since?: string | null;
+  /** Runs no longer listed since `since` (deltas only). */
+  removed?: string[];
   models: ModelSummary[];
 }
 
