@@ -42,6 +42,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -200,7 +201,7 @@ class Snapshot:
 def _fingerprint_text(data: RunData) -> str:
     text = data.derived.get("fingerprint_text")
     if text is None:
-        text = data.derived["fingerprint_text"] = json.dumps(data.model["fingerprint"], sort_keys=True)
+        text = data.derived["fingerprint_text"] = sys.intern(json.dumps(data.model["fingerprint"], sort_keys=True))
     return text
 
 
@@ -625,6 +626,9 @@ def parse_run(run: str, tensors: dict[str, list], scalars: dict[str, list]) -> R
     problem = _model_problem(model)
     if problem:
         return Unreadable(run, f"{metadata.MODEL_TAG} record is incomplete: {problem}")
+    for field in SHARED_FIELDS:
+        if field in model:
+            model[field] = _shared(field, model[field])
 
     def newest(tag: str) -> dict[str, Any] | None:
         records = [(d, r) for d, r in _decode_all(tensors.get(tag, ()), tag, notes) if _attempt(r) == attempt]
@@ -655,6 +659,29 @@ def parse_run(run: str, tensors: dict[str, list], scalars: dict[str, list]) -> R
         reasons = "; ".join(str(p) for p in data.analysis.problems[:3])
         return Unreadable(run, f"its spec cannot be read by this version: {reasons}")
     return data
+
+
+# Parts of the model record that most runs of a logdir repeat word for word: parsed once and
+# shared by every run that has them (about 80 MB over 20,000 runs). Never modified in place
+# (``find_model`` hands out deep copies).
+SHARED_FIELDS = ("fingerprint", "dataset", "class_names", "training", "normalisation")
+_SHARED_MAX = 4096
+_shared_values: dict[tuple[str, str], Any] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared(field: str, value: Any) -> Any:
+    """The one shared object equal to ``value`` (``value`` itself the first time, and once
+    ``_SHARED_MAX`` distinct values are kept)."""
+    try:
+        key = (field, json.dumps(value, sort_keys=True))
+    except (TypeError, ValueError):
+        return value
+    with _shared_lock:
+        found = _shared_values.get(key)
+        if found is None and len(_shared_values) < _SHARED_MAX:
+            _shared_values[key] = found = value
+    return value if found is None else found
 
 
 def _decode_all(series: Iterable, tag: str, notes: list[str]) -> list[tuple[Any, dict[str, Any]]]:

@@ -127,10 +127,12 @@ def _models_head(group: list[RunData], experiment: str, version: str | None, sin
 
 
 def encoded_summary(data: RunData) -> bytes:
-    """``json_bytes(summary(data))``, cached on ``data``."""
+    """``json_bytes(summary(data))``, cached on ``data`` (the bytes only: the summary's
+    Python objects, glyph dicts included, took about 50 MB more over 20,000 models)."""
     encoded = data.derived.get("summary_json")
     if encoded is None:
-        encoded = data.derived["summary_json"] = json_bytes(summary(data))
+        cached = data.derived.get("summary")
+        encoded = data.derived["summary_json"] = json_bytes(cached if cached is not None else _summary(data))
     return encoded
 
 

@@ -236,7 +236,8 @@ def test_a_load_warms_the_summaries_in_the_background(logdir, remap_logdir, monk
         while not all("summary_json" in d.derived for d in snap.models.values()):
             assert time.monotonic() < deadline, "summaries were not built"
             time.sleep(0.05)
-        assert {d.derived["summary"]["run"] for d in snap.models.values()} == {"m-base", "m-child"}
+        assert {json.loads(d.derived["summary_json"])["run"] for d in snap.models.values()} == {"m-base", "m-child"}
+        assert not any("summary" in d.derived for d in snap.models.values())  # the bytes only are kept
     finally:
         plugin.close()
 
@@ -268,3 +269,20 @@ def test_the_models_body_is_joined_from_each_models_encoded_summary(remap_logdir
     with mock.patch.object(views, "json_bytes", wraps=json_bytes) as encoded:
         assert views.models_body(snap, fid, stale, statuses) == body
     assert encoded.call_count == 1 + 2  # the head, and the two models with an overlay
+
+
+def test_runs_share_the_parts_of_their_records_they_repeat(remap_logdir):
+    """The fingerprint, dataset, class names and training config most runs repeat are one
+    object (memory over 20,000 runs); what the reader hands out stays a private copy."""
+    multiplexer = pem.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(remap_logdir.path)
+    multiplexer.Reload()
+    rdr = reader.RunReader(data_provider.MultiplexerDataProvider(multiplexer, remap_logdir.path))
+    models = rdr.snapshot().models
+    base, child = models["m-base"].model, models["m-child"].model
+    assert base["fingerprint"] == child["fingerprint"] and base["fingerprint"] is child["fingerprint"]
+    assert base["class_names"] is child["class_names"] and base["dataset"] is child["dataset"]
+    assert base["spec"] is not child["spec"]
+    copy = rdr.find_model("m-base")
+    copy["fingerprint"]["name"] = "changed"
+    assert child["fingerprint"]["name"] != "changed"
