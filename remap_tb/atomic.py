@@ -28,9 +28,11 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: str, value: Any) -> None:
-    """``atomic_write_bytes`` of ``value`` as indented UTF-8 JSON."""
-    atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=False) + "\n").encode("utf-8"))
+def atomic_write_json(path: str, value: Any, indent: int | None = 1) -> None:
+    """``atomic_write_bytes`` of ``value`` as UTF-8 JSON, indented unless ``indent`` is None
+    (Python's C encoder only writes unindented JSON: 20,000 points take ~0.3 s indented)."""
+    text = json.dumps(value, indent=indent, sort_keys=False, separators=None if indent is not None else (",", ":"))
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 def read_json(path: str) -> Any:

@@ -1135,7 +1135,7 @@ class ProjectionService:
         if lay.landmarks:
             record["landmarks"] = list(lay.landmarks)
         try:
-            atomic_write_json(_layout_file(self.state_dir, experiment_id, kind), record)
+            atomic_write_json(_layout_file(self.state_dir, experiment_id, kind), record, indent=None)
         except OSError:
             logger.exception("could not save the layout of %s/%s", experiment_id, kind)
 

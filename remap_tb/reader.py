@@ -15,10 +15,9 @@ for all of them), so a warm request over 1,000 runs costs two list calls and no
 parsing. With a local logdir even those are skipped: ``LogdirProbe`` stats the logdir
 and the unfinished runs' files, and only runs whose files changed are listed (every run
 is still listed while TensorBoard loads, and once a minute on a background thread; see
-``_probed_refresh``). Under the Rust data server (``read_ahead``), a run whose files just
-changed is read from its own event files when the provider has not caught up yet
-(``event_files``): the one exception to "only through the data provider", and only until
-the provider's next reload.
+``_probed_refresh``). With ``read_ahead``, a run whose files just changed is read from its
+own event files (``event_files``): the one exception to "only through the data provider",
+and only until a listing of the provider has caught up with it.
 
 Retries (``metadata`` docstring): only the records of the highest ``attempt``
 count. JSON records carry their attempt; the predictions tensor's step is the
@@ -231,9 +230,9 @@ class RunReader:
         listed on every refresh anyway (at least two of its reload intervals); ``on_change``:
         called with the runs whose files the probe just saw change, before they are listed
         (the plugin makes the Python loader read them now); ``read_ahead``: read those runs'
-        event files directly when the provider has not caught up with them yet (the plugin
-        asks for it under the Rust data server, which has no per-run reload; see
-        ``event_files``). Needs ``logdir``."""
+        event files directly, where they hold newer data than the reader has, and do not list
+        them through the provider while they settle (``event_files``, ``_refresh``). Needs
+        ``logdir``."""
         self._provider = data_provider
         self._probe = LogdirProbe(logdir) if logdir else None
         self._settle = settle
@@ -243,6 +242,8 @@ class RunReader:
         self._watch: dict[str, _Watch] = {}  # experiment id -> what the probe saw
         self._listed: dict[str, float] = {}  # experiment id -> when every run was last listed
         self._listing: set[str] = set()  # experiments being listed in the background
+        self._provider_news = False  # whether the last refresh found news from the provider
+        self._unfinished: dict[str, tuple[dict, list[str]]] = {}  # experiment id -> (entries, their unfinished runs)
         self._listing_threads: list[threading.Thread] = []
         self._frozen_at = -math.inf
         self._probed: set[str] = set()  # experiments whose last refresh the probe answered
@@ -286,13 +287,12 @@ class RunReader:
             watch = self._watch.get(experiment_id)
             looked = self._look(experiment_id, watch, now) if self._read_ahead and watch is not None else None
             top = self._probe.top() if self._probe is not None else None
-            before = self._snapshots.get(experiment_id)
             snap = self._refresh(ctx, experiment_id, ahead=looked[0] if looked else ())
             self._listed[experiment_id] = now
             self._refreshed[experiment_id] = self._clock()
             if watch is None or watch.top != top:
                 watch = self._watch[experiment_id] = _Watch(top, now)
-            if snap is not before:  # the provider is (still) reading something new: list it all again
+            if self._provider_news:  # the provider is (still) reading something new: list it all again
                 watch.listing_changed = now
             return snap
 
@@ -339,11 +339,7 @@ class RunReader:
                 targets = sorted(self.run_names(ctx, eid))
                 tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
                 with self._lock:
-                    before = self._snapshots.get(eid)
-                    snap = self._refresh(ctx, eid, listing=(targets, tensors))
-                    watch = self._watch.get(eid)
-                    if snap is not before and watch is not None:
-                        watch.listing_changed = self._clock()
+                    self._refresh(ctx, eid, listing=(targets, tensors))
             except Exception:  # the next listing tries again; a read route never fails for it
                 logger.exception("remap: the periodic listing of the runs failed")
             finally:
@@ -374,8 +370,12 @@ class RunReader:
             for run in folders - set(entries):
                 watch.changed.setdefault(run, now)
             watch.top = top
-        unfinished = [run for run, e in entries.items()
-                      if not (isinstance(e.value, RunData) and e.value.state in metadata.FINAL_STATES)]
+        cached = self._unfinished.get(eid)
+        if cached is None or cached[0] is not entries:  # the entries are replaced, never changed
+            cached = self._unfinished[eid] = (entries, [
+                run for run, e in entries.items()
+                if not (isinstance(e.value, RunData) and e.value.state in metadata.FINAL_STATES)])
+        unfinished = cached[1]
         just: list[str] = []
         for run in {*unfinished, *watch.changed}:
             signature = probe.run_signature(run)
@@ -411,9 +411,15 @@ class RunReader:
         just these runs (the others keep their entries; one not yet known to the provider
         is left out); ``listing``: (runs, their remap tensors' listing) already asked for,
         used like ``only`` (``_list_in_background``); ``ahead``: runs whose files just
-        changed, read from their event files where that finds newer data than the provider
-        has (``_read_ahead_of_provider``)."""
-        old = self._entries.get(eid, {})
+        changed, first read from their event files where that finds newer data than the
+        reader holds (``_read_ahead_of_provider``). A run read ahead is not listed by
+        ``only``: its files are newer than the provider; the periodic listing hands it back
+        to the provider once that has caught up."""
+        before = self._entries.get(eid, {})
+        fresh = self._read_ahead_of_provider(ahead, before)
+        old = {**before, **fresh}
+        if only is not None:
+            only = [run for run in only if old.get(run) is None or old[run].ahead_of_provider is None]
         if listing is not None:
             targets, tensors = listing
             runs = sorted({*old, *targets})
@@ -421,11 +427,13 @@ class RunReader:
             runs = sorted(self.run_names(ctx, eid))
             tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME)
             targets = runs
-        else:
+        elif only:
             tensors = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=metadata.PLUGIN_NAME,
                                                   run_tag_filter=provider.RunTagFilter(runs=only))
             targets = [run for run in only if run in old or tensors.get(run)]
             runs = sorted({*old, *targets})
+        else:  # every changed run was read from its files: nothing to ask the provider
+            tensors, targets, runs = {}, [], sorted(old)
         # The trainer writes a remap record after every epoch's scalars (and flushes then),
         # so the remap series alone tell when a run changed; scalars are listed only for
         # runs without remap data, to tell foreign runs from empty or corrupt ones.
@@ -457,9 +465,11 @@ class RunReader:
             if run not in new and entry.ahead_of_provider is not None \
                     and os.path.isdir(os.path.join(self._logdir, run)):
                 new[run] = entry  # read ahead of a provider that does not list the run yet
-        read_ahead = self._read_ahead_of_provider(ahead, new, tensors)
-        new.update(read_ahead)
-        changed = bool(stale) or bool(read_ahead) or set(old) != set(new)
+        changed = bool(stale) or bool(fresh) or set(before) != set(new)
+        # News from the provider (it is still reading something new): a run it listed anew or
+        # changed; not a run handed back to it after a read ahead, nor the read ahead itself.
+        self._provider_news = bool(set(new) - set(old)) or any(
+            old.get(run) is None or old[run].ahead_of_provider is None for run in stale)
         self._entries[eid] = new
         snap = self._snapshots.get(eid)
         if snap is None or changed:
@@ -470,11 +480,10 @@ class RunReader:
             self._snapshots[eid] = snap
         return snap
 
-    def _read_ahead_of_provider(self, runs: Iterable[str], entries: dict[str, _Entry],
-                                tensors: dict) -> dict[str, _Entry]:
+    def _read_ahead_of_provider(self, runs: Iterable[str], entries: dict[str, _Entry]) -> dict[str, _Entry]:
         """Entries for ``runs`` read from their own event files, where the files hold newer
-        remap data than the provider listed (``tensors``) and than ``entries`` hold; at
-        most ``MAX_READ_AHEAD`` runs (more at once is a load, which the provider reads)."""
+        remap data than ``entries`` (the provider's reading, or an earlier one from the files);
+        at most ``MAX_READ_AHEAD`` runs (more at once is a load, which the provider reads)."""
         runs = sorted(runs)
         if not runs or len(runs) > MAX_READ_AHEAD:
             return {}
@@ -485,9 +494,7 @@ class RunReader:
             folder = os.path.normpath(os.path.join(self._logdir, run))
             series = event_files.read_run(folder, metadata.PLUGIN_NAME, SCALARS_PLUGIN, metadata.SCALAR_TAGS)
             entry = entries.get(run)
-            if series is None or series.newest <= max(
-                    _newest(tensors.get(run, {})),
-                    entry.ahead_of_provider if entry is not None and entry.ahead_of_provider else -math.inf):
+            if series is None or (entry is not None and series.newest <= _entry_newest(entry)):
                 continue
             value = parse_run(run, series.tensors, series.scalars)
             if isinstance(value, RunData):  # anything else is left to the provider's reading
@@ -594,6 +601,14 @@ class LogdirProbe:
             except OSError:
                 files.append(None)
         return (mtime, tuple(files))
+
+
+def _entry_newest(entry: _Entry) -> float:
+    """The newest remap wall time an entry was read up to (-inf when unknown)."""
+    if entry.ahead_of_provider is not None:
+        return entry.ahead_of_provider
+    tensors = entry.key[:entry.key.index("|")] if "|" in entry.key else ()
+    return max((wall for _, _, wall in tensors if wall is not None), default=-math.inf)
 
 
 def _newest(series: dict) -> float:

@@ -8,6 +8,7 @@ Per-model summaries are cached on the ``RunData`` they come from, so a warm
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any, Callable
@@ -327,6 +328,21 @@ def size_projection(snap: Snapshot, experiment: str) -> dict[str, Any]:
         points.append({"id": data.id, "x": math.log10(params), "y": accuracy})
     return {"experiment": experiment, "kind": "size", "version": snap.generation, "computing": False,
             "points": points, "stress": None, "axes": dict(SIZE_AXES), "error": None}
+
+
+def projection_body(experiment: str, kind: str, layout: dict[str, Any]) -> bytes:
+    """``json_bytes(mds_projection(...))``, byte for byte, with the points written by hand:
+    the generic encoder walks every point twice (``_finite``, then the encoder), about
+    0.3 s for 20,000 points on every new layout of each map."""
+    points = layout.get("points", ())
+    head = json_bytes({**mds_projection(experiment, kind, {**layout, "points": ()}), "points": None})
+
+    def number(value: Any) -> str:
+        value = float(value)
+        return repr(value) if math.isfinite(value) else "null"
+
+    body = ",".join(f'{{"id":{json.dumps(p["id"])},"x":{number(p["x"])},"y":{number(p["y"])}}}' for p in points)
+    return head.replace(b'"points":null', b'"points":[' + body.encode("utf-8") + b"]", 1)
 
 
 def mds_projection(experiment: str, kind: str, layout: dict[str, Any]) -> dict[str, Any]:

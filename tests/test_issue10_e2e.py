@@ -24,7 +24,7 @@ import time
 import pytest
 
 from tests.browser import (TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, models_json, no_errors,
-                           shot, train_logdir)
+                           shot, train_logdir, wait_models)
 
 N_MODELS = 9  # the surrogate is ready from 8 finished models on
 TRAIN_LIMIT_S = 180  # enqueue -> the 3 suggested children are points on the map
@@ -136,12 +136,16 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
     assert [(i["parent"], i["init"], i["suggested"]) for i in items] == [(best["run"], "parent", True)] * K, items
     assert enqueue_bodies[-1]["epochs"] == 1
 
-    # They train, starting from the parent's weights wherever a layer fits.
+    # They train, starting from the parent's weights wherever a layer fits (a model is on
+    # the structural map from its first record on: wait for the map, then for it to finish).
     for rid in ids:
         dash.frame.wait_for_function(
             "id => window.__remapMap.points().some(p => p.id === id)", arg=rid,
             timeout=max(1, TRAIN_LIMIT_S - (time.monotonic() - enqueued_at)) * 1000, polling=250)
-    by_id = {m["id"]: m for m in models_json(server)}
+    finished = wait_models(server, lambda ms: all(any(m["id"] == rid and m["status"]["state"] in ("done", "failed", "diverged")
+                                                      for m in ms) for rid in ids),
+                           timeout=max(1, TRAIN_LIMIT_S - (time.monotonic() - enqueued_at)))
+    by_id = {m["id"]: m for m in finished}
     inits = {rid: by_id[rid].get("init") for rid in ids}
     for rid, init in inits.items():
         assert by_id[rid]["status"]["state"] == "done", by_id[rid]["status"]

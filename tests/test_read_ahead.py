@@ -9,9 +9,11 @@ of runs (issue 13's "a new finished model placed on every map").
   next snapshot with read-ahead and absent without it; a full listing keeps it; once the
   provider reloads, its reading takes over with the same data.
 * Oversized, corrupt and empty folders are left to the provider.
-* The plugin reads ahead only without a multiplexer (the Rust data server), and the real
-  TensorBoard with ``--load_fast=true`` and a 30 s reload interval lists a new run in
-  ``models`` at once, while its own ``/data/runs`` does not know it yet.
+* A run read ahead is not listed through the provider again while it settles (over
+  20,000 runs the Python loader lists every run's series for that).
+* The plugin reads ahead with a local logdir under both loaders, and the real TensorBoard
+  with ``--load_fast=true`` and a 30 s reload interval lists a new run in ``models`` at
+  once, while its own ``/data/runs`` does not know it yet.
 """
 
 from __future__ import annotations
@@ -145,6 +147,42 @@ def test_a_new_run_is_read_before_the_provider_lists_it_and_the_provider_takes_o
     assert summary(snap.models["m-dense"]) == read_early
 
 
+def test_a_run_read_ahead_is_not_listed_through_the_provider_while_it_settles(logdir, remap_logdir):
+    from unittest import mock
+
+    rdr, _, now = lagging_reader(logdir, read_ahead=True)
+    provider = rdr._provider
+    with mock.patch.object(provider, "list_tensors", wraps=provider.list_tensors) as listed:
+        shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "m-dense")
+        now[0] += reader.MAX_SNAPSHOT_AGE
+        assert "m-dense" in rdr.snapshot().models
+        for _ in range(3):  # within the settle time: the probe looks, nothing is listed
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            assert "m-dense" in rdr.snapshot().models
+        assert listed.call_count == 0
+
+
+def test_handing_a_run_back_to_the_provider_is_not_news_that_keeps_every_run_listed(logdir, remap_logdir):
+    from unittest import mock
+
+    rdr, multiplexer, now = lagging_reader(logdir, read_ahead=True)
+    shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "m-dense")
+    now[0] += reader.MAX_SNAPSHOT_AGE
+    rdr.snapshot()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    now[0] += reader.LIST_AT_LEAST_EVERY
+    rdr.snapshot()
+    rdr.wait_listing()
+    assert rdr._entries[""]["m-dense"].ahead_of_provider is None  # handed back
+    provider = rdr._provider
+    with mock.patch.object(provider, "list_runs", wraps=provider.list_runs) as every_run:
+        for _ in range(3):
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            assert "m-dense" in rdr.snapshot().models
+        assert every_run.call_count == 0  # the probe answers, as before the run came
+
+
 def test_a_run_the_provider_already_has_is_not_read_again(logdir):
     rdr, _, now = lagging_reader(logdir, read_ahead=True)
     event = next((logdir / "m-base").glob("*tfevents*"))
@@ -162,13 +200,20 @@ def plugin_context(logdir, multiplexer):
                                  multiplexer=multiplexer)
 
 
-def test_the_plugin_reads_ahead_only_without_a_multiplexer(logdir):
-    for multiplexer, expected in ((None, True), (multiplexer_over(logdir), False)):
+def test_the_plugin_reads_ahead_with_a_local_logdir_under_both_loaders(logdir):
+    for multiplexer in (None, multiplexer_over(logdir)):
         plugin = RemapPlugin(plugin_context(logdir, multiplexer))
         try:
-            assert plugin._reader._read_ahead is expected
+            assert plugin._reader._read_ahead is True
         finally:
             plugin.close()
+    remote = base_plugin.TBContext(logdir="gs://bucket/logs", data_provider=plugin_context(logdir, None).data_provider,
+                                   flags=plugin_context(logdir, None).flags)
+    plugin = RemapPlugin(remote)
+    try:
+        assert plugin._reader._read_ahead is False
+    finally:
+        plugin.close()
 
 
 def test_the_rust_data_server_lists_a_new_run_at_once(logdir, remap_logdir, tmp_path):

@@ -63,6 +63,7 @@ def logdir(tmp_path, remap_logdir):
 def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
     client, plugin, multiplexer = make_app(str(logdir))
     rdr = plugin._reader
+    rdr._read_ahead = False  # the provider's path (runs that cannot be read ahead: test_read_ahead.py)
     now = [0.0]
     rdr._clock = lambda: now[0]
     settle = rdr._settle
@@ -169,6 +170,7 @@ def test_the_probe_sees_an_event_file_grow_and_runs_come_and_go(logdir):
 def test_a_targeted_listing_asks_for_the_changed_runs_alone(logdir, remap_logdir):
     client, plugin, multiplexer = make_app(str(logdir))
     rdr = plugin._reader
+    rdr._read_ahead = False  # the provider's path (runs that cannot be read ahead: test_read_ahead.py)
     now = [0.0]
     rdr._clock = lambda: now[0]
     provider = rdr._provider
@@ -286,3 +288,16 @@ def test_runs_share_the_parts_of_their_records_they_repeat(remap_logdir):
     copy = rdr.find_model("m-base")
     copy["fingerprint"]["name"] = "changed"
     assert child["fingerprint"]["name"] != "changed"
+
+
+def test_the_projection_body_is_written_as_the_generic_encoder_would():
+    from remap_tb.http_util import json_bytes
+
+    points = [{"id": "m-1", "x": 0.1, "y": -2.5e-7}, {"id": 'q"uote\\é', "x": 3, "y": float("nan")},
+              {"id": "m-3", "x": 1e300, "y": float("-inf")}]
+    for layout in ({"version": 4, "computing": True, "points": points, "stress": 0.12, "error": None},
+                   {"version": 0, "points": [], "stress": None, "error": "ValueError: bad"}):
+        for kind in ("structural", "posthoc"):
+            body = views.projection_body('exp "points":null', kind, layout)
+            assert body == json_bytes(views.mds_projection('exp "points":null', kind, layout))
+    assert json.loads(body)["points"] == []
