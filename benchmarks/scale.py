@@ -335,7 +335,8 @@ def measure(n: int, seed: int, load_fast: str, args, playwright) -> dict:
         shutil.rmtree(stale)
     expected = {"structural": n, "structural_normalised": n, "posthoc": history["done"], "size": history["done"]}
     log = Path(args.cache) / f"tensorboard-n{n}-{load_fast}.log"
-    tb = TensorBoardProcess(logdir, log, load_fast=load_fast, workers=0, reload_interval=None)
+    tb = TensorBoardProcess(logdir, log, load_fast=load_fast, workers=0, reload_interval=None,
+                            cwd=args.plugin_src or ROOT)
     out: dict[str, Any] = {"n": n, "load_fast": load_fast}
     if load_fast != "false":
         raise_open_files(n)

@@ -73,6 +73,9 @@ PROBED_MAX_AGE = 0.1
 FREEZE_AFTER_RUNS = 256
 # Runs the reader reads from their event files at once, ahead of the provider (``read_ahead``).
 MAX_READ_AHEAD = 16
+# More run folders than this new to the reader at once is a load: the probe leaves them to a
+# listing of every run instead of watching each one.
+MAX_NEW_FOLDERS = 64
 FREEZE_AT_MOST_EVERY = 10.0
 # Enough to keep every point of every series (``downsample=0`` returns nothing).
 DOWNSAMPLE = 10**6
@@ -359,7 +362,9 @@ class RunReader:
     def _look(self, eid: str, watch: _Watch, now: float) -> tuple[list[str], list[str]] | None:
         """Ask the probe what changed since it last looked (kept in ``watch``): the runs whose
         files just changed, and those that changed within ``settle`` seconds (a new run
-        folder counts); None when a run folder was removed."""
+        folder counts); None when a run folder was removed or more than ``MAX_NEW_FOLDERS``
+        folders are new to the reader (a logdir still being read: watching each of them
+        would stat thousands of folders on every refresh)."""
         probe = self._probe
         entries = self._entries.get(eid, {})
         top = probe.top()
@@ -367,8 +372,11 @@ class RunReader:
             folders = probe.folders()
             if any("/" not in run and run != "." and run not in folders for run in entries):
                 return None
-            for run in folders - set(entries):
-                watch.changed.setdefault(run, now)
+            new = [run for run in folders - set(entries) if run not in watch.changed]
+            if len(new) > MAX_NEW_FOLDERS:
+                return None  # a load (the provider has not listed them yet): every run is listed
+            for run in new:
+                watch.changed[run] = now
             watch.top = top
         cached = self._unfinished.get(eid)
         if cached is None or cached[0] is not entries:  # the entries are replaced, never changed

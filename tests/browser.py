@@ -78,8 +78,11 @@ class TensorBoardProcess:
 
     def __init__(self, logdir: str | os.PathLike, log_path: str | os.PathLike, *, load_fast: str | None = "false",
                  workers: int = 0, path_prefix: str = "", reload_interval: float | None = 1,
-                 extra_args: Sequence[str] = ()):
-        """``load_fast=None`` / ``reload_interval=None``: leave the flag out (TensorBoard's default)."""
+                 extra_args: Sequence[str] = (), cwd: str | os.PathLike = REPO):
+        """``load_fast=None`` / ``reload_interval=None``: leave the flag out (TensorBoard's default).
+        ``cwd``: where TensorBoard starts; ``python -m`` puts it first on ``sys.path``, so its
+        ``remap_tb`` is the plugin TensorBoard loads (a benchmark's baseline)."""
+        self.cwd = str(cwd)
         self.logdir = str(logdir)
         self.log_path = str(log_path)
         self.load_fast = load_fast
@@ -101,7 +104,7 @@ class TensorBoardProcess:
     # lifecycle
     def start(self) -> "TensorBoardProcess":
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.command, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(self.command, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         return self
 

@@ -301,3 +301,32 @@ def test_the_projection_body_is_written_as_the_generic_encoder_would():
             body = views.projection_body('exp "points":null', kind, layout)
             assert body == json_bytes(views.mds_projection('exp "points":null', kind, layout))
     assert json.loads(body)["points"] == []
+
+
+def test_many_new_run_folders_are_listed_not_watched_one_by_one(logdir, remap_logdir, monkeypatch):
+    """A load (more new folders than ``MAX_NEW_FOLDERS``) is left to a listing of every run:
+    watching each folder would stat thousands of them on every refresh."""
+    monkeypatch.setattr(reader, "MAX_NEW_FOLDERS", 1)
+    client, plugin, multiplexer = make_app(str(logdir))
+    rdr = plugin._reader
+    now = [0.0]
+    rdr._clock = lambda: now[0]
+    fid = remap_logdir.fingerprint_id
+    try:
+        runs_of(client, fid)
+        now[0] += reader.MAX_SNAPSHOT_AGE
+        runs_of(client, fid)
+        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
+        runs_of(client, fid)  # settled: the probe answers
+        for run in ("m-dense", "m-retry"):
+            shutil.copytree(f"{remap_logdir.path}/{run}", logdir / run)
+        multiplexer.AddRunsFromDirectory(str(logdir))
+        multiplexer.Reload()
+        provider = rdr._provider
+        with mock.patch.object(provider, "list_runs", wraps=provider.list_runs) as every_run:
+            now[0] += reader.MAX_SNAPSHOT_AGE
+            assert runs_of(client, fid) == {"m-base", "m-child", "m-dense", "m-retry"}
+            assert every_run.call_count == 1
+        assert not rdr._watch[""].changed
+    finally:
+        plugin.close()
