@@ -456,13 +456,19 @@ def main() -> int:
     ap.add_argument("--write-only", action="store_true", help="only write (cache) the logdirs")
     ap.add_argument("--plugin-src", default=None, metavar="DIR",
                     help="run TensorBoard with the remap_tb package found in DIR (e.g. `git archive HEAD~3 remap_tb "
-                         "| tar -x -C DIR`): a baseline of an earlier version on the same logdirs")
+                         "| tar -x -C DIR`; TensorBoard starts in DIR): a baseline of an earlier version on the "
+                         "same logdirs")
     args = ap.parse_args()
     if args.plugin_src:
         if not (Path(args.plugin_src) / "remap_tb" / "plugin.py").is_file():
             print(f"--plugin-src {args.plugin_src}: no remap_tb/plugin.py there", file=sys.stderr)
             return 2
         os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(args.plugin_src).resolve()), str(ROOT)])
+        bundle = Path(args.plugin_src) / "remap_tb" / "static" / "index.js"
+        if not bundle.is_file() and not args.skip_browser:  # `git archive` leaves the built bundle out
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / "remap_tb" / "static" / "index.js", bundle)
+            print(f"--plugin-src: no built dashboard there; copied this checkout's to {bundle}", file=sys.stderr)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     loaders = ("true", "false") if args.load_fast == "both" else (args.load_fast,)
     if args.write_only:

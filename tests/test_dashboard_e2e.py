@@ -191,6 +191,8 @@ def test_variation_preview_enqueue_queue_and_the_trained_model_appears_on_the_ma
             ticks.nth(i).uncheck()
     if not ticks.first.is_checked():
         ticks.first.check()
+    models_responses = []  # the dashboard's `models` calls from now on (issue 13: deltas)
+    dash.page.on("response", lambda r: models_responses.append(r) if "/models?" in r.url else None)
     dash.testid("enqueue-button").click()
     result = dash.testid("enqueue-result")
     result.wait_for(state="visible", timeout=15000)
@@ -211,6 +213,13 @@ def test_variation_preview_enqueue_queue_and_the_trained_model_appears_on_the_ma
         or dash.frame.wait_for_selector(f'[data-testid=queue-row][data-request-id="{ids[0]}"][data-state=done]',
                                         timeout=10000)
     shot(dash, "09_map_with_trained_child")
+    # The new model came in a delta: the dashboard sends back the version it holds, and the
+    # answer carries only what changed (the whole list never again).
+    asked = [r for r in models_responses if "since=" in r.url]
+    assert asked and len(asked) == len(models_responses), [r.url for r in models_responses]
+    deltas = [r.json() for r in asked]
+    assert any(d.get("since") and ids[0] in {m["id"] for m in d["models"]} for d in deltas), deltas
+    assert all(len(d["models"]) < TRAIN_MODELS for d in deltas)
     no_errors(dash)
 
 
