@@ -69,10 +69,14 @@ class ModelsVersions:
                 versions.popitem(last=False)
             return found
 
+    def remembered(self, experiment: str, token: str) -> Version | None:
+        """The version ``token`` of ``experiment``, while it is remembered."""
+        with self._lock:
+            return next((v for v in self._versions.get(experiment, {}).values() if v.token == token), None)
+
     def since(self, experiment: str, token: str, group: list[RunData], overlaid: frozenset[str]) -> Delta | None:
         """What changed since the version ``token`` (None when it is not remembered)."""
-        with self._lock:
-            old = next((v for v in self._versions.get(experiment, {}).values() if v.token == token), None)
+        old = self.remembered(experiment, token)
         if old is None:
             return None
         seen = old.serials

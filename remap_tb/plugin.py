@@ -129,15 +129,19 @@ class RemapPlugin(base_plugin.TBPlugin):
         overlaid = stale | frozenset(statuses)
         version = self._models_versions.version(experiment, (snap.generation, *key), group, overlaid)
         since = request.args.get("since") or None
-        if since == version.token:
-            delta = models_versions.Delta([], [])  # nothing changed
-        else:
-            delta = self._models_versions.since(experiment, since, group, overlaid) if since else None
-        memo_key = (*key, version.token, since if delta is not None else None)
+        if since is not None and self._models_versions.remembered(experiment, since) is None:
+            since = None  # forgotten (or from another process): the whole list
+        memo_key = (*key, version.token, since)
         body = snap.memo.get(memo_key)
-        if body is None:
+        if body is None:  # a delta is worked out once per (snapshot, version asked from)
+            if since is None:
+                delta = None
+            elif since == version.token:
+                delta = models_versions.Delta([], [])  # nothing changed
+            else:
+                delta = self._models_versions.since(experiment, since, group, overlaid)
             body = snap.memo[memo_key] = views.models_body(snap, experiment, stale, statuses, version.token,
-                                                           since, delta)
+                                                           since if delta is not None else None, delta)
         return _body_response(body)
 
     def _projection_route(self, request: wrappers.Request) -> Any:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import pytest
-
 from remap_tb import models_versions, reader
-from tests.test_reader_refresh import ROOT, make_app
+from tests.test_reader_refresh import ROOT, logdir, make_app, on_a_fake_clock  # noqa: F401  (logdir: fixture)
 
 
 def models(client, experiment: str, since: str | None = None) -> dict:
@@ -30,18 +28,8 @@ def apply(old: list[dict], delta: dict) -> list[dict]:
     return sorted(by_run.values(), key=lambda m: (m["created"], m["run"]))
 
 
-@pytest.fixture
-def logdir(tmp_path, remap_logdir):
-    out = tmp_path / "logdir"
-    for run in ("m-base", "m-child"):
-        shutil.copytree(f"{remap_logdir.path}/{run}", out / run)
-    return out
-
-
 def test_a_version_answers_what_changed_since_and_an_unknown_one_the_whole_body(logdir, remap_logdir):
-    client, plugin, multiplexer = make_app(str(logdir))
-    now = [0.0]
-    plugin._reader._clock = lambda: now[0]
+    client, plugin, multiplexer, _, now = on_a_fake_clock(logdir)
     fid = remap_logdir.fingerprint_id
     try:
         first = models(client, fid)

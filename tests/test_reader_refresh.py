@@ -52,6 +52,27 @@ def runs_of(client: Client, experiment: str) -> set[str]:
     return {m["run"] for m in response.json["models"]}
 
 
+def on_a_fake_clock(logdir, read_ahead: bool = True):
+    """``make_app`` with the reader on a clock the test moves (``now[0]``); ``read_ahead=False``
+    takes the provider's path (runs that cannot be read ahead: ``test_read_ahead.py``)."""
+    client, plugin, multiplexer = make_app(str(logdir))
+    rdr = plugin._reader
+    rdr._read_ahead = read_ahead
+    now = [0.0]
+    rdr._clock = lambda: now[0]
+    return client, plugin, multiplexer, rdr, now
+
+
+def settle(client, experiment: str, rdr, now: list[float]) -> None:
+    """List the logdir, let the probe take its first look, then wait out the settle time:
+    from here on the probe answers refreshes."""
+    runs_of(client, experiment)
+    now[0] += reader.MAX_SNAPSHOT_AGE
+    runs_of(client, experiment)
+    now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
+    runs_of(client, experiment)
+
+
 @pytest.fixture
 def logdir(tmp_path, remap_logdir):
     out = tmp_path / "logdir"
@@ -61,11 +82,7 @@ def logdir(tmp_path, remap_logdir):
 
 
 def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
-    client, plugin, multiplexer = make_app(str(logdir))
-    rdr = plugin._reader
-    rdr._read_ahead = False  # the provider's path (runs that cannot be read ahead: test_read_ahead.py)
-    now = [0.0]
-    rdr._clock = lambda: now[0]
+    client, plugin, multiplexer, rdr, now = on_a_fake_clock(logdir, read_ahead=False)
     settle = rdr._settle
     assert settle >= reader.SETTLE_AFTER_CHANGE
     provider = rdr._provider
@@ -115,18 +132,11 @@ def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
 def test_the_periodic_listing_runs_in_the_background_and_finds_what_the_probe_does_not(logdir, remap_logdir):
     import threading
 
-    client, plugin, multiplexer = make_app(str(logdir))
-    rdr = plugin._reader
-    now = [0.0]
-    rdr._clock = lambda: now[0]
+    client, plugin, multiplexer, rdr, now = on_a_fake_clock(logdir)
     provider = rdr._provider
     fid = remap_logdir.fingerprint_id
     try:
-        runs_of(client, fid)
-        now[0] += reader.MAX_SNAPSHOT_AGE
-        runs_of(client, fid)
-        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
-        runs_of(client, fid)  # settled: the probe answers
+        settle(client, fid, rdr, now)
         shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "deeper" / "m-dense")  # a run the probe does not watch
         multiplexer.AddRunsFromDirectory(str(logdir))
         multiplexer.Reload()
@@ -168,17 +178,11 @@ def test_the_probe_sees_an_event_file_grow_and_runs_come_and_go(logdir):
 
 
 def test_a_targeted_listing_asks_for_the_changed_runs_alone(logdir, remap_logdir):
-    client, plugin, multiplexer = make_app(str(logdir))
-    rdr = plugin._reader
-    rdr._read_ahead = False  # the provider's path (runs that cannot be read ahead: test_read_ahead.py)
-    now = [0.0]
-    rdr._clock = lambda: now[0]
+    client, plugin, multiplexer, rdr, now = on_a_fake_clock(logdir, read_ahead=False)
     provider = rdr._provider
     fid = remap_logdir.fingerprint_id
     try:
-        runs_of(client, fid)
-        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
-        runs_of(client, fid)  # settled
+        settle(client, fid, rdr, now)
         shutil.copytree(f"{remap_logdir.path}/m-dense", logdir / "m-dense")
         multiplexer.AddRunsFromDirectory(str(logdir))
         multiplexer.Reload()
@@ -307,17 +311,10 @@ def test_many_new_run_folders_are_listed_not_watched_one_by_one(logdir, remap_lo
     """A load (more new folders than ``MAX_NEW_FOLDERS``) is left to a listing of every run:
     watching each folder would stat thousands of them on every refresh."""
     monkeypatch.setattr(reader, "MAX_NEW_FOLDERS", 1)
-    client, plugin, multiplexer = make_app(str(logdir))
-    rdr = plugin._reader
-    now = [0.0]
-    rdr._clock = lambda: now[0]
+    client, plugin, multiplexer, rdr, now = on_a_fake_clock(logdir)
     fid = remap_logdir.fingerprint_id
     try:
-        runs_of(client, fid)
-        now[0] += reader.MAX_SNAPSHOT_AGE
-        runs_of(client, fid)
-        now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
-        runs_of(client, fid)  # settled: the probe answers
+        settle(client, fid, rdr, now)
         for run in ("m-dense", "m-retry"):
             shutil.copytree(f"{remap_logdir.path}/{run}", logdir / run)
         multiplexer.AddRunsFromDirectory(str(logdir))
