@@ -8,11 +8,19 @@
    Predictors, Spearman correlation of prediction and real accuracy:
    * ``surrogate``: ``remap_tb.surrogate.OtmannGP`` as the route uses it (kernel
      exp(-beta d/S) on the normalised OTMANN distance, mean b0 + b1 log10(params + 1),
-     logit output warping, mean basis chosen by BIC), everything refitted on the n-1 others in every fold;
+     logit output warping, the mean's coefficients integrated out in the marginal likelihood),
+     everything refitted on the n-1 others in every fold;
    * ``nearest``: the accuracy of the nearest other model by OTMANN (normalised d/S; the
      unnormalised d is printed too);
    * ``params``: rank by parameter count (more parameters, higher accuracy).
    Target: the surrogate beats both baselines on both sets.
+   (c) Replicates of (b): the demo population is ``remap init --models 30 --seed 0`` on
+   digits (retraining it reproduces ``demo_logs/`` exactly), one draw of 30 models whose
+   accuracies are quantised in steps of 1/360. ``--replicates K`` trains K more populations
+   with the same recipe, seeds 1..K (real training, ~20-30 s each on 2 cores; kept under
+   ``--cache`` and reused), and prints the same three predictors for each, their means, how
+   often the surrogate beats each baseline and a Wilcoxon signed-rank test of the paired
+   differences: how far (b)'s single draw speaks for the recipe.
 2. Time to fit and score: the fit on all n models of each set, and the route's work
    for 1,000 finished models and 200 candidates, cold (fit) and warm (fit cached) (``surrogate.predict_candidates``: fit on
    the cached model-model distances, candidate-to-neighbour OTMANN distances, posterior,
@@ -21,7 +29,8 @@
    model (100) + of a region of 20 models (100). Target <= 0.5 s. The one-off cost of the
    1,000 x 1,000 matrix (what the map's distance cache already holds) is printed beside it.
 
-Run:  python benchmarks/surrogate.py [--repeat R]   (about a minute on 2 cores)
+Run:  python benchmarks/surrogate.py [--repeat R] [--replicates K] [--cache DIR]
+      (about a minute on 2 cores, plus ~6 minutes the first time for 20 replicates)
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +60,8 @@ from remap_tb.spec.sampler import sample_specs  # noqa: E402
 
 QUICKDRAW = ROOT.parent / "shared" / "data" / "remap_quickdraw_100.json"
 DEMO = ROOT / "demo_logs"
+CACHE = Path(tempfile.gettempdir()) / "remap-bench-cache" / "surrogate"  # outside the repository
+DEMO_RECIPE = ["--dataset", "digits", "--models", "30"]  # how demo_logs/ was made, with --seed 0
 
 
 def quickdraw() -> tuple[list[dict], np.ndarray, np.ndarray]:
@@ -55,16 +70,17 @@ def quickdraw() -> tuple[list[dict], np.ndarray, np.ndarray]:
             np.array([m["remap_parameters"] for m in models], dtype=float))
 
 
-def demo() -> tuple[list[dict], np.ndarray, np.ndarray]:
+def demo(logdir: Path = DEMO) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """The finished models of one logdir, read as the plugin reads them."""
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     from remap_tb import metadata
     from remap_tb.reader import RunReader
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(str(DEMO))
+    multiplexer.AddRunsFromDirectory(str(logdir))
     multiplexer.Reload()
-    snap = RunReader(data_provider.MultiplexerDataProvider(multiplexer, str(DEMO))).snapshot()
+    snap = RunReader(data_provider.MultiplexerDataProvider(multiplexer, str(logdir))).snapshot()
     _, models = surrogate.finished_models(snap, [next(iter(snap.models))])
     return ([m["spec"] for m in models], np.array([m["accuracy"] for m in models]),
             np.array([m["params"] for m in models], dtype=float))
@@ -140,6 +156,53 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, y: np.ndarray, draws: int = 2
     return float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))
 
 
+def replicate(seed: int, cache: Path) -> Path:
+    """The demo's recipe with another seed, trained once by the real CLI and kept in ``cache``.
+
+    Trained into a temporary folder beside the final one and renamed when ``remap init``
+    has finished, so an interrupted run is never reused."""
+    final = cache / f"digits-m30-s{seed}"
+    if final.is_dir():
+        return final
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".digits-m30-s{seed}-", dir=cache))
+    cmd = [sys.executable, "-m", "trainer.cli", "init", str(work / "logs"), *DEMO_RECIPE, "--seed", str(seed),
+           "--workers", "2"]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if done.returncode != 0:
+            raise SystemExit(f"training the seed-{seed} population failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
+        os.replace(work / "logs", final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def replicates(count: int, cache: Path) -> None:
+    """Section (c): the three predictors on ``count`` more populations made like the demo's."""
+    print(f"\n(c) {count} more populations made like the demo's (digits, 30 models, seeds 1..{count}; "
+          f"cached in {cache}):")
+    print(f"  {'seed':>4} {'n':>3} {'surrogate':>9} {'nearest':>8} {'params':>7}")
+    rows = []
+    for seed in range(1, count + 1):
+        t = time.perf_counter()
+        logdir = replicate(seed, cache)
+        specs, y, params = demo(logdir)
+        _, dn = otmann.distance_matrix_both(specs)
+        row = (rho(leave_one_out(dn, y, params), y), rho(nearest(dn, y), y), rho(params, y))
+        rows.append(row)
+        print(f"  {seed:>4} {len(y):>3} {row[0]:>9.3f} {row[1]:>8.3f} {row[2]:>7.3f}   "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
+    a = np.array(rows)
+    print(f"  mean      {a[:, 0].mean():>9.3f} {a[:, 1].mean():>8.3f} {a[:, 2].mean():>7.3f}")
+    for j, base in ((2, "parameter count"), (1, "nearest neighbour")):
+        diff = a[:, 0] - a[:, j]
+        p = stats.wilcoxon(diff).pvalue if count >= 6 and np.any(diff) else float("nan")
+        print(f"  surrogate - {base}: beats it on {int((diff > 0).sum())} of {count}, mean difference "
+              f"{diff.mean():+.3f}, median {np.median(diff):+.3f} (Wilcoxon signed-rank p = {p:.3g})")
+
+
 def synthetic(n: int = 1000, seed: int = 0):
     """n finished models of one 1x28x28 experiment with smooth synthetic accuracies."""
     result = sample_specs(n, (1, 28, 28), 10, seed)
@@ -198,9 +261,16 @@ def route_timing(repeat: int) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--replicates", type=int, default=20,
+                        help="populations made like the demo's to train and score in (c); 0 skips it")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where (c)'s trained populations are kept")
     args = parser.parse_args(argv)
+    if args.replicates < 0:
+        parser.error("--replicates must be 0 or more")
     rows = {"quickdraw": correlation_table("(a) REMAP QuickDraw population", *quickdraw()),
             "demo": correlation_table("(b) demo population (demo_logs/)", *demo())}
+    if args.replicates:
+        replicates(args.replicates, args.cache)
     route_timing(args.repeat)
     ok = all(r["surrogate"] > max(r["nearest"], r["params"]) for r in rows.values())
     print(f"\nTarget (surrogate beats nearest neighbour and parameter count on both sets): {'met' if ok else 'NOT met'}")

@@ -76,6 +76,47 @@ def test_fitted_hyperparameters_maximise_the_marginal_likelihood():
     assert surrogate.BETA_BOUNDS[0] < h.beta < surrogate.BETA_BOUNDS[1]
 
 
+def _augmented(x, xs, H, Hs, hyper, prior_var):
+    """The GP with b ~ N(0, prior_var I) folded into its kernel: K + H B H^T (R&W section 2.7)."""
+    def k(a, b, Ha, Hb):
+        return surrogate.otmann_kernel(dist(a, b), hyper.beta, hyper.signal_var) + prior_var * Ha @ Hb.T
+    return k(x, x, H, H) + hyper.noise_var * np.eye(len(x)), k(xs, x, Hs, H), k(xs, xs, Hs, Hs)
+
+
+def test_restricted_likelihood_is_the_limit_of_a_vague_prior_on_the_mean():
+    x, y = points(25, seed=3)
+    H = np.column_stack([np.ones(len(x)), x])
+    h = surrogate.fit_hyperparameters(dist(x, x), y + 0.3 * x, H)
+    assert h.log_likelihood == pytest.approx(surrogate.log_marginal_likelihood(dist(x, x), y + 0.3 * x, h, H),
+                                             rel=1e-9)
+    prior_var = 1e6  # log N(y; 0, K + H B H^T) + 1/2 log|B| tends to the restricted likelihood (eq. 2.45)
+    K, _, _ = _augmented(x, x[:1], H, H[:1], h, prior_var)
+    sign, logdet = np.linalg.slogdet(K)
+    t = y + 0.3 * x
+    vague = -0.5 * t @ np.linalg.solve(K, t) - 0.5 * logdet - 0.5 * len(x) * math.log(2 * math.pi)
+    vague += 0.5 * H.shape[1] * math.log(2 * math.pi * prior_var)
+    assert sign > 0 and vague == pytest.approx(h.log_likelihood, abs=1e-3)
+    # the profile (plug-in) likelihood of the same b is higher: it ignores b's uncertainty
+    assert surrogate.log_marginal_likelihood(dist(x, x), t, h, H, restricted=False) > h.log_likelihood
+
+
+def test_predictions_count_the_uncertainty_of_the_mean_coefficients():
+    x, y = points(20, seed=4)
+    H = np.column_stack([np.ones(len(x)), x])
+    gp = OtmannGP(warp=False).fit(dist(x, x), y + 0.5 * x, H)
+    xs = np.array([0.5, 1.5, 4.0])  # inside the data, just beyond, far beyond: b's uncertainty grows
+    Hs = np.column_stack([np.ones(3), xs])
+    mean, std = gp.predict(dist(xs, x), None, Hs)
+    K, Ks, Kss = _augmented(x, xs, H, Hs, gp.hyperparameters_, 1e5)
+    ref_mean = Ks @ np.linalg.solve(K, y + 0.5 * x)
+    ref_var = np.diag(Kss - Ks @ np.linalg.solve(K, Ks.T))
+    assert mean == pytest.approx(ref_mean, abs=1e-3)
+    assert std ** 2 == pytest.approx(ref_var, rel=1e-3)
+    plug_in = OtmannGP(warp=False, hyperparameters=gp.hyperparameters_).fit(dist(x, x), y + 0.5 * x, H)
+    _, std_known_b = plug_in.predict(dist(xs, x), None, Hs)
+    assert np.all(std > std_known_b) and std[2] - std_known_b[2] > std[0] - std_known_b[0]
+
+
 def test_normal_scores_invert_at_the_data_and_extend_beyond_it():
     y = np.array([0.1, 0.8, 0.82, 0.85, 0.9])
     warp = surrogate.NormalScores(y)
