@@ -44,6 +44,7 @@ from torch import nn  # noqa: E402
 from remap_tb import metadata  # noqa: E402
 from remap_tb.requests import make_request  # noqa: E402
 from remap_tb.spec.operators import generate  # noqa: E402
+from remap_tb.requests import finetune_epochs  # noqa: E402
 from trainer.inherit import initialise, parent_source  # noqa: E402
 from trainer.model import build_model  # noqa: E402
 from trainer.refit import sample_images  # noqa: E402
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
                          "copy_epochs": epochs_to(copy_only["curve"], target), "copy_start": copy_only["curve"][0],
                          "copy_final": copy_only["final"],
                          "scratch_final": scratch["final"], "inherit_final": inherit["final"],
-                         "inherit_start": inherit["curve"][0]})
+                         "inherit_start": inherit["curve"][0], "inherit_curve": inherit["curve"]})
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -201,6 +202,18 @@ def main(argv=None) -> int:
     print(f"median final val accuracy: scratch {final_scratch:.4f}, from parent {final_inherit:.4f} "
           f"(difference {100 * (final_inherit - final_scratch):+.2f} pp; target >= -0.50 pp): "
           f"{'met' if final_ok else 'NOT met'}")
+    # What a child from its parent gets if it trains only k epochs (no schedule depends on the
+    # total, so epoch k of this run is what a k-epoch run reports): the basis of the default
+    # fine-tuning budget, trainer.inherit.finetune_epochs (a third of the parent's epochs).
+    short = finetune_epochs(args.epochs)
+    for k in range(1, short + 1):
+        at_k = [r["inherit_curve"][min(k, len(r["inherit_curve"]) - 1)] for r in rows]
+        within = sum(a >= r["target"] - TOLERANCE for a, r in zip(at_k, rows))
+        median = statistics.median(at_k)
+        print(f"from parent, {k} epoch{'' if k == 1 else 's'}{' (the default budget)' if k == short else ''}: "
+              f"median val accuracy {median:.4f} ({100 * (median - final_scratch):+.2f} pp vs scratch after "
+              f"{args.epochs}); {within} of {len(rows)} children within 0.5 pp of their own "
+              f"{args.epochs}-epoch scratch accuracy")
     med_copy = statistics.median(r["copy_epochs"] if r["copy_epochs"] is not None else never for r in rows)
     print(f"same run, copy and morph without the least-squares refit: median epochs {med_copy:g}, "
           f"median final {statistics.median(r['copy_final'] for r in rows):.4f}")

@@ -15,8 +15,8 @@
    * ``params``: rank by parameter count (more parameters, higher accuracy).
    Target: the surrogate beats both baselines on both sets.
    (c) Replicates of (b): the demo population is ``remap init --models 30 --seed 0`` on
-   digits (retraining it reproduces ``demo_logs/`` exactly), one draw of 30 models whose
-   accuracies are quantised in steps of 1/360. ``--replicates K`` trains K more populations
+   digits (``DEMO_RECIPE``; retraining it reproduces ``demo_logs/`` exactly), one draw of
+   30 models whose accuracies are quantised in steps of 1/360. ``--replicates K`` trains K more populations
    with the same recipe, seeds 1..K (real training, ~20-30 s each on 2 cores; kept under
    ``--cache`` and reused), and prints the same three predictors for each, their means, how
    often the surrogate beats each baseline and a Wilcoxon signed-rank test of the paired
@@ -61,7 +61,8 @@ from remap_tb.spec.sampler import sample_specs  # noqa: E402
 QUICKDRAW = ROOT.parent / "shared" / "data" / "remap_quickdraw_100.json"
 DEMO = ROOT / "demo_logs"
 CACHE = Path(tempfile.gettempdir()) / "remap-bench-cache" / "surrogate"  # outside the repository
-DEMO_RECIPE = ["--dataset", "digits", "--models", "30"]  # how demo_logs/ was made, with --seed 0
+# how demo_logs/ was made (README), with --seed 0; retraining seed 0 reproduces it exactly
+DEMO_RECIPE = ["--dataset", "digits", "--models", "30", "--epochs", "10", "--max-params", "100000"]
 
 
 def quickdraw() -> tuple[list[dict], np.ndarray, np.ndarray]:

@@ -406,18 +406,22 @@ class Queue:
         return os.path.exists(os.path.join(self._dir("cancel"), rid))
 
     def finish(self, claim: Claim, state: str, *, epoch: int = 0, reason: str | None = None,
-               metrics: dict | None = None) -> bool:
+               metrics: dict | None = None, epochs: int | None = None) -> bool:
         """Move an owned request to ``done``, ``failed`` or ``cancelled``.
 
         ``reason`` says why (the error of a failure, "cancelled after epoch 3",
-        "early stopping ..."). Returns False (and changes nothing) when the
-        claim was lost meanwhile.
+        "early stopping ..."). ``epochs``: the epochs the run set out to train when
+        they differ from the request's (a child that started from its parent's
+        weights trains ``training.epochs_from_parent``). Returns False (and changes
+        nothing) when the claim was lost meanwhile.
         """
         if state not in FINISHED:
             raise ValueError(f"finish state must be one of {FINISHED}")
 
         def update(q: dict) -> str:
             q.update(finished=_now_iso(), epoch=epoch, reason=reason)
+            if epochs is not None:
+                q["epochs"] = epochs
             if state == FAILED and reason:
                 q["last_error"] = reason
             if metrics:

@@ -11,7 +11,8 @@ A request is JSON (version 1)::
      "training": {"epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
                   "weight_decay": 0.0, "seed": 0,
                   "early_stopping": {"patience": null, "min_delta": 0.0},
-                  "init": "parent"},                 # optional: "parent" | "scratch"
+                  "init": "parent",                  # optional: "parent" | "scratch"
+                  "epochs_from_parent": 4},          # optional: epochs when it starts from its parent
      "provenance": {"parent": null, "origin": "initial", "changes": [],
                     "suggested": true},             # optional
      "created": "2026-11-28T00:00:00Z"}
@@ -61,10 +62,33 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 PROVENANCE_DEFAULTS: dict[str, Any] = {"parent": None, "origin": "initial", "changes": []}
 # Fields kept only when given (no default is written, so older requests and records read the same):
 # training.init ("parent": start from the provenance parent's trained weights where layers map,
-# "scratch": fresh weights; absent: the parent's when it finished with weights, else scratch) and
-# provenance.suggested (true: the surrogate's Suggest picked it).
+# "scratch": fresh weights; absent: the parent's when it finished with weights, else scratch),
+# training.epochs_from_parent (the epochs to train when the run does start from its parent's
+# weights, at least one layer inherited; absent: training.epochs) and provenance.suggested
+# (true: the surrogate's Suggest picked it).
 INIT_MODES = ("parent", "scratch")
-OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"training": ("init",), "provenance": ("suggested",)}
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"training": ("init", "epochs_from_parent"),
+                                               "provenance": ("suggested",)}
+#: a child that starts from its parent's weights trains 1/this of the epochs by default
+FINETUNE_DIVISOR = 3
+
+
+def finetune_epochs(epochs: int) -> int:
+    """The default ``training.epochs_from_parent`` for a child whose parent trained ``epochs``:
+    a third of them, rounded up (``benchmarks/inheritance.py``: children of the demo's best
+    models reach their own 10-epoch from-scratch accuracy after a median of 0 epochs from
+    the parent's weights)."""
+    return -(-epochs // FINETUNE_DIVISOR)  # ceil(epochs / 3) in integers
+
+
+def epochs_to_train(training: dict, init: dict | None) -> int:
+    """The epochs a run trains: ``epochs_from_parent`` when the request sets it and the run
+    started from its parent's weights (``init``, the model record's: at least one layer
+    copied, morphed or refitted), else ``epochs``."""
+    inherited = bool(init) and (init.get("layers", 0) > 0 or bool(init.get("refitted")))
+    if inherited and training.get("epochs_from_parent") is not None:
+        return int(training["epochs_from_parent"])
+    return int(training["epochs"])
 
 
 class RequestError(ValueError):
@@ -271,6 +295,10 @@ def _check_training(t: dict, problems: list[str]) -> None:
         problems.append("training.seed must be an integer in [0, 2**32)")
     if "init" in t and t["init"] not in INIT_MODES:
         problems.append(f"training.init must be one of {', '.join(INIT_MODES)}, got {t['init']!r:.40}")
+    if "epochs_from_parent" in t and not (_is_int(t["epochs_from_parent"])
+                                          and 0 <= t["epochs_from_parent"] <= MAX_EPOCHS):
+        problems.append(f"training.epochs_from_parent must be an integer 0..{MAX_EPOCHS} (the epochs to train "
+                        "when the run starts from its parent's weights)")
 
 
 def check_provenance(p: dict, problems: list[str]) -> None:

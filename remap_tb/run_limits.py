@@ -140,7 +140,8 @@ def request_problems(request: dict, limits: RunLimits) -> list[str]:
     why = memory_problem(request_memory(request), limits.max_memory)
     if why:
         problems.append(why)
-    why = epochs_problem(request["training"]["epochs"], limits.max_epochs)
+    training = request["training"]
+    why = epochs_problem(max(training["epochs"], training.get("epochs_from_parent") or 0), limits.max_epochs)
     if why:
         problems.append(why)
     return problems

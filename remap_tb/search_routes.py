@@ -23,7 +23,7 @@ from remap_tb.atomic import read_json
 from remap_tb.http_util import HttpError, json_response, json_route, read_json_body
 from remap_tb.queue import Queue, QueueError
 from remap_tb.requests import (ENQUEUE_ORIGINS, INIT_MODES, MAX_EPOCHS, RequestError, dataset_config,
-                               is_valid_id, make_request, training_config)
+                               TRAINING_DEFAULTS, finetune_epochs, is_valid_id, make_request, training_config)
 from remap_tb.run_limits import RunLimits, memory_problem, request_problems
 from remap_tb.spec import DEFAULT_LIMITS, Constraints, Limits, spec_hash
 from remap_tb.spec.canonical import KnownModels, canonicalise
@@ -284,14 +284,16 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
 
     With ``run_limits``, an item over the memory or epoch limit is a 400 with the reason.
     """
-    body = _object(body, "body", required=("items",), optional=("epochs", "experiment", "client_key"))
+    body = _object(body, "body", required=("items",),
+                   optional=("epochs", "epochs_from_parent", "experiment", "client_key"))
     items = body["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         raise HttpError(400, f"items must be a list of 1 to {MAX_ITEMS} models")
-    epochs = body.get("epochs")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
-                               or not 0 <= epochs <= MAX_EPOCHS):
-        raise HttpError(400, f"epochs must be an integer from 0 to {MAX_EPOCHS}")
+    epochs, from_parent = body.get("epochs"), body.get("epochs_from_parent")
+    for name, value in (("epochs", epochs), ("epochs_from_parent", from_parent)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= MAX_EPOCHS):
+            raise HttpError(400, f"{name} must be an integer from 0 to {MAX_EPOCHS}")
     experiment = body.get("experiment")
     if experiment is not None and (not isinstance(experiment, str) or not _FINGERPRINT_ID.match(experiment)):
         raise HttpError(400, "experiment must be an experiment id (letters, digits, '_', '-'), "
@@ -332,11 +334,18 @@ def enqueue_impl(body: Any, logdir: str, find_model: FindModel, list_models: Lis
             config = default_config
             parent_id = None
         training = dict(config["training"])
+        training.pop("init", None)  # the parent's own choices are not the child's
+        training.pop("epochs_from_parent", None)
         if epochs is not None:
-            training["epochs"] = epochs
-        training.pop("init", None)  # the parent's own choice is not the child's
+            training["epochs"] = epochs  # what every child trains, from its parent or not
         if init is not None:
             training["init"] = init  # absent: the parent's weights when it finished with them (trainer.inherit)
+        if from_parent is not None:
+            training["epochs_from_parent"] = from_parent
+        elif epochs is None and parent_id is not None and init != "scratch":
+            # Started from its parent's weights, a child trains a third of the epochs (used only
+            # if it does start from them: trainer.train; the full budget stays its fallback).
+            training["epochs_from_parent"] = finetune_epochs(training.get("epochs", TRAINING_DEFAULTS["epochs"]))
         provenance = {"parent": parent_id, "origin": origin, "changes": item.get("changes", [])}
         if suggested:
             provenance["suggested"] = True

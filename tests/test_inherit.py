@@ -157,6 +157,41 @@ def test_enqueue_items_carry_init_and_suggested(tmp_path):
         enqueue_impl({"items": [{**item, "init": "warm"}]}, str(tmp_path), find, lambda: [record], queue)
 
 
+def test_enqueued_children_of_a_parent_train_a_third_of_its_epochs_from_its_weights(tmp_path):
+    from remap_tb.http_util import HttpError
+    from remap_tb.queue import Queue
+    from remap_tb.requests import finetune_epochs
+    from remap_tb.search_routes import enqueue_impl
+
+    assert [finetune_epochs(e) for e in (0, 1, 3, 4, 10, 30)] == [0, 1, 1, 2, 4, 10]
+    # the parent was itself a fine-tuned child: its own budget is not passed down
+    parent = make_request(PARENT, training={"epochs": 10, "epochs_from_parent": 2}, request_id="base")
+    record = {**parent, "fingerprint": {"id": "fp", "input_shape": [1, 8, 8], "classes": [str(i) for i in range(10)]},
+              "class_names": [str(i) for i in range(10)]}
+    queue = Queue(str(tmp_path))
+    find = lambda run: record if run == "base" else None  # noqa: E731
+    item = {"spec": spec([CONV, POOL, DROP, DENSE, RELU]), "parent": "base", "origin": "ablation",
+            "changes": ["removed layer 1 activation"]}
+
+    def training(body):
+        ids = enqueue_impl(body, str(tmp_path), find, lambda: [record], queue)["request_ids"]
+        return [queue.get(i)[1]["request"]["training"] for i in ids]
+
+    default, scratch = training({"items": [item, {**item, "init": "scratch"}]})
+    assert default["epochs"] == 10 and default["epochs_from_parent"] == 4
+    assert scratch["epochs"] == 10 and "epochs_from_parent" not in scratch
+    (typed,) = training({"items": [item], "epochs": 6})  # a number typed applies to every child
+    assert typed["epochs"] == 6 and "epochs_from_parent" not in typed
+    (both,) = training({"items": [item], "epochs": 6, "epochs_from_parent": 1})
+    assert both["epochs"] == 6 and both["epochs_from_parent"] == 1
+    (no_parent,) = training({"items": [{**item, "parent": None, "origin": "handcrafted"}]})
+    assert "epochs_from_parent" not in no_parent
+    with pytest.raises(HttpError, match="epochs_from_parent must be an integer"):
+        enqueue_impl({"items": [item], "epochs_from_parent": -1}, str(tmp_path), find, lambda: [record], queue)
+    with pytest.raises(RequestError, match="training.epochs_from_parent must be an integer"):
+        make_request(PARENT, training={"epochs_from_parent": "3"})
+
+
 # ---------------------------------------------------------------------- training (torch)
 
 
@@ -273,6 +308,62 @@ def test_a_trained_child_records_what_it_inherited_and_hparams_say_parent(parent
                     if data.HasField("session_start_info"):
                         values = {k: v.string_value for k, v in data.session_start_info.hparams.items()}
     assert values["init"] == "parent"
+
+
+def test_a_child_that_starts_from_its_parent_trains_epochs_from_parent_and_from_scratch_all(parent_logdir, tmp_path):
+    """training.epochs_from_parent applies only when the weights were inherited: a child whose parent has
+    no weights falls back to scratch and to the full budget. Status records, progress callbacks and the
+    HParams column count the epochs really trained."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    rate = spec([CONV, RELU, POOL, {"type": "dropout", "rate": 0.3}, DENSE, RELU])
+    seen: list[tuple[int, int]] = []
+    from trainer.train import train
+
+    request = make_request(rate, training={"epochs": 3, "epochs_from_parent": 1, "batch_size": 128, "seed": 7},
+                           provenance={"origin": "variation", "parent": "parent",
+                                       "changes": ["layer 3 dropout: rate 0.25 → 0.3"]}, request_id="short")
+    result = train(request, parent_logdir, on_epoch=lambda e, n, m: seen.append((e, n)) or False)
+    assert result.init["layers"] == 3 and result.state == "done" and result.epoch == 1 and seen == [(1, 1)]
+    folder = os.path.join(parent_logdir, "short")
+    statuses, hparams = [], {}
+    for name in os.listdir(folder):
+        for event in EventFileLoader(os.path.join(folder, name)).Load():
+            for value in event.summary.value:
+                if value.tag == "remap/status":
+                    statuses.append(json.loads(value.tensor.string_val[0]))
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        hparams = {k: v for k, v in data.session_start_info.hparams.items()}
+    assert [(s["state"], s["epoch"], s["epochs"]) for s in statuses] == [("running", 0, 1), ("done", 1, 1)]
+    assert hparams["epochs"].number_value == 1 and hparams["init"].string_value == "parent"
+
+    logdir = str(tmp_path)  # the same child of a parent without weights: scratch, all 3 epochs
+    shutil.copytree(os.path.join(parent_logdir, "parent"), os.path.join(logdir, "parent"))
+    os.remove(os.path.join(logdir, "parent", "weights.pt"))
+    fallback = train(request, logdir)
+    assert fallback.init is None and "has no weights.pt" in fallback.init_reason and fallback.epoch == 3
+
+
+def test_the_queue_shows_the_epochs_a_worker_really_trains(parent_logdir, tmp_path):
+    """A local worker trains a child that starts from its parent: the queue's entry counts 1 epoch of 1."""
+    from remap_tb.queue import Queue
+    from trainer.worker import Worker, WorkerOptions
+
+    logdir = str(tmp_path)
+    shutil.copytree(os.path.join(parent_logdir, "parent"), os.path.join(logdir, "parent"))
+    rate = spec([CONV, RELU, POOL, {"type": "dropout", "rate": 0.4}, DENSE, RELU])
+    request = make_request(rate, training={"epochs": 3, "epochs_from_parent": 1, "batch_size": 128},
+                           provenance={"origin": "variation", "parent": "parent",
+                                       "changes": ["layer 3 dropout: rate 0.25 → 0.4"]}, request_id="queued-child")
+    queue = Queue(logdir)
+    queue.enqueue([request])
+    assert queue.get("queued-child")[1]["queue"]["epochs"] == 3  # before training: the request's budget
+    assert Worker(logdir, WorkerOptions(once=True, quiet=True)).run() == 0
+    state, entry = queue.get("queued-child")
+    assert state == "done" and (entry["queue"]["epoch"], entry["queue"]["epochs"]) == (1, 1)
 
 
 def test_a_missing_parent_weights_file_trains_from_scratch_with_the_reason(parent_logdir, tmp_path):

@@ -7,7 +7,9 @@ Chromium (helpers in ``tests/browser.py``).
   as a bar with its uncertainty (mean ± std), the list sorts by expected improvement.
 - Suggest: the route picks the 3 best by expected improvement among 50 generated, they
   are marked "suggested" and enqueued with ``suggested: true`` and ``init: "parent"``.
-- They train; the inspector of one says "initialised from <parent>: n of m layers", and
+- They train a third of the parent's 3 epochs (the Epochs field left empty: the server's
+  default for children that start from their parent's weights), the full 3 when nothing of the
+  parent fits; the inspector of one says "initialised from <parent>: n of m layers", and
   a click on the parent run inspects it. The editor offers the same weights choice.
 - With fewer than 8 finished models the panel says why there is no prediction yet.
 
@@ -23,10 +25,12 @@ import time
 
 import pytest
 
-from tests.browser import (TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, models_json, no_errors,
+from tests.browser import (TRAIN_ARGS, TRAIN_MODELS, Dashboard, TensorBoardProcess, copy_logdir, models_json, no_errors,
                            shot, train_logdir, wait_models)
 
 N_MODELS = 9  # the surrogate is ready from 8 finished models on
+PARENT_EPOCHS = 3  # children that start from the parent's weights train ceil(3 / 3) = 1
+ARGS = tuple(str(PARENT_EPOCHS) if i and TRAIN_ARGS[i - 1] == "--epochs" else a for i, a in enumerate(TRAIN_ARGS))
 TRAIN_LIMIT_S = 180  # enqueue -> the 3 suggested children are points on the map
 K = 3
 
@@ -34,7 +38,7 @@ K = 3
 @pytest.fixture(scope="module")
 def tensorboard(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("issue10")
-    logdir = train_logdir(tmp / "logdir", models=N_MODELS)
+    logdir = train_logdir(tmp / "logdir", models=N_MODELS, args=ARGS)
     server = TensorBoardProcess(logdir, tmp / "tensorboard.log", load_fast="false", workers=1).start()
     try:
         server.wait_ready(timeout=60, models=N_MODELS)
@@ -76,7 +80,8 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
     open_variations(dash, best["id"])
     assert dash.testid("generate-init").input_value() == "parent"  # the parent finished
     dash.testid("generate-count").fill("20")
-    dash.testid("generate-epochs").fill("1")
+    assert dash.testid("generate-epochs").input_value() == ""  # the default budget
+    assert "a third of the parent's epochs" in dash.testid("generate-epochs-hint").inner_text()
     generate_bodies = posted(dash, "generate")
     dash.testid("generate-preview").click()
     candidates = dash.testid("candidate")
@@ -134,7 +139,7 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
     assert len(ids) == K, ids
     items = enqueue_bodies[-1]["items"]
     assert [(i["parent"], i["init"], i["suggested"]) for i in items] == [(best["run"], "parent", True)] * K, items
-    assert enqueue_bodies[-1]["epochs"] == 1
+    assert "epochs" not in enqueue_bodies[-1], enqueue_bodies[-1]
 
     # They train, starting from the parent's weights wherever a layer fits (a model is on
     # the structural map from its first record on: wait for the map, then for it to finish).
@@ -160,6 +165,11 @@ def test_predicted_bars_suggest_and_children_that_start_from_the_parent(dashboar
         assert {c for c, _ in init["mapping"]} <= set(init["copied"]) | {m["layer"] for m in init["morphed"]}, init
     started_from_parent = [rid for rid in ids if inits[rid]]
     assert started_from_parent, inits
+    # a fraction of the epochs from the parent's weights; all of them from scratch
+    inherited = {rid: bool(init) and (init["layers"] > 0 or bool(init.get("refitted"))) for rid, init in inits.items()}
+    assert {rid: (by_id[rid]["status"]["epochs"], by_id[rid]["epochs_trained"]) for rid in ids} == {
+        rid: (1, 1) if inherited[rid] else (PARENT_EPOCHS, PARENT_EPOCHS) for rid in ids}
+    assert best["status"]["epochs"] == PARENT_EPOCHS
 
     # The inspector says so, and the parent run is a link that inspects the parent.
     child = by_id[max(started_from_parent, key=lambda rid: inits[rid]["layers"])]

@@ -278,8 +278,8 @@ class RayDispatcher:
 
     def _sync(self, ray, board, beats: Heartbeats) -> None:
         """Progress from the board into heartbeats; cancel markers to the board."""
-        for rid, (epoch, _) in ray.get(board.snapshot.remote()).items():
-            beats.progress(rid, epoch)
+        for rid, (epoch, epochs) in ray.get(board.snapshot.remote()).items():
+            beats.progress(rid, epoch, epochs)
         for claim in list(self._inflight.values()):
             if claim.id not in self._cancel_sent and (self.queue.cancel_requested(claim.id) or beats.lost(claim.id)):
                 board.cancel.remote(claim.id)
@@ -321,7 +321,7 @@ class RayDispatcher:
         state = result_state(outcome["state"])
         with beats.moving(claim.id):
             ok = self.queue.finish(claim, state, epoch=outcome["epoch"], reason=outcome["reason"],
-                                   metrics=outcome["metrics"])
+                                   metrics=outcome["metrics"], epochs=outcome.get("epochs"))
         if ok:
             self.finished += 1
             self._log(f"{claim.id}: {outcome['state']} after {outcome['epoch']}/{outcome['epochs']} epoch(s)"

@@ -25,13 +25,15 @@ predictions_summary = predictions_pb
 
 
 def hparams_summary_for(request: dict, params: int, dataset_name: str,
-                        inherited: bool = False) -> summary_pb2.Summary:
+                        inherited: bool = False, epochs: int | None = None) -> summary_pb2.Summary:
     """The HParams session of one model: size, depth, shape of the graph, layer-type counts, origin,
-    dataset, the training config's epochs, optimizer and lr, and ``init``: "parent" when it
-    started from its parent's weights, else "scratch" (see ``remap_tb.summary.hparams_pb``)."""
+    dataset, the epochs it trains (``epochs``, default the training config's), optimizer and lr,
+    and ``init``: "parent" when it started from its parent's weights, else "scratch" (see
+    ``remap_tb.summary.hparams_pb``)."""
     training = request["training"]
+    epochs = int(training["epochs"]) if epochs is None else int(epochs)
     return hparams_pb(request["spec"], params, request["provenance"]["origin"], dataset_name, request["id"],
-                      {"epochs": int(training["epochs"]), "optimizer": training["optimizer"],
+                      {"epochs": epochs, "optimizer": training["optimizer"],
                        "lr": float(training["lr"]), "init": "parent" if inherited else "scratch"})
 
 

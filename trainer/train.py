@@ -38,7 +38,7 @@ from torch import nn
 
 from remap_tb import metadata
 from remap_tb.atomic import atomic_write_bytes, atomic_write_json
-from remap_tb.requests import parse_request
+from remap_tb.requests import epochs_to_train, parse_request
 from remap_tb.run_limits import time_limit_reason
 from remap_tb.spec import spec_hash
 from trainer.datasets import LoadedDataset, load_dataset
@@ -175,22 +175,24 @@ def train(request: dict, logdir: str, *, attempt: int = 1, device: str = "auto",
     atomic_write_json(os.path.join(run_dir, metadata.REQUEST_FILE), request)
 
     training = request["training"]
-    epochs = training["epochs"]
     torch.manual_seed(training["seed"])
     model = build_model(request["spec"]).to(torch_device)
     params = count_parameters(model)
     init, init_reason = _inherit(model, request, logdir, init_from, data.x_train if refit else None)
+    # A child that did start from its parent trains training.epochs_from_parent when set.
+    epochs = epochs_to_train(training, init)
 
     with _Guarded(run_dir, may_write) as writer:
         record = metadata.model_record(
             request, attempt, data.class_names, data.fingerprint, params,
             len(request["spec"]["layers"]), spec_hash(request["spec"]), _normalisation(data))
         writer.record(metadata.MODEL_TAG, {**record, "init": init, "init_reason": init_reason}, 0)
-        writer.add(hparams_summary_for(request, params, request["dataset"]["name"], init is not None), 0)
+        writer.add(hparams_summary_for(request, params, request["dataset"]["name"], init is not None, epochs), 0)
         writer.record(metadata.STATUS_TAG, metadata.status_record(attempt, metadata.RUNNING, 0, epochs), 0)
         between = _between_batches(should_stop, deadline, max_seconds)
         try:
-            result = _fit(request, model, data, writer, attempt, progress, on_epoch, torch_device, between)
+            result = _fit(request, model, data, writer, attempt, progress, on_epoch, torch_device, between,
+                          epochs)
         except ClaimLost:
             raise
         except Exception as e:
@@ -259,9 +261,9 @@ def _between_batches(should_stop: StopCheck | None, deadline: float | None,
 
 def _fit(request: dict, model: nn.Module, data: LoadedDataset, writer: _Guarded, attempt: int,
          progress: bool, on_epoch: EpochCallback | None, device: torch.device,
-         between: Callable[[int, int], None] | None = None) -> TrainResult:
+         between: Callable[[int, int], None] | None = None, epochs: int | None = None) -> TrainResult:
     training = request["training"]
-    epochs = training["epochs"]
+    epochs = training["epochs"] if epochs is None else epochs
     batch_size = training["batch_size"]
     optimizer = make_optimizer(model, training)
     loss_fn = nn.CrossEntropyLoss()

@@ -187,7 +187,7 @@ class Heartbeats:
         self.io_lock = threading.Lock()
         self._log = log or (lambda message: None)
         self._lock = threading.Lock()
-        self._claims: dict[str, list] = {}  # id -> [claim, epoch]
+        self._claims: dict[str, list] = {}  # id -> [claim, epoch, epochs it trains]
         self._lost: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -210,7 +210,7 @@ class Heartbeats:
 
     def track(self, claim: Claim) -> None:
         with self._lock:
-            self._claims[claim.id] = [claim, 0]
+            self._claims[claim.id] = [claim, 0, claim.epochs]
             self._lost.discard(claim.id)
         self._wake.set()
 
@@ -229,10 +229,15 @@ class Heartbeats:
             finally:
                 self.untrack(rid)
 
-    def progress(self, rid: str, epoch: int) -> None:
+    def progress(self, rid: str, epoch: int, epochs: int | None = None) -> None:
+        """The run's epoch, and the epochs it trains when the trainer says (a child that started
+        from its parent's weights trains ``training.epochs_from_parent``, not the request's epochs)."""
         with self._lock:
-            if rid in self._claims and self._claims[rid][1] != epoch:
-                self._claims[rid][1] = epoch
+            entry = self._claims.get(rid)
+            if entry is not None and (entry[1] != epoch or (epochs is not None and entry[2] != epochs)):
+                entry[1] = epoch
+                if epochs is not None:
+                    entry[2] = epochs
                 self._wake.set()
 
     def epoch(self, rid: str) -> int:
@@ -263,10 +268,10 @@ class Heartbeats:
     def beat(self) -> None:
         with self.io_lock:
             with self._lock:
-                claims = [(c, e) for c, e in self._claims.values()]
-            current = ",".join(c.id for c, _ in claims)[:500] or None
+                claims = [(c, e, n) for c, e, n in self._claims.values()]
+            current = ",".join(c.id for c, _, _ in claims)[:500] or None
             self.queue.touch_worker(self.worker_id, request=current, kind=self.kind, started=self._started)
-            for claim, epoch in claims:
+            for claim, epoch, epochs in claims:
                 with self._lock:
                     if claim.id not in self._claims:
                         continue
@@ -274,7 +279,7 @@ class Heartbeats:
                     with self._lock:
                         self._lost.add(claim.id)
                     continue
-                self.queue.heartbeat(claim.id, self.worker_id, claim.attempt, epoch, claim.epochs)
+                self.queue.heartbeat(claim.id, self.worker_id, claim.attempt, epoch, epochs)
 
 
 class Worker:
@@ -397,7 +402,8 @@ class Worker:
             self._log(f"{claim.id}: claim was lost while training; left to its new owner")
             return
         state = result_state(result.state)
-        if self.queue.finish(claim, state, epoch=result.epoch, reason=result.reason, metrics=result.metrics):
+        if self.queue.finish(claim, state, epoch=result.epoch, reason=result.reason, metrics=result.metrics,
+                             epochs=result.epochs):
             self.trained += 1
             accuracy = result.metrics.get("val_accuracy")
             self._log(f"{claim.id}: {result.state} after {result.epoch}/{result.epochs} epoch(s) in {seconds:.1f} s"
@@ -409,7 +415,7 @@ class Worker:
             raise WorkerStopping()
         if claim is None:
             return False
-        self._beats.progress(claim.id, epoch)
+        self._beats.progress(claim.id, epoch, epochs)
         return self._beats.lost(claim.id) or self.queue.cancel_requested(claim.id)
 
     def _should_stop(self, claim: Claim) -> bool:

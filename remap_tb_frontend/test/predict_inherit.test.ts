@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cleanPrediction, formatEi, formatPrediction, predictionBar, predictionDomain, sortCandidates, surrogateNote, xOf } from "../src/lib/predict";
-import { candidateItems, defaultInit, handcraftedItem, initSummary, itemInit } from "../src/lib/inherit";
+import { candidateItems, defaultEpochsNote, defaultInit, handcraftedItem, initSummary, itemInit } from "../src/lib/inherit";
 import { buildGenerateRequest, DEFAULT_CHANGE_TYPES, MAX_SUGGEST, parseGenerateForm, parseSuggest, SUGGEST_K, SUGGEST_POOL, type GenerateChoice } from "../src/views/generate";
 import { enqueueKey } from "../src/lib/enqueue";
 import type { Candidate, Prediction, Spec } from "../src/types";
@@ -213,4 +213,11 @@ test("inspector line: initialised from the parent run, trained from scratch, or 
   assert.equal(initSummary(undefined, "variation", "done"), null); // an older server
   assert.equal(initSummary(null, "external", "done"), null); // trained outside REMAP
   assert.equal(initSummary(null, "variation", "queued"), null);
+});
+
+test("the note beside an empty Epochs field: a third of the parent's epochs only when children start from its weights", () => {
+  assert.match(defaultEpochsNote("parent", false, true), /third of the parent's epochs/);
+  assert.equal(defaultEpochsNote("parent", true, true), ""); // a typed number applies to every child
+  assert.equal(defaultEpochsNote("scratch", false, true), "");
+  assert.equal(defaultEpochsNote("parent", false, false), ""); // no finished parent: nothing to start from
 });

@@ -14,6 +14,21 @@ export function parentFinished(state: State | null | undefined): boolean {
   return state === "done";
 }
 
+/** What an empty Epochs field means (the server's default; remap_tb/http_api.md, POST enqueue). */
+export const EPOCHS_TITLE =
+  "Epochs every child trains. Empty: the parent's epochs, or a third of them (rounded up) for a child that starts from its parent's weights";
+
+/**
+ * The note beside an empty Epochs field: with "start from the parent's weights" and a finished
+ * parent, children train a third of the parent's epochs (the server's `epochs_from_parent`,
+ * used only when they do start from its weights); "" once a number is typed (it applies to
+ * every child) or when nothing is inherited.
+ */
+export function defaultEpochsNote(choice: InitMode, typed: boolean, finishedParents: boolean): string {
+  if (typed || choice !== "parent" || !finishedParents) return "";
+  return "empty: a third of the parent's epochs (rounded up), as they start from its weights";
+}
+
 /** The choice's default: the parent's weights when (one of) the parent(s) finished, else scratch. */
 export function defaultInit(parentStates: (State | null | undefined)[]): InitMode {
   return parentStates.some(parentFinished) ? "parent" : "scratch";

@@ -25,7 +25,7 @@ import { defaultText, fieldLabel, fieldStep, knowsType, newLayer, parseFieldInpu
 import { MERGE_TYPES, addInput, addSkip, inputChoices, inputLabel, inputsOf, insertLayer, moveLayer, readsPrevious, removeInput, removeLayer, withSchemaVersion } from "../lib/graph";
 import { EnqueueHistory, enqueueMessage } from "../lib/enqueue";
 import { explainServerError, intField } from "../lib/form";
-import { defaultInit, handcraftedItem, INIT_LABELS, parentFinished } from "../lib/inherit";
+import { defaultInit, EPOCHS_TITLE, handcraftedItem, INIT_LABELS, parentFinished } from "../lib/inherit";
 import { specChanges } from "../lib/align";
 import { duplicateId, errorDuplicate, resolveDuplicate } from "../lib/duplicate";
 import { ApiError } from "../client";
@@ -128,7 +128,7 @@ export class EditorView {
     this.listEl = h("div", { "data-testid": "editor-layers" });
     this.totalsEl = h("div", { class: "rm-section", "data-testid": "editor-totals" });
     this.root.append(h("div", { class: "rm-section" }, h("h3", {}, "Layers"), this.glyphEl, this.specErrEl, this.listEl), this.totalsEl);
-    this.epochs = h("input", { type: "number", min: 1, max: 1000, step: 1, placeholder: "default", "data-testid": "editor-epochs" }) as HTMLInputElement;
+    this.epochs = h("input", { type: "number", min: 1, max: 1000, step: 1, placeholder: "default", "data-testid": "editor-epochs", title: EPOCHS_TITLE }) as HTMLInputElement;
     this.enqueueBtn = h("button", { class: "rm-btn primary", "data-testid": "editor-enqueue" }, "Enqueue as handcrafted");
     this.enqueueBtn.addEventListener("click", () => void this.enqueue());
     this.messageEl = h("div", { "data-testid": "editor-message" });

@@ -13,7 +13,7 @@ import type { Candidate, CandidateSort, ChangeType, EnqueueRequest, EnqueueRespo
 import { glyphSvg } from "../charts/glyph";
 import { h, s, clear } from "../lib/dom";
 import { cleanPrediction, formatEi, formatPrediction, ORDER_LABELS, predictionBar, predictionDomain, sortCandidates, surrogateNote, type CandidateOrder } from "../lib/predict";
-import { candidateItems, defaultInit, INIT_LABELS, parentFinished } from "../lib/inherit";
+import { candidateItems, defaultEpochsNote, defaultInit, EPOCHS_TITLE, INIT_LABELS, parentFinished } from "../lib/inherit";
 import { formatParams } from "../lib/format";
 import { TYPE_LABELS, layerColor } from "../lib/layers";
 import { mulberry32 } from "../lib/random";
@@ -242,6 +242,7 @@ export class GenerateView {
   private readonly suggestPoolWrap: HTMLElement;
   private readonly initSelect: HTMLSelectElement;
   private readonly initHint: HTMLElement;
+  private readonly epochsHint: HTMLElement;
   private initTouched = false; // the user chose; the default no longer follows the parents
 
   constructor(container: HTMLElement, private readonly cb: GenerateCallbacks) {
@@ -300,7 +301,9 @@ export class GenerateView {
     this.maxDepth = num({ min: 0, step: 1, placeholder: "none", "data-testid": "generate-max-depth" });
     const types = h("div", { class: "rm-checks", "data-testid": "generate-allowed-types" }, h("span", { class: "rm-muted rm-small" }, "all (loading the layer types…)"));
     this.typesEl = types;
-    this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs" });
+    this.epochs = num({ min: 1, max: 1000, placeholder: "default", "data-testid": "generate-epochs", title: EPOCHS_TITLE });
+    this.epochs.addEventListener("input", () => this.renderInitHint());
+    this.epochsHint = h("span", { class: "rm-muted rm-small", "data-testid": "generate-epochs-hint" });
     this.initSelect = h("select", { "data-testid": "generate-init", title: "Where the children's weights start: the parent's trained weights (layers the change left alone or whose parameter shapes it kept), or a fresh initialisation" }) as HTMLSelectElement;
     for (const m of ["parent", "scratch"] as const) this.initSelect.appendChild(h("option", { value: m }, INIT_LABELS[m]));
     this.initSelect.addEventListener("change", () => {
@@ -328,7 +331,7 @@ export class GenerateView {
       row("Parameters", h("span", {}, this.minParams, " to ", this.maxParams, " ", this.maxNote)),
       row("Max depth", this.maxDepth),
       row("Allowed layers", types),
-      row("Epochs", this.epochs),
+      row("Epochs", h("span", {}, this.epochs, " ", this.epochsHint)),
       row("Weights", h("span", {}, this.initSelect, " ", this.initHint)),
     ];
     for (const r of rows) grid.append(...r);
@@ -473,6 +476,7 @@ export class GenerateView {
       else if (done < parents.length) text = `(children of the ${parents.length - done} parent${parents.length - done === 1 ? "" : "s"} not finished start from scratch)`;
     }
     this.initHint.textContent = text;
+    this.epochsHint.textContent = defaultEpochsNote(this.initSelect.value as InitMode, this.epochs.value.trim() !== "", done > 0);
   }
 
   /** A parent run's state, for the `init` of its children (undefined: not a parent here). */
