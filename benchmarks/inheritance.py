@@ -18,6 +18,11 @@ rest by least squares, ``trainer.refit``), and from the parent without the refit
 Targets: median epochs with inheritance <= 1/3 of scratch; median final accuracy
 with inheritance not lower than scratch by more than 0.5 pp.
 
+Also printed: the children's accuracy from the parent after k = 1 .. ceil(epochs / 3)
+epochs (no schedule depends on the total, so epoch k of these runs is what a k-epoch
+run reports), the evidence for the default budget of a child that starts from its
+parent, ``training.epochs_from_parent`` = ceil(epochs / 3) (``remap_tb.requests``).
+
     .venv/bin/python benchmarks/inheritance.py [--children 10] [--epochs 10] [--seed 0] [--max-changes 3]
 """
 

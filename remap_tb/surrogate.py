@@ -486,30 +486,39 @@ class OtmannGP:
                 hyper = fit_hyperparameters(D[np.ix_(rows, rows)], t[rows], H[rows],
                                             restricted=self.restricted)
         self.D_, self.t_, self.H_, self.hyperparameters_, self.n_models_ = D, t, H, hyper, len(y)
-        # b's uncertainty enters the variance when b was estimated under the integrated likelihood
-        self.coef_uncertain_ = self.restricted and self.hyperparameters is None
         self._factors: dict[bytes, tuple] = {}
+        # b's uncertainty enters the variance when b was estimated under the integrated likelihood:
+        # (H^T A^-1 H)^-1 over the models b was estimated on (sigma_f^2 applied in predict_latent)
+        self.coef_cov_ = None
+        if self.restricted and self.hyperparameters is None:
+            factor = self._cholesky(rows)
+            LH = linalg.solve_triangular(factor[0], H[rows, :len(hyper.coef)], lower=True)
+            self.coef_cov_ = np.linalg.pinv(LH.T @ LH)  # pinv: a basis column that does not vary
         return self
+
+    def _cholesky(self, columns: np.ndarray):
+        """Cholesky factor of A = exp(-beta D) + lambda I over the training models ``columns``."""
+        h = self.hyperparameters_
+        A = np.exp(-h.beta * self.D_[np.ix_(columns, columns)])
+        ratio = h.noise_var / h.signal_var
+        jitter = 0.0
+        while True:  # A subset of a positive definite A is positive definite; jitter is a guard
+            try:
+                return linalg.cho_factor(A + (ratio + jitter) * np.eye(len(columns)), lower=True)
+            except linalg.LinAlgError:
+                jitter = max(jitter * 10, 1e-8)
 
     def _factor(self, columns: np.ndarray):
         key = columns.tobytes()
         if key not in self._factors:
             h = self.hyperparameters_
-            A = np.exp(-h.beta * self.D_[np.ix_(columns, columns)])
-            ratio = h.noise_var / h.signal_var
-            jitter = 0.0
-            while True:  # A subset of a positive definite A is positive definite; jitter is a guard
-                try:
-                    factor = linalg.cho_factor(A + (ratio + jitter) * np.eye(len(columns)), lower=True)
-                    break
-                except linalg.LinAlgError:
-                    jitter = max(jitter * 10, 1e-8)
+            factor = self._cholesky(columns)
             Hc = self.H_[columns, :len(h.coef)]
             resid = self.t_[columns] - Hc @ np.asarray(h.coef)
             LH = linalg.solve_triangular(factor[0], Hc, lower=True)  # L^-1 H: H^T A^-1 c = LH^T (L^-1 c)
             if len(self._factors) >= 256:
                 self._factors.pop(next(iter(self._factors)))
-            self._factors[key] = (factor, linalg.cho_solve(factor, resid), LH, np.linalg.inv(LH.T @ LH))
+            self._factors[key] = (factor, linalg.cho_solve(factor, resid), LH)
         return self._factors[key]
 
     def predict_latent(self, D_cross: Any, columns: Sequence[int] | None = None,
@@ -533,15 +542,15 @@ class OtmannGP:
         if H_cross.shape[1] != self.H_.shape[1]:
             raise ValueError(f"H_cross has {H_cross.shape[1]} columns, the fit had {self.H_.shape[1]}")
         h = self.hyperparameters_
-        factor, alpha, LH, HAH_inv = self._factor(columns)
+        factor, alpha, LH = self._factor(columns)
         C = np.exp(-h.beta * D_cross)
         h_cross = H_cross[:, :len(h.coef)]
         mean = h_cross @ np.asarray(h.coef) + C @ alpha
         v = linalg.solve_triangular(factor[0], C.T, lower=True)
         reduced = np.clip(1.0 - (v * v).sum(axis=0), 0.0, None)
-        if self.coef_uncertain_:  # + r^T (H^T A^-1 H)^-1 r, r = h - H^T A^-1 c (R&W eq. 2.42)
+        if self.coef_cov_ is not None:  # + r^T (H^T A^-1 H)^-1 r, r = h - H^T A^-1 c (R&W eq. 2.42)
             r = h_cross - v.T @ LH
-            reduced = reduced + np.einsum("mp,pq,mq->m", r, HAH_inv, r)
+            reduced = reduced + np.einsum("mp,pq,mq->m", r, self.coef_cov_, r)
         return mean, np.sqrt(h.signal_var * reduced)
 
     def predict(self, D_cross: Any, columns: Sequence[int] | None = None,

@@ -117,6 +117,16 @@ def test_predictions_count_the_uncertainty_of_the_mean_coefficients():
     assert np.all(std > std_known_b) and std[2] - std_known_b[2] > std[0] - std_known_b[0]
 
 
+def test_models_of_one_size_still_give_finite_predictions_for_another_size():
+    """A basis column that does not vary (every finished model the same size, e.g. after dropout-only
+    variations) leaves b's slope unidentified: predictions stay finite rather than blowing up."""
+    x, y = points(12, seed=5)
+    H = np.column_stack([np.ones(12), np.full(12, 3.0)])
+    gp = OtmannGP().fit(dist(x, x), 0.8 + 0.1 * y, H)
+    mean, std = gp.predict(dist(x[:3], x), None, np.column_stack([np.ones(3), np.full(3, 4.0)]))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std < 0.1)
+
+
 def test_normal_scores_invert_at_the_data_and_extend_beyond_it():
     y = np.array([0.1, 0.8, 0.82, 0.85, 0.9])
     warp = surrogate.NormalScores(y)
