@@ -160,3 +160,13 @@ def model_record(logdir: str, run: str) -> dict:
 @pytest.fixture(scope="session")
 def remap_logdir(tmp_path_factory) -> Logdir:
     return build_logdir(str(tmp_path_factory.mktemp("remap_logdir")))
+
+
+@pytest.fixture
+def logdir(tmp_path, remap_logdir):
+    """A private logdir of two of ``remap_logdir``'s runs (m-base and its child m-child), for tests
+    that add, grow or remove runs (the reader's refresh and read-ahead tests)."""
+    out = tmp_path / "logdir"
+    for run in ("m-base", "m-child"):
+        shutil.copytree(f"{remap_logdir.path}/{run}", out / run)
+    return out

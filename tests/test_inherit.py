@@ -14,6 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
+from remap_tb import metadata
 from remap_tb.requests import RequestError, make_request, parse_request
 from remap_tb.spec import operators
 from remap_tb.spec.hashing import spec_hash
@@ -230,6 +231,22 @@ def _predictions(logdir: str, run: str) -> np.ndarray:
     raise LookupError(run)
 
 
+def _hparams(folder: str) -> dict:
+    """The HParams session-start values a run's event files hold (name -> protobuf Value)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    values = {}
+    for name in os.listdir(folder):
+        for event in EventFileLoader(os.path.join(folder, name)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        values = dict(data.session_start_info.hparams.items())
+    return values
+
+
 def test_a_dropout_change_starts_at_the_parents_accuracy(parent_logdir):
     """Before any step (0 epochs: the run evaluates the model as initialised) the child predicts as its parent."""
     rate = spec([CONV, RELU, POOL, {"type": "dropout", "rate": 0.5}, DENSE, RELU])
@@ -287,9 +304,6 @@ def test_scratch_when_asked(parent_logdir):
 
 
 def test_a_trained_child_records_what_it_inherited_and_hparams_say_parent(parent_logdir):
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
     wider = spec([CONV, RELU, POOL, DROP, {"type": "dense", "units": 64}, RELU])
     result = _child(parent_logdir, "wider", wider, ["layer 4 dense: units 32 → 64"], epochs=1)
     assert result.state == "done"
@@ -298,24 +312,14 @@ def test_a_trained_child_records_what_it_inherited_and_hparams_say_parent(parent
         "from": "parent", "layers": 3, "of": 3, "mapping": [[0, 0], [4, 4]], "classifier": True,
         "copied": [0], "exact": True}
     assert [m["layer"] for m in init["morphed"]] == [4, "classifier"] and "widened 32->64" in init["morphed"][0]["how"]
-    folder = os.path.join(parent_logdir, "wider")
-    values = {}
-    for name in os.listdir(folder):
-        for event in EventFileLoader(os.path.join(folder, name)).Load():
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == "hparams":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
-                    if data.HasField("session_start_info"):
-                        values = {k: v.string_value for k, v in data.session_start_info.hparams.items()}
-    assert values["init"] == "parent"
+    assert _hparams(os.path.join(parent_logdir, "wider"))["init"].string_value == "parent"
 
 
 def test_a_child_that_starts_from_its_parent_trains_epochs_from_parent_and_from_scratch_all(parent_logdir, tmp_path):
     """training.epochs_from_parent applies only when the weights were inherited: a child whose parent has
     no weights falls back to scratch and to the full budget. Status records, progress callbacks and the
     HParams column count the epochs really trained."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
+    from trainer.summaries import read_records
 
     rate = spec([CONV, RELU, POOL, {"type": "dropout", "rate": 0.3}, DENSE, RELU])
     seen: list[tuple[int, int]] = []
@@ -327,17 +331,9 @@ def test_a_child_that_starts_from_its_parent_trains_epochs_from_parent_and_from_
     result = train(request, parent_logdir, on_epoch=lambda e, n, m: seen.append((e, n)) or False)
     assert result.init["layers"] == 3 and result.state == "done" and result.epoch == 1 and seen == [(1, 1)]
     folder = os.path.join(parent_logdir, "short")
-    statuses, hparams = [], {}
-    for name in os.listdir(folder):
-        for event in EventFileLoader(os.path.join(folder, name)).Load():
-            for value in event.summary.value:
-                if value.tag == "remap/status":
-                    statuses.append(json.loads(value.tensor.string_val[0]))
-                if value.metadata.plugin_data.plugin_name == "hparams":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
-                    if data.HasField("session_start_info"):
-                        hparams = {k: v for k, v in data.session_start_info.hparams.items()}
+    statuses = [record for _, record in read_records(folder, metadata.STATUS_TAG)]
     assert [(s["state"], s["epoch"], s["epochs"]) for s in statuses] == [("running", 0, 1), ("done", 1, 1)]
+    hparams = _hparams(folder)
     assert hparams["epochs"].number_value == 1 and hparams["init"].string_value == "parent"
 
     logdir = str(tmp_path)  # the same child of a parent without weights: scratch, all 3 epochs

@@ -11,7 +11,8 @@ import dataclasses
 import shutil
 
 from remap_tb import models_versions, reader
-from tests.test_reader_refresh import ROOT, logdir, make_app, on_a_fake_clock  # noqa: F401  (logdir: fixture)
+from tests.fixtures_runs import logdir  # noqa: F401  (fixture)
+from tests.test_reader_refresh import ROOT, make_app, on_a_fake_clock
 
 
 def models(client, experiment: str, since: str | None = None) -> dict:

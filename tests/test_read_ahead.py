@@ -32,7 +32,7 @@ from tensorboard.plugins import base_plugin
 
 from remap_tb import event_files, metadata, reader, views
 from remap_tb.plugin import RemapPlugin
-from tests.fixtures_runs import GOOD_RUNS
+from tests.fixtures_runs import GOOD_RUNS, logdir  # noqa: F401  (logdir: fixture)
 
 
 def multiplexer_over(logdir) -> pem.EventMultiplexer:
@@ -45,14 +45,6 @@ def multiplexer_over(logdir) -> pem.EventMultiplexer:
 def summary(data) -> dict:
     out = views._summary(data)
     out.pop("wall_time")  # the newest datum of any series: scalars of other tags count for the provider
-    return out
-
-
-@pytest.fixture
-def logdir(tmp_path, remap_logdir):
-    out = tmp_path / "logdir"
-    for run in ("m-base", "m-child"):
-        shutil.copytree(f"{remap_logdir.path}/{run}", out / run)
     return out
 
 

@@ -31,6 +31,7 @@ from werkzeug.test import Client
 
 from remap_tb import metadata, reader, views
 from remap_tb.plugin import RemapPlugin
+from tests.fixtures_runs import logdir  # noqa: F401  (fixture)
 
 ROOT = "/data/plugin/remap/"
 
@@ -71,14 +72,6 @@ def settle(client, experiment: str, rdr, now: list[float]) -> None:
     runs_of(client, experiment)
     now[0] += rdr._settle + reader.MAX_SNAPSHOT_AGE
     runs_of(client, experiment)
-
-
-@pytest.fixture
-def logdir(tmp_path, remap_logdir):
-    out = tmp_path / "logdir"
-    for run in ("m-base", "m-child"):
-        shutil.copytree(f"{remap_logdir.path}/{run}", out / run)
-    return out
 
 
 def test_a_settled_logdir_is_not_listed_and_a_new_run_is(logdir, remap_logdir):
